@@ -1,0 +1,333 @@
+"""The `nodkit` command line: thin commands over the library.
+
+Each command parses options, calls one library function and prints the
+result: data and --json to stdout, messages and logs to stderr. Errors are
+`NodkitError`s mapped to an exit code and one line by `main`; --debug shows
+the traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import CRITICAL, UNKNOWN, NodkitError, exit_code_table
+
+EPILOG = "Exit codes:\n\n\b\n" + exit_code_table()
+
+
+def kit_option(func):
+    """--kit DIR (or NODKIT_HOME, or the current directory) on every kit command."""
+    @click.option("--kit", "kit", type=click.Path(file_okay=False, path_type=Path), envvar="NODKIT_HOME",
+                  help="Kit home folder. Default: $NODKIT_HOME, else the current directory.")
+    @functools.wraps(func)
+    def wrapper(*args, kit=None, **kwargs):
+        return func(*args, kit=kit, **kwargs)
+    return wrapper
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(func)
+
+
+def _load(kit):
+    from .config import load_config
+    from .kit import resolve_home
+    from .logsetup import setup_file
+    home = resolve_home(kit)
+    config = load_config(home)
+    setup_file(home)
+    return config
+
+
+def _emit(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _progress(phase: str, done: int, total: int) -> None:
+    if sys.stderr.isatty():
+        click.echo(f"\r  {phase}: {done}/{total} filer", err=True, nl=(done == total))
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="nodkit")
+@click.option("-v", "--verbose", count=True, help="More messages on stderr (-vv for debug).")
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@click.pass_context
+def cli(ctx, verbose, debug):
+    """nodkit — emergency lists for IT outages, on paper when it matters.
+
+    A scheduled job exports the day's emergency lists (routes, medication,
+    class lists, contacts …) to AES-256 encrypted PDFs and keeps 7 days of
+    them. During an outage, staff print them from this PC or open them in
+    any PDF reader with their password.
+
+    \b
+    Start here:
+      nodkit demo ./demo-kit          a demo kit with synthetic data
+      nodkit init /srv/nodkit         a real kit (then edit nodkit.toml)
+      nodkit export --kit /srv/nodkit export now
+      nodkit verify --kit /srv/nodkit check (Nagios/Icinga exit codes)
+    """
+    from .logsetup import setup_stderr
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    setup_stderr(verbose)
+
+
+def _ask_password(audience: str) -> str:
+    from .crypto import password_problems
+    while True:
+        pw = click.prompt(f"Password for audience '{audience}'", hide_input=True, confirmation_prompt=True,
+                          err=True)
+        problems = password_problems(pw)
+        if not problems:
+            return pw
+        click.echo("Too weak: needs " + "; ".join(problems), err=True)
+        if not sys.stdin.isatty():
+            raise click.Abort()
+
+
+@cli.command(epilog="Example: nodkit init /srv/nodkit --name 'Esbjerg Kommune, Hjemmeplejen' --generate")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default="Nødliste-pc", show_default=True, help="Kit name printed on every page.")
+@click.option("--generate", is_flag=True, help="Generate the audience passwords and print them once.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def init(directory, name, generate, as_json):
+    """Create a new kit home in DIRECTORY.
+
+    Writes a commented nodkit.toml, an Ed25519 signing key pair and one
+    password per audience (asked twice with a strength check, or generated
+    with --generate). Folders are 0700, secrets 0600. Edit nodkit.toml to
+    point at your data, then run 'nodkit sources check' and 'nodkit export'.
+    """
+    from .config import load_config
+    from .crypto import generate_password
+    from .kit import DEFAULT_AUDIENCES, init_kit
+    home = directory.expanduser().resolve()
+    audiences = list(DEFAULT_AUDIENCES)
+    if generate:
+        passwords = {a: generate_password() for a in audiences}
+    else:
+        passwords = {a: _ask_password(a) for a in audiences}
+    init_kit(home, passwords, name=name)
+    load_config(home)
+    if as_json:
+        _emit({"kit": str(home), "passwords": passwords if generate else None})
+        return
+    click.echo(f"Kit created: {home}")
+    if generate:
+        click.echo("Audience passwords (shown once — write them down and store them in a sealed envelope):")
+        for audience, pw in passwords.items():
+            click.echo(f"  {audience:<10} {pw}")
+    click.echo(f"Next: edit {home / 'nodkit.toml'}, then: nodkit export --kit {home}")
+
+
+def _export_json(result, extra: dict | None = None) -> dict:
+    data = {
+        "kit": str(result.set.path.parent.parent.parent),
+        "set": result.id, "status": result.status, "latest": result.latest, "reasons": result.reasons,
+        "warnings": result.warnings, "seconds": round(result.seconds, 2), "pruned": result.pruned,
+        "files": [{"path": str(f.path.resolve()), "template": f.template, "audience": f.audience, "unit": f.unit,
+                   "pages": f.pages, "rows": f.rows, "flagged_rows": f.flagged_rows} for f in result.files],
+    }
+    data.update(extra or {})
+    return data
+
+
+def _print_export(result) -> None:
+    click.echo(f"Set {result.id}: {result.status}{'' if result.latest else ' (NOT made LATEST)'}, "
+               f"{len(result.files)} files, {sum(f.pages for f in result.files)} pages, {result.seconds:.1f} s")
+    for f in result.files:
+        click.echo(f"  {f.path}  ({f.pages} s., {f.rows} rækker{', ' + str(f.flagged_rows) + ' markeret' if f.flagged_rows else ''})")
+    for reason in result.reasons:
+        click.echo(f"  ! {reason}", err=True)
+    for warning in result.warnings:
+        click.echo(f"  ! {warning}", err=True)
+
+
+@cli.command(epilog="Example: nodkit demo ./demo-kit --json")
+@click.argument("directory", required=False, default="demo-kit", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--sources", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the synthetic source exports. Default: DIRECTORY-kilder beside the kit.")
+@json_option
+def demo(directory, sources, as_json):
+    """Create a demo kit with synthetic data and run one export.
+
+    The demo municipality has home-care areas with routes, citizens and
+    medication, schools with classes, and a contact list. Its data is
+    written as a semicolon CSV export and a SQLite database beside the
+    kit (DIRECTORY-kilder), and read through the normal sources.
+    """
+    from .config import load_config
+    from .demo import create_demo
+    from .export import run_export
+    from .logsetup import setup_file
+    home = directory.expanduser().resolve()
+    passwords, src = create_demo(home, sources.expanduser().resolve() if sources else None)
+    setup_file(home)
+    result = run_export(load_config(home), progress=_progress)
+    if as_json:
+        _emit(_export_json(result, {"kit": str(home), "sources": str(src), "passwords": passwords}))
+        return
+    click.echo(f"Demo kit: {home}")
+    click.echo(f"Demo sources: {src}")
+    _print_export(result)
+    click.echo("Audience passwords (demo only):")
+    for audience, pw in passwords.items():
+        click.echo(f"  {audience:<10} {pw}")
+    click.echo(f"Open a list: pdftotext -upw '<password>' '<file>' -   ·   check: nodkit verify --kit {home}")
+
+
+@cli.command(epilog="Example: nodkit export --kit /srv/nodkit --json")
+@kit_option
+@json_option
+@click.option("--no-prune", is_flag=True, help="Do not apply retention after a good export.")
+def export(kit, as_json, no_prune):
+    """Fetch every dataset, render, encrypt and publish a new export set.
+
+    Only a complete ('good') set becomes LATEST; a partial set (a source
+    failed) or a suspect one (row counts collapsed) is kept for inspection
+    and exits 1. Retention runs after a good set.
+    """
+    from .export import run_export
+    result = run_export(_load(kit), progress=_progress, prune=not no_prune)
+    if as_json:
+        _emit(_export_json(result, {"kit": str(_home(kit))}))
+    else:
+        _print_export(result)
+    sys.exit(0 if result.status == "good" else 1)
+
+
+def _home(kit):
+    from .kit import resolve_home
+    return resolve_home(kit)
+
+
+@cli.group()
+def password():
+    """Manage audience passwords."""
+
+
+@password.command("set", epilog="Example: nodkit password set pleje --kit /srv/nodkit")
+@click.argument("audience")
+@kit_option
+@click.option("--generate", is_flag=True, help="Generate a password and print it once.")
+def password_set(audience, kit, generate):
+    """Set a new password for AUDIENCE.
+
+    New sets use it; sets already exported keep the password they were made
+    with until retention removes them ('nodkit list' shows the generation).
+    """
+    from . import crypto
+    from .errors import ConfigError
+    config = _load(kit)
+    if audience not in config.audiences:
+        raise ConfigError(f"{config.path}: no audience '{audience}' (configured: {', '.join(config.audiences)})")
+    pw = crypto.generate_password() if generate else _ask_password(audience)
+    generation = crypto.PasswordBook(config.keys).set(audience, pw, config.now())
+    click.echo(f"Password generation {generation} set for '{audience}'; the next export uses it.", err=True)
+    if generate:
+        click.echo(pw)
+
+
+@cli.command("list", epilog="Example: nodkit list --kit /srv/nodkit --json")
+@kit_option
+@json_option
+def list_sets(kit, as_json):
+    """List export sets, newest first, with age, status, files and size."""
+    from .store import Store
+    config = _load(kit)
+    store = Store(config.store)
+    latest = store.latest_id()
+    now = config.now()
+    rows = []
+    for s in store.sets():
+        created = s.created_at
+        gens = sorted({f"{f.audience}:{f.password_generation}" for f in s.manifest.files}) if s.manifest else []
+        rows.append({"set": s.id, "created_at": created.isoformat() if created else None,
+                     "age_hours": round((now - created).total_seconds() / 3600, 1) if created else None,
+                     "status": s.status, "latest": s.id == latest,
+                     "files": len(s.manifest.files) if s.manifest else None, "bytes": s.size(),
+                     "password_generations": gens, "error": s.error})
+    if as_json:
+        _emit({"kit": str(config.home), "latest": latest, "sets": rows})
+        return
+    if not rows:
+        click.echo("No export sets yet. Run: nodkit export", err=True)
+        return
+    click.echo(f"{'SET':<23} {'CREATED':<17} {'AGE':>7} {'STATUS':<8} {'FILES':>5} {'SIZE':>9}  PASSWORDS")
+    for r in rows:
+        created = r["created_at"][:16].replace("T", " ") if r["created_at"] else "?"
+        age = f"{r['age_hours']:.1f} h" if r["age_hours"] is not None else "?"
+        mark = " *" if r["latest"] else ""
+        click.echo(f"{r['set']:<23} {created:<17} {age:>7} {r['status']:<8} {r['files'] or 0:>5} "
+                   f"{r['bytes'] / 1e6:>7.1f}MB  {' '.join(r['password_generations'])}{mark}")
+    click.echo("* = LATEST (the newest good set)", err=True)
+
+
+@cli.command(epilog="Example: nodkit verify --kit /srv/nodkit --json   (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")
+@kit_option
+@json_option
+@click.option("--all", "all_sets", is_flag=True, help="Check every set, not only LATEST.")
+@click.option("--no-decrypt", is_flag=True, help="Skip opening PDFs with their passwords (faster).")
+def verify(kit, as_json, all_sets, no_decrypt):
+    """Check that the newest lists are sound, decryptable and fresh.
+
+    Nagios/Icinga plugin convention: the first line is a summary with
+    perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    """
+    from .verify import verify_kit
+    try:
+        report = verify_kit(_load(kit), decrypt=not no_decrypt, all_sets=all_sets)
+    except NodkitError as exc:
+        if as_json:
+            _emit({"status": "UNKNOWN", "exit_code": UNKNOWN, "error": str(exc)})
+        else:
+            click.echo(f"NODKIT UNKNOWN - {exc}")
+        sys.exit(UNKNOWN)
+    if as_json:
+        _emit(report.to_dict())
+    else:
+        click.echo(report.summary())
+        for p in report.problems:
+            click.echo(p.line())
+    sys.exit(report.exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        cli.main(args=argv, prog_name="nodkit", standalone_mode=False)
+    except NodkitError as exc:
+        if debug:
+            raise
+        click.echo(f"nodkit: error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"nodkit: hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("nodkit: aborted", err=True)
+        sys.exit(CRITICAL)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("nodkit: interrupted", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        if debug:
+            raise
+        click.echo(f"nodkit: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        sys.exit(14)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The kit configuration, nodkit.toml, with errors that name file, line and key.
+
+One file describes the kit PC: its name and timezone, the datasets to fetch
+(kind, location, column mapping), the audiences (who gets which lists under
+which password), retention and the printer. Reference: docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import tomlfile
+from .errors import ConfigError
+from .retention import RetentionPolicy
+from .sources.base import DatasetConfig
+
+CONFIG_NAME = "nodkit.toml"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class Audience:
+    name: str
+    title: str
+    templates: tuple[str, ...]
+    units: tuple[str, ...] | None = None  # None = every unit
+
+
+@dataclass
+class KitConfig:
+    home: Path
+    name: str
+    timezone: dt.tzinfo
+    max_age_hours: float
+    retention: RetentionPolicy
+    suspect_drop: float
+    datasets: dict[str, DatasetConfig]
+    audiences: dict[str, Audience]
+    printer: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def store(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def keys(self) -> Path:
+        return self.home / "keys"
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(self.timezone)
+
+
+def load_config(home: Path) -> KitConfig:
+    path = home / CONFIG_NAME
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: no kit here (no {CONFIG_NAME})",
+            hint="create one with 'nodkit init DIR', or point to it with --kit DIR or NODKIT_HOME")
+    doc = tomlfile.load(path, ConfigError)
+    top = tomlfile.Reader(doc, (), doc.data, ConfigError)
+
+    kit = top.sub("kit")
+    name = kit.get("name", str)
+    tzname = kit.get("timezone", str, "Europe/Copenhagen")
+    try:
+        tz = ZoneInfo(tzname)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise kit.fail("timezone", f"unknown timezone '{tzname}' (e.g. Europe/Copenhagen)") from None
+    max_age = kit.get("max_age_hours", float, 26.0)
+    if max_age <= 0:
+        raise kit.fail("max_age_hours", "must be greater than 0")
+    kit.check_unknown()
+
+    ret = top.sub("retention")
+    policy = RetentionPolicy(days=ret.get("days", float, 7.0), keep_min=ret.get("keep_min", int, 3))
+    if policy.days <= 0:
+        raise ret.fail("days", "must be greater than 0")
+    if policy.keep_min < 1:
+        raise ret.fail("keep_min", "must be at least 1: the newest good set is always kept")
+    ret.check_unknown()
+
+    exp = top.sub("export")
+    suspect_drop = exp.get("suspect_drop", float, 0.5)
+    if not 0 < suspect_drop <= 1:
+        raise exp.fail("suspect_drop", "must be a share between 0 and 1, e.g. 0.5 for 50 %")
+    exp.check_unknown()
+
+    datasets: dict[str, DatasetConfig] = {}
+    ds_top = top.sub("datasets")
+    for dname, raw in ds_top.table.items():
+        ds_top.seen.add(dname)
+        if not isinstance(raw, dict):
+            raise ds_top.fail(dname, "must be a table [datasets.NAME]")
+        if not _NAME.match(dname):
+            raise ds_top.fail(dname, "dataset names use a-z, 0-9, - and _")
+        r = ds_top.sub(dname)
+        kind = r.get("kind", str)
+        cols = r.get("columns", dict, {})
+        for fname, col in cols.items():
+            if not isinstance(col, str):
+                raise r.sub("columns").fail(fname, "must be the source column name as text")
+        options = {k: v for k, v in raw.items() if k not in ("kind", "columns")}
+        for key in ("path",):
+            if key in options and isinstance(options[key], str):
+                options[key] = _resolve(home, options[key])
+        if "url" in options and isinstance(options["url"], str):
+            options["url"] = _resolve_sqlite(home, options["url"])
+        datasets[dname] = DatasetConfig(name=dname, kind=kind, options=options, columns=dict(cols),
+                                        where=doc.where("datasets", dname))
+
+    audiences: dict[str, Audience] = {}
+    aud_top = top.sub("audiences")
+    for aname, raw in aud_top.table.items():
+        aud_top.seen.add(aname)
+        if not isinstance(raw, dict):
+            raise aud_top.fail(aname, "must be a table [audiences.NAME]")
+        if not _NAME.match(aname):
+            raise aud_top.fail(aname, "audience names use a-z, 0-9, - and _ (they name folders)")
+        r = aud_top.sub(aname)
+        templates = r.get("templates", list)
+        if not templates or not all(isinstance(t, str) for t in templates):
+            raise r.fail("templates", "must list at least one template id, e.g. [\"care-route\"]")
+        units = r.get("units", list, None)
+        audiences[aname] = Audience(name=aname, title=r.get("title", str, aname), templates=tuple(templates),
+                                    units=tuple(units) if units else None)
+        r.check_unknown()
+    if not audiences:
+        raise top.fail("audiences", "define at least one [audiences.NAME] with its templates")
+
+    printer = top.get("printer", dict, {})
+    top.check_unknown()
+    return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
+                     suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
+                     printer=printer, path=path)
+
+
+def _resolve(home: Path, value: str) -> str:
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else home / p)
+
+
+def _resolve_sqlite(home: Path, url: str) -> str:
+    """sqlite:///relative.db is relative to the kit home, not the working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix):]
+        if rest and not re.match(r"^[A-Za-z]:[/\\]", rest) and rest != ":memory:":
+            return prefix + str(home / rest)
+    return url

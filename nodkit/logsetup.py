@@ -1,0 +1,42 @@
+"""Logging, configured once at the entry point on the `nodkit` logger.
+
+stderr gets warnings (info with -v); the kit's logs/nodkit.log (0600,
+rotating 5 x 2 MB) gets info and up. Modules log counts, ids and file
+names, never values from the data (personal data stays out of logs).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+from pathlib import Path
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_stderr(verbose: int) -> None:
+    root = logging.getLogger("nodkit")
+    root.setLevel(logging.DEBUG)
+    if any(getattr(h, "_nodkit_stderr", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    handler.setFormatter(logging.Formatter("nodkit: %(levelname)s: %(message)s"))
+    handler._nodkit_stderr = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+
+
+def setup_file(home: Path) -> None:
+    root = logging.getLogger("nodkit")
+    logs = home / "logs"
+    if not logs.is_dir() or any(getattr(h, "_nodkit_file", None) == str(logs) for h in root.handlers):
+        return
+    path = logs / "nodkit.log"
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler._nodkit_file = str(logs)  # type: ignore[attr-defined]
+    root.addHandler(handler)

@@ -1,0 +1,288 @@
+"""Render one list for one unit to PDF bytes (in memory; nothing touches disk).
+
+Page frame (DESIGN rule 4): every page carries the kit name, list title,
+unit, section, "Fortroligt", "Data pr. <snapshot time>", "Dannet <time>" and
+"Side X af Y". Column headings are drawn by the page template, so they repeat
+on every page without repeating table header rows.
+
+Rows are laid out by `RowTable`, a flowable that wraps cell text itself and
+splits only between rows: linear in the number of rows, unlike one huge
+platypus Table, which is quadratic (DESIGN.md, measured notes). A row taller
+than a page is cut into continuation rows, so no text is ever lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+from dataclasses import dataclass
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageBreak, PageTemplate, Paragraph, Spacer
+from xml.sax.saxutils import escape as xml_escape
+
+from . import fonts
+from ..validate import PreparedList, PreparedRow, UnitList
+
+log = logging.getLogger(__name__)
+
+BODY_SIZE = 9.5
+LEADING = 11.5
+PAD = 3.0
+FLAG_W = 4 * mm
+MARGIN = 12 * mm
+ZEBRA = colors.Color(0.93, 0.94, 0.96)
+FLAG_BG = colors.Color(1.0, 0.88, 0.84)
+HEAD_BG = colors.Color(0.82, 0.85, 0.90)
+RED = colors.Color(0.75, 0.05, 0.05)
+
+
+def fmt_time(value: dt.datetime) -> str:
+    return value.strftime("%d-%m-%Y kl. %H.%M")
+
+
+@dataclass
+class RenderResult:
+    pdf: bytes
+    pages: int
+
+
+def wrap_text(text: str, width: float, font: str = fonts.REGULAR, size: float = BODY_SIZE) -> list[str]:
+    """Greedy word wrap; words wider than the column are broken by character."""
+    if "\n" not in text and stringWidth(text, font, size) <= width:
+        return [text]
+    lines: list[str] = []
+    for para in text.splitlines() or [""]:
+        line = ""
+        for word in para.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if stringWidth(candidate, font, size) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            while stringWidth(word, font, size) > width and len(word) > 1:
+                cut = len(word) - 1
+                while cut > 1 and stringWidth(word[:cut], font, size) > width:
+                    cut = max(1, int(cut * 0.8)) if stringWidth(word[: int(cut * 0.8)], font, size) > width else cut - 1
+                lines.append(word[:cut])
+                word = word[cut:]
+            line = word
+        lines.append(line)
+    return lines
+
+
+class _Layout:
+    """Wrapped lines and heights of every physical row, shared by split parts."""
+
+    def __init__(self, rows: list[PreparedRow], widths: list[float], max_height: float):
+        self.widths = widths
+        self.lines: list[list[list[str]]] = []
+        self.flag: list[bool] = []
+        self.zebra: list[bool] = []
+        self.cont: list[bool] = []
+        max_lines = max(1, int((max_height - 2 * PAD) // LEADING))
+        for index, row in enumerate(rows):
+            cells = [wrap_text(text, w - 2 * PAD) for text, w in zip(row.cells, widths)]
+            total = max(len(c) for c in cells)
+            for start in range(0, total, max_lines):
+                self.lines.append([c[start:start + max_lines] for c in cells])
+                self.flag.append(row.flagged)
+                self.zebra.append(index % 2 == 1)
+                self.cont.append(start > 0)
+        self.heights = [max(len(c) for c in cells) * LEADING + 2 * PAD for cells in self.lines]
+
+
+class RowTable(Flowable):
+    def __init__(self, layout: _Layout, start: int = 0, end: int | None = None):
+        super().__init__()
+        self.layout, self.start = layout, start
+        self.end = len(layout.heights) if end is None else end
+        self.width = FLAG_W + sum(layout.widths)
+
+    def wrap(self, aw, ah):
+        return self.width, sum(self.layout.heights[self.start:self.end])
+
+    def split(self, aw, ah):
+        used, i = 0.0, self.start
+        heights = self.layout.heights
+        while i < self.end and used + heights[i] <= ah + 0.01:
+            used += heights[i]
+            i += 1
+        if i == self.start:
+            return []
+        if i == self.end:
+            return [self]
+        return [RowTable(self.layout, self.start, i), RowTable(self.layout, i, self.end)]
+
+    def draw(self):
+        c = self.canv
+        lay = self.layout
+        y = sum(lay.heights[self.start:self.end])
+        c.setFont(fonts.REGULAR, BODY_SIZE)
+        c.setLineWidth(0.3)
+        c.setStrokeColor(colors.Color(0.6, 0.6, 0.6))
+        for i in range(self.start, self.end):
+            h = lay.heights[i]
+            y -= h
+            if lay.flag[i] or lay.zebra[i]:
+                c.setFillColor(FLAG_BG if lay.flag[i] else ZEBRA)
+                c.rect(0, y, self.width, h, stroke=0, fill=1)
+            c.setFillColor(colors.black)
+            if lay.flag[i] and not lay.cont[i]:
+                c.setFillColor(RED)
+                c.setFont(fonts.BOLD, BODY_SIZE)
+                c.drawString(1.2, y + h - PAD - BODY_SIZE + 1, "!")
+                c.setFont(fonts.REGULAR, BODY_SIZE)
+                c.setFillColor(colors.black)
+            x = FLAG_W
+            for cell, w in zip(lay.lines[i], lay.widths):
+                ty = y + h - PAD - BODY_SIZE + 1
+                for text in cell:
+                    if text:
+                        c.drawString(x + PAD, ty, text)
+                    ty -= LEADING
+                x += w
+            c.line(0, y, self.width, y)
+
+
+class SectionMarker(Flowable):
+    """Zero-size flowable: tells the page frame which section is on the page."""
+
+    def __init__(self, title: str):
+        super().__init__()
+        self.title = title
+
+    def wrap(self, aw, ah):
+        return 0, 0
+
+    def draw(self):
+        self.canv._nodkit_section = (self.title, self.canv.getPageNumber())
+
+
+class _Canvas(Canvas):
+    """Defines the 'total pages' form just before saving (forward reference)."""
+
+    def save(self):
+        total = self.getPageNumber() - 1
+        self.beginForm("nodkit-total")
+        self.setFont(fonts.REGULAR, 8)
+        x, y = getattr(self, "_nodkit_total_xy", (0, 0))
+        self.drawString(x, y, str(max(total, 1)))
+        self.endForm()
+        super().save()
+
+
+def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, generated_at: dt.datetime,
+                set_id: str = "", file_label: str = "") -> RenderResult:
+    fonts.register()
+    tpl = prepared.template
+    pagesize = landscape(A4) if tpl.orientation == "landscape" else A4
+    page_w, page_h = pagesize
+    usable = page_w - 2 * MARGIN - FLAG_W
+    total_weight = sum(c.width for c in tpl.columns)
+    widths = [usable * c.width / total_weight for c in tpl.columns]
+    head_lines = [wrap_text(c.heading, w - 2 * PAD, fonts.BOLD) for c, w in zip(tpl.columns, widths)]
+    head_h = max(len(h) for h in head_lines) * LEADING + 2 * PAD
+    top_band = 30 * mm
+    footer_h = 12 * mm
+    frame_top = page_h - MARGIN - top_band - head_h
+    frame_h = frame_top - (MARGIN + footer_h)
+    data_time = fmt_time(prepared.as_of)
+    made_time = fmt_time(generated_at)
+    title = f"{tpl.title} – {unit.unit}"
+
+    def frame_page(canvas: Canvas, doc) -> None:
+        canvas.saveState()
+        section, first_page = getattr(canvas, "_nodkit_section", ("", 0))
+        top = page_h - MARGIN
+        canvas.setFillColor(colors.black)
+        canvas.setFont(fonts.REGULAR, 8.5)
+        canvas.drawString(MARGIN, top - 8, kit_name)
+        canvas.setFont(fonts.BOLD, 9)
+        canvas.setFillColor(RED)
+        canvas.drawRightString(page_w - MARGIN, top - 8, "FORTROLIGT")
+        canvas.setFillColor(colors.black)
+        canvas.setFont(fonts.BOLD, 16)
+        canvas.drawString(MARGIN, top - 28, title)
+        canvas.setFont(fonts.REGULAR, 9.5)
+        canvas.drawRightString(page_w - MARGIN, top - 28, f"Data pr. {data_time}")
+        if section:
+            canvas.setFont(fonts.BOLD, 12.5)
+            suffix = " (fortsat)" if canvas.getPageNumber() != first_page else ""
+            canvas.drawString(MARGIN, top - 48, section + suffix)
+        # column headings, repeated on every page
+        y = page_h - MARGIN - top_band
+        canvas.setFillColor(HEAD_BG)
+        canvas.rect(MARGIN, y - head_h, page_w - 2 * MARGIN, head_h, stroke=0, fill=1)
+        canvas.setFillColor(colors.black)
+        canvas.setFont(fonts.BOLD, BODY_SIZE)
+        x = MARGIN + FLAG_W
+        for lines, w in zip(head_lines, widths):
+            ty = y - PAD - BODY_SIZE + 1
+            for text in lines:
+                canvas.drawString(x + PAD, ty, text)
+                ty -= LEADING
+            x += w
+        # footer
+        fy = MARGIN
+        canvas.setLineWidth(0.5)
+        canvas.line(MARGIN, fy + footer_h - 2 * mm, page_w - MARGIN, fy + footer_h - 2 * mm)
+        canvas.setFont(fonts.BOLD, 8)
+        canvas.drawString(MARGIN, fy + 4 * mm, "Fortroligt")
+        canvas.setFont(fonts.REGULAR, 8)
+        canvas.drawString(MARGIN + 18 * mm, fy + 4 * mm, f"Data pr. {data_time}   ·   Dannet {made_time}")
+        label = f"Side {canvas.getPageNumber()} af "
+        lx = page_w - MARGIN - 26 * mm
+        canvas.drawString(lx, fy + 4 * mm, label)
+        canvas._nodkit_total_xy = (0, 0)
+        canvas.saveState()
+        canvas.translate(lx + stringWidth(label, fonts.REGULAR, 8), fy + 4 * mm)
+        canvas.doForm("nodkit-total")
+        canvas.restoreState()
+        if set_id:
+            canvas.setFont(fonts.REGULAR, 6.5)
+            canvas.setFillColor(colors.Color(0.4, 0.4, 0.4))
+            canvas.drawString(MARGIN, fy, f"Sæt {set_id} · {file_label}")
+        canvas.restoreState()
+
+    frame = Frame(MARGIN, MARGIN + footer_h, page_w - 2 * MARGIN, frame_h, leftPadding=0, rightPadding=0,
+                  topPadding=0, bottomPadding=0, id="body")
+    buf = io.BytesIO()
+    doc = BaseDocTemplate(buf, pagesize=pagesize, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+                          bottomMargin=MARGIN, title=title, author=kit_name,
+                          subject=f"Nødliste, data pr. {data_time}", creator="nodkit")
+    doc.addPageTemplates([PageTemplate(id="list", frames=[frame], onPageEnd=frame_page, pagesize=pagesize)])
+    note_style = ParagraphStyle("note", fontName=fonts.REGULAR, fontSize=9, leading=11, spaceBefore=2)
+    note_head = ParagraphStyle("notehead", parent=note_style, fontName=fonts.BOLD, textColor=RED, spaceBefore=8)
+    empty_style = ParagraphStyle("empty", fontName=fonts.BOLD, fontSize=11, leading=14, spaceBefore=10)
+    story: list[Flowable] = []
+    sections = unit.sections or []
+    if not sections:
+        story += [SectionMarker(""), Paragraph(xml_escape(tpl.empty_text), empty_style)]
+    for n, section in enumerate(sections):
+        if n:
+            story.append(PageBreak())
+        story.append(SectionMarker(section.title))
+        if not section.rows:
+            story.append(Paragraph(xml_escape(tpl.empty_text), empty_style))
+            continue
+        story.append(RowTable(_Layout(section.rows, widths, frame_h)))
+        flagged = section.flagged
+        if flagged:
+            story.append(Spacer(1, 4))
+            story.append(Paragraph(f"! {len(flagged)} række(r) med problemer – kontrollér i kildesystemet:", note_head))
+            first = tpl.columns[0].heading
+            for row in flagged:
+                ident = row.cells[0] or "(tom)"
+                story.append(Paragraph(
+                    xml_escape(f"{first}: {ident} ({row.origin}): {'; '.join(row.problems)}"), note_style))
+    doc.build(story, canvasmaker=_Canvas)
+    pages = doc.page if hasattr(doc, "page") else 0
+    return RenderResult(pdf=buf.getvalue(), pages=pages)
