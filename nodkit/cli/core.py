@@ -1,88 +1,18 @@
-"""The `nodkit` command line: thin commands over the library.
-
-Each command parses options, calls one library function and prints the
-result: data and --json to stdout, messages and logs to stderr. Errors are
-`NodkitError`s mapped to an exit code and one line by `main`; --debug shows
-the traceback.
-"""
+"""Core commands: init, demo, export, password set, list, verify."""
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import CRITICAL, UNKNOWN, NodkitError, exit_code_table
-
-EPILOG = "Exit codes:\n\n\b\n" + exit_code_table()
-
-
-def kit_option(func):
-    """--kit DIR (or NODKIT_HOME, or the current directory) on every kit command."""
-    @click.option("--kit", "kit", type=click.Path(file_okay=False, path_type=Path), envvar="NODKIT_HOME",
-                  help="Kit home folder. Default: $NODKIT_HOME, else the current directory.")
-    @functools.wraps(func)
-    def wrapper(*args, kit=None, **kwargs):
-        return func(*args, kit=kit, **kwargs)
-    return wrapper
-
-
-def json_option(func):
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(func)
-
-
-def _load(kit):
-    from .config import load_config
-    from .kit import resolve_home
-    from .logsetup import setup_file
-    home = resolve_home(kit)
-    config = load_config(home)
-    setup_file(home)
-    return config
-
-
-def _emit(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
-
-
-def _progress(phase: str, done: int, total: int) -> None:
-    if sys.stderr.isatty():
-        click.echo(f"\r  {phase}: {done}/{total} filer", err=True, nl=(done == total))
-
-
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="nodkit")
-@click.option("-v", "--verbose", count=True, help="More messages on stderr (-vv for debug).")
-@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
-@click.pass_context
-def cli(ctx, verbose, debug):
-    """nodkit — emergency lists for IT outages, on paper when it matters.
-
-    A scheduled job exports the day's emergency lists (routes, medication,
-    class lists, contacts …) to AES-256 encrypted PDFs and keeps 7 days of
-    them. During an outage, staff print them from this PC or open them in
-    any PDF reader with their password.
-
-    \b
-    Start here:
-      nodkit demo ./demo-kit          a demo kit with synthetic data
-      nodkit init /srv/nodkit         a real kit (then edit nodkit.toml)
-      nodkit export --kit /srv/nodkit export now
-      nodkit verify --kit /srv/nodkit check (Nagios/Icinga exit codes)
-    """
-    from .logsetup import setup_stderr
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
-    setup_stderr(verbose)
+from . import EPILOG, _emit, _load, _progress, cli, json_option, kit_option
+from ..errors import UNKNOWN, NodkitError
 
 
 def _ask_password(audience: str) -> str:
-    from .crypto import password_problems
+    from ..crypto import password_problems
     while True:
         pw = click.prompt(f"Password for audience '{audience}'", hide_input=True, confirmation_prompt=True,
                           err=True)
@@ -107,9 +37,9 @@ def init(directory, name, generate, as_json):
     with --generate). Folders are 0700, secrets 0600. Edit nodkit.toml to
     point at your data, then run 'nodkit sources check' and 'nodkit export'.
     """
-    from .config import load_config
-    from .crypto import generate_password
-    from .kit import DEFAULT_AUDIENCES, init_kit
+    from ..config import load_config
+    from ..crypto import generate_password
+    from ..kit import DEFAULT_AUDIENCES, init_kit
     home = directory.expanduser().resolve()
     audiences = list(DEFAULT_AUDIENCES)
     if generate:
@@ -131,7 +61,7 @@ def init(directory, name, generate, as_json):
 
 def _export_json(result, extra: dict | None = None) -> dict:
     data = {
-        "kit": str(result.set.path.parent.parent.parent),
+        "kit": str(result.set.path.parents[2]),
         "set": result.id, "status": result.status, "latest": result.latest, "reasons": result.reasons,
         "warnings": result.warnings, "seconds": round(result.seconds, 2), "pruned": result.pruned,
         "files": [{"path": str(f.path.resolve()), "template": f.template, "audience": f.audience, "unit": f.unit,
@@ -165,10 +95,10 @@ def demo(directory, sources, as_json):
     written as a semicolon CSV export and a SQLite database beside the
     kit (DIRECTORY-kilder), and read through the normal sources.
     """
-    from .config import load_config
-    from .demo import create_demo
-    from .export import run_export
-    from .logsetup import setup_file
+    from ..config import load_config
+    from ..demo import create_demo
+    from ..export import run_export
+    from ..logsetup import setup_file
     home = directory.expanduser().resolve()
     passwords, src = create_demo(home, sources.expanduser().resolve() if sources else None)
     setup_file(home)
@@ -196,18 +126,13 @@ def export(kit, as_json, no_prune):
     failed) or a suspect one (row counts collapsed) is kept for inspection
     and exits 1. Retention runs after a good set.
     """
-    from .export import run_export
+    from ..export import run_export
     result = run_export(_load(kit), progress=_progress, prune=not no_prune)
     if as_json:
-        _emit(_export_json(result, {"kit": str(_home(kit))}))
+        _emit(_export_json(result))
     else:
         _print_export(result)
     sys.exit(0 if result.status == "good" else 1)
-
-
-def _home(kit):
-    from .kit import resolve_home
-    return resolve_home(kit)
 
 
 @cli.group()
@@ -225,8 +150,8 @@ def password_set(audience, kit, generate):
     New sets use it; sets already exported keep the password they were made
     with until retention removes them ('nodkit list' shows the generation).
     """
-    from . import crypto
-    from .errors import ConfigError
+    from .. import crypto
+    from ..errors import ConfigError
     config = _load(kit)
     if audience not in config.audiences:
         raise ConfigError(f"{config.path}: no audience '{audience}' (configured: {', '.join(config.audiences)})")
@@ -242,7 +167,7 @@ def password_set(audience, kit, generate):
 @json_option
 def list_sets(kit, as_json):
     """List export sets, newest first, with age, status, files and size."""
-    from .store import Store
+    from ..store import Store
     config = _load(kit)
     store = Store(config.store)
     latest = store.latest_id()
@@ -283,7 +208,7 @@ def verify(kit, as_json, all_sets, no_decrypt):
     Nagios/Icinga plugin convention: the first line is a summary with
     perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
-    from .verify import verify_kit
+    from ..verify import verify_kit
     try:
         report = verify_kit(_load(kit), decrypt=not no_decrypt, all_sets=all_sets)
     except NodkitError as exc:
@@ -301,33 +226,3 @@ def verify(kit, as_json, all_sets, no_decrypt):
     sys.exit(report.exit_code)
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in argv
-    try:
-        cli.main(args=argv, prog_name="nodkit", standalone_mode=False)
-    except NodkitError as exc:
-        if debug:
-            raise
-        click.echo(f"nodkit: error: {exc}", err=True)
-        if exc.hint:
-            click.echo(f"nodkit: hint: {exc.hint}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("nodkit: aborted", err=True)
-        sys.exit(CRITICAL)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("nodkit: interrupted", err=True)
-        sys.exit(130)
-    except OSError as exc:
-        if debug:
-            raise
-        click.echo(f"nodkit: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
-        sys.exit(14)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,123 @@
+"""The `nodkit` command line: thin commands over the library.
+
+One module per concern registers its commands on `cli` (core: init, demo,
+export, password, list, verify). Only this package imports click.
+
+Each command parses options, calls one library function and prints the
+result: data and --json to stdout, messages and logs to stderr. Errors are
+`NodkitError`s mapped to an exit code and one line by `main`; --debug shows
+the traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..errors import CRITICAL, UNKNOWN, NodkitError, exit_code_table
+
+EPILOG = "Exit codes:\n\n\b\n" + exit_code_table()
+
+
+def kit_option(func):
+    """--kit DIR (or NODKIT_HOME, or the current directory) on every kit command."""
+    @click.option("--kit", "kit", type=click.Path(file_okay=False, path_type=Path), envvar="NODKIT_HOME",
+                  help="Kit home folder. Default: $NODKIT_HOME, else the current directory.")
+    @functools.wraps(func)
+    def wrapper(*args, kit=None, **kwargs):
+        return func(*args, kit=kit, **kwargs)
+    return wrapper
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")(func)
+
+
+def _load(kit):
+    from ..config import load_config
+    from ..kit import resolve_home
+    from ..logsetup import setup_file
+    home = resolve_home(kit)
+    config = load_config(home)
+    setup_file(home)
+    return config
+
+
+def _emit(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _progress(phase: str, done: int, total: int) -> None:
+    if sys.stderr.isatty():
+        click.echo(f"\r  {phase}: {done}/{total} filer", err=True, nl=(done == total))
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="nodkit")
+@click.option("-v", "--verbose", count=True, help="More messages on stderr (-vv for debug).")
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@click.pass_context
+def cli(ctx, verbose, debug):
+    """nodkit — emergency lists for IT outages, on paper when it matters.
+
+    A scheduled job exports the day's emergency lists (routes, medication,
+    class lists, contacts …) to AES-256 encrypted PDFs and keeps 7 days of
+    them. During an outage, staff print them from this PC or open them in
+    any PDF reader with their password.
+
+    \b
+    Start here:
+      nodkit demo ./demo-kit          a demo kit with synthetic data
+      nodkit init /srv/nodkit         a real kit (then edit nodkit.toml)
+      nodkit export --kit /srv/nodkit export now
+      nodkit verify --kit /srv/nodkit check (Nagios/Icinga exit codes)
+    """
+    from ..logsetup import setup_stderr
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    setup_stderr(verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        cli.main(args=argv, prog_name="nodkit", standalone_mode=False)
+    except NodkitError as exc:
+        if debug:
+            raise
+        click.echo(f"nodkit: error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"nodkit: hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("nodkit: aborted", err=True)
+        sys.exit(CRITICAL)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("nodkit: interrupted", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        if debug:
+            raise
+        click.echo(f"nodkit: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        sys.exit(14)
+    except Exception as exc:  # a bug: one line for the user, the traceback in the log
+        if debug:
+            raise
+        logging.getLogger("nodkit").error("internal error", exc_info=True)
+        click.echo(f"nodkit: internal error: {type(exc).__name__}: {exc} (details in logs/nodkit.log, or run with --debug)", err=True)
+        sys.exit(CRITICAL)
+
+
+# Command modules register themselves on `cli`; import them last.
+from . import core  # noqa: E402,F401
