@@ -42,6 +42,7 @@ class KitConfig:
     audiences: dict[str, Audience]
     printer: dict = field(default_factory=dict)
     path: Path | None = None
+    workers: int | str = "auto"  # render processes: "auto" (one per core) or a number
 
     @property
     def store(self) -> Path:
@@ -88,6 +89,9 @@ def load_config(home: Path) -> KitConfig:
     suspect_drop = exp.get("suspect_drop", float, 0.5)
     if not 0 < suspect_drop <= 1:
         raise exp.fail("suspect_drop", "must be a share between 0 and 1, e.g. 0.5 for 50 %")
+    workers = exp.get("workers", (str, int), "auto")
+    if (isinstance(workers, str) and workers != "auto") or (isinstance(workers, int) and not 1 <= workers <= 64):
+        raise exp.fail("workers", f"must be \"auto\" or a number of processes from 1 to 64; got '{workers}'")
     exp.check_unknown()
 
     datasets: dict[str, DatasetConfig] = {}
@@ -136,7 +140,7 @@ def load_config(home: Path) -> KitConfig:
     top.check_unknown()
     return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
                      suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
-                     printer=printer, path=path)
+                     printer=printer, path=path, workers=workers)
 
 
 def _resolve(home: Path, value: str) -> str:

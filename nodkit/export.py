@@ -28,7 +28,7 @@ from . import __version__, crypto
 from .config import KitConfig
 from .errors import ConfigError, NodkitError, SourceError, StoreError
 from .manifest import DatasetEntry, FileEntry, Manifest
-from .render import render_unit
+from .render.parallel import RenderJob, render_all
 from .render.fonts import missing_glyphs
 from .sources import open_source
 from .sources.base import Snapshot
@@ -63,6 +63,8 @@ class ExportResult:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    # CPU seconds: {"render": {template: s}, "encrypt": s} (render in whichever process did it)
+    timings: dict = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -149,10 +151,12 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
         for name, err in sorted(fetch_errors.items()):
             reasons.append(f"dataset '{name}' failed: {err}")
         set_id = new_set_id(now)
+        timings: dict = {"render": {}, "encrypt": 0.0}
         incoming = store.begin(set_id)
         try:
             files, list_warnings, dataset_flags = _render_and_write(
-                config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now, reasons, progress)
+                config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now, reasons, progress,
+                timings)
             warnings += list_warnings
             status = "partial" if reasons else "good"
             suspect = _suspect_reasons(config, store, snapshots)
@@ -184,7 +188,8 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                              flagged_rows=entry.flagged_rows) for entry in files]
     seconds = time.monotonic() - started
     result = ExportResult(set=published, status=status, reasons=reasons, files=exported,
-                          latest=(status == "good"), seconds=seconds, warnings=warnings, pruned=pruned)
+                          latest=(status == "good"), seconds=seconds, warnings=warnings, pruned=pruned,
+                          timings=timings)
     log.info("export %s: %s, %d files, %d rows, %d pages, %.1f s, %d warnings%s", set_id, status, len(exported),
              sum(f.rows for f in exported), sum(f.pages for f in exported), seconds, len(warnings) + len(reasons),
              "" if status == "good" else " — not made LATEST")
@@ -194,7 +199,7 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
 
 
 def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now,
-                      reasons, progress):
+                      reasons, progress, timings):
     jobs: list[tuple[Template, PreparedList, str, list[str]]] = []
     warnings: list[str] = []
     dataset_flags: dict[str, int] = {}
@@ -221,9 +226,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                             "they print as empty boxes")
             log.warning(warnings[-1])
         jobs.append((template, prepared, tid, wanted[tid]))
-    total = sum(len(p.units) for _, p, _, _ in jobs)
-    done = 0
-    files: list[FileEntry] = []
+    render_jobs: list[tuple[RenderJob, str, list[str]]] = []
     for template, prepared, tid, audiences in jobs:
         for unit_name, unit in prepared.units.items():
             targets = [a for a in audiences
@@ -231,22 +234,30 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
             if not targets:
                 continue
             file_label = f"{safe_name(unit_name)}/{tid}.pdf"
-            rendered = render_unit(prepared, unit, kit_name=config.name, generated_at=now, set_id=set_id,
-                                   file_label=file_label)
-            for audience in targets:
-                secret = secrets_by_audience[audience]
-                data = crypto.encrypt_pdf(rendered.pdf, secret.password)
-                relpath = f"{audience}/{file_label}"
-                incoming.write(relpath, data)
-                files.append(FileEntry(
-                    path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=rendered.pages,
-                    template=tid, audience=audience, unit=unit_name, password_generation=secret.generation,
-                    sections=len(unit.sections), rows=unit.rows, flagged_rows=unit.flagged,
-                    as_of=prepared.as_of.isoformat(timespec="seconds")))
-            del rendered
-            done += 1
-            if progress:
-                progress("render", done, total)
+            render_jobs.append((RenderJob(prepared, unit, kit_name=config.name, generated_at=now, set_id=set_id,
+                                          file_label=file_label), tid, targets))
+    total = len(render_jobs)
+    files: list[FileEntry] = []
+    by_job = {id(job): (tid, targets) for job, tid, targets in render_jobs}
+    for done, (job, output) in enumerate(render_all([j for j, _, _ in render_jobs], config.workers), start=1):
+        tid, targets = by_job[id(job)]
+        unit_name, unit, rendered = job.unit.unit, job.unit, output.result
+        timings["render"][tid] = timings["render"].get(tid, 0.0) + output.seconds
+        for audience in targets:
+            secret = secrets_by_audience[audience]
+            started = time.process_time()
+            data = crypto.encrypt_pdf(rendered.pdf, secret.password)
+            timings["encrypt"] += time.process_time() - started
+            relpath = f"{audience}/{job.file_label}"
+            incoming.write(relpath, data)
+            files.append(FileEntry(
+                path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=rendered.pages,
+                template=tid, audience=audience, unit=unit_name, password_generation=secret.generation,
+                sections=len(unit.sections), rows=unit.rows, flagged_rows=unit.flagged,
+                as_of=job.prepared.as_of.isoformat(timespec="seconds")))
+        del rendered, output
+        if progress:
+            progress("render", done, total)
     return files, warnings, dataset_flags
 
 

@@ -22,6 +22,8 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.rl_accel import fp_str
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageBreak, PageTemplate, Paragraph, Spacer
@@ -53,24 +55,42 @@ class RenderResult:
     pages: int
 
 
+_WRAPPED: dict[tuple, list[str]] = {}
+_WRAP_CACHE_MAX = 200_000
+
+
 def wrap_text(text: str, width: float, font: str = fonts.REGULAR, size: float = BODY_SIZE) -> list[str]:
-    """Greedy word wrap; words wider than the column are broken by character."""
-    if "\n" not in text and stringWidth(text, font, size) <= width:
+    """Greedy word wrap; words wider than the column are broken by character.
+
+    Memoised per process: lists repeat the same values (drugs, times, services,
+    headings) thousands of times. Callers must not modify the returned list.
+    """
+    key = (text, width, font, size)
+    lines = _WRAPPED.get(key)
+    if lines is None:
+        if len(_WRAPPED) >= _WRAP_CACHE_MAX:
+            _WRAPPED.clear()
+        lines = _WRAPPED[key] = _wrap(text, width, pdfmetrics.getFont(font).stringWidth, size)
+    return lines
+
+
+def _wrap(text: str, width: float, measure, size: float) -> list[str]:
+    if "\n" not in text and measure(text, size) <= width:
         return [text]
     lines: list[str] = []
     for para in text.splitlines() or [""]:
         line = ""
         for word in para.split(" "):
             candidate = f"{line} {word}" if line else word
-            if stringWidth(candidate, font, size) <= width:
+            if measure(candidate, size) <= width:
                 line = candidate
                 continue
             if line:
                 lines.append(line)
-            while stringWidth(word, font, size) > width and len(word) > 1:
+            while measure(word, size) > width and len(word) > 1:
                 cut = len(word) - 1
-                while cut > 1 and stringWidth(word[:cut], font, size) > width:
-                    cut = max(1, int(cut * 0.8)) if stringWidth(word[: int(cut * 0.8)], font, size) > width else cut - 1
+                while cut > 1 and measure(word[:cut], size) > width:
+                    cut = max(1, int(cut * 0.8)) if measure(word[: int(cut * 0.8)], size) > width else cut - 1
                 lines.append(word[:cut])
                 word = word[cut:]
             line = word
@@ -91,6 +111,12 @@ class _Layout:
         for index, row in enumerate(rows):
             cells = [wrap_text(text, w - 2 * PAD) for text, w in zip(row.cells, widths)]
             total = max(len(c) for c in cells)
+            if total <= max_lines:  # the common case: the row fits on a page
+                self.lines.append(cells)
+                self.flag.append(row.flagged)
+                self.zebra.append(index % 2 == 1)
+                self.cont.append(False)
+                continue
             for start in range(0, total, max_lines):
                 self.lines.append([c[start:start + max_lines] for c in cells])
                 self.flag.append(row.flagged)
@@ -124,32 +150,82 @@ class RowTable(Flowable):
     def draw(self):
         c = self.canv
         lay = self.layout
-        y = sum(lay.heights[self.start:self.end])
-        c.setFont(fonts.REGULAR, BODY_SIZE)
+        heights = lay.heights
         c.setLineWidth(0.3)
         c.setStrokeColor(colors.Color(0.6, 0.6, 0.6))
+        # backgrounds and rules first, then all cell text as one PDF text object
+        tops: list[float] = []
+        y = sum(heights[self.start:self.end])
         for i in range(self.start, self.end):
-            h = lay.heights[i]
+            h = heights[i]
             y -= h
+            tops.append(y + h)
             if lay.flag[i] or lay.zebra[i]:
                 c.setFillColor(FLAG_BG if lay.flag[i] else ZEBRA)
                 c.rect(0, y, self.width, h, stroke=0, fill=1)
-            c.setFillColor(colors.black)
+            c.line(0, y, self.width, y)
+        c.setFillColor(colors.black)
+        text = _TextRun(c, fonts.REGULAR, BODY_SIZE)
+        for i, top in zip(range(self.start, self.end), tops):
+            x = FLAG_W + PAD
+            first = top - PAD - BODY_SIZE + 1
+            for cell, w in zip(lay.lines[i], lay.widths):
+                ty = first
+                for line in cell:
+                    if line:
+                        text.add(x, ty, line)
+                    ty -= LEADING
+                x += w
+        text.finish()
+        for i, top in zip(range(self.start, self.end), tops):
             if lay.flag[i] and not lay.cont[i]:
                 c.setFillColor(RED)
                 c.setFont(fonts.BOLD, BODY_SIZE)
-                c.drawString(1.2, y + h - PAD - BODY_SIZE + 1, "!")
-                c.setFont(fonts.REGULAR, BODY_SIZE)
-                c.setFillColor(colors.black)
-            x = FLAG_W
-            for cell, w in zip(lay.lines[i], lay.widths):
-                ty = y + h - PAD - BODY_SIZE + 1
-                for text in cell:
-                    if text:
-                        c.drawString(x + PAD, ty, text)
-                    ty -= LEADING
-                x += w
-            c.line(0, y, self.width, y)
+                c.drawString(1.2, top - PAD - BODY_SIZE + 1, "!")
+        c.setFont(fonts.REGULAR, BODY_SIZE)
+        c.setFillColor(colors.black)
+
+
+class _TextRun:
+    """Many strings in one font and size as a single BT…ET text object.
+
+    Same operators canvas.drawString writes for a TrueType font (subset font
+    name, Tf, Tj), without a text object per string; each distinct string is
+    encoded once per document (the glyph subsets belong to the document).
+    """
+
+    def __init__(self, canv: Canvas, font_name: str, size: float):
+        self.canv = canv
+        self.font = pdfmetrics.getFont(font_name)
+        cache = getattr(canv, "_nodkit_text_cache", None)
+        if cache is None:
+            cache = canv._nodkit_text_cache = {}
+        self.cache = cache.setdefault((font_name, size), {})
+        self.size = fp_str(size)
+        self.code = ["BT"]
+        self.subset_name: str | None = None
+
+    def _encode(self, text: str) -> list[tuple[str, str]]:
+        doc, font, escape = self.canv._doc, self.font, self.canv._escape
+        parts = [(font.getSubsetInternalName(subset, doc), escape(chunk))
+                 for subset, chunk in font.splitString(text, doc)]
+        self.cache[text] = parts
+        return parts
+
+    def add(self, x: float, y: float, text: str) -> None:
+        code = self.code
+        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+        parts = self.cache.get(text) or self._encode(text)
+        for name, chunk in parts:
+            if name != self.subset_name:
+                code.append(f"{name} {self.size} Tf")
+                self.subset_name = name
+            code.append(f"({chunk}) Tj")
+
+    def finish(self) -> None:
+        if len(self.code) > 1:
+            self.code.append("ET")
+            self.canv._code.append(" ".join(self.code))
 
 
 class SectionMarker(Flowable):
