@@ -6,7 +6,8 @@ folder, create a kit there with the demo's dataset configuration, run
 - rows/s and pages/s per template (rows or pages / CPU seconds spent rendering
   that template, in whichever process rendered it: a per-core rate),
 - total wall and CPU seconds (this process + its finished child processes),
-- peak RSS (this process, the largest child, and their sum as a bound),
+- peak RSS (this process, the largest render worker, and this process + all
+  workers as a bound),
 - encryption's share of the export's CPU seconds,
 - the largest single list rendered again in this process by nodkit (no
   encryption) and by a bare reportlab canvas loop (no layout engine, no
@@ -24,7 +25,6 @@ import gc
 import io
 import json
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -37,7 +37,7 @@ from nodkit.export import run_export
 from nodkit.kit import config_text, init_kit
 from nodkit.render import fonts
 from nodkit.render.document import render_unit
-from nodkit.render.parallel import resolve_workers
+from nodkit.render.parallel import peak_rss, resolve_workers
 from nodkit.sources import open_source
 from nodkit.templates import load_templates
 from nodkit.validate import prepare
@@ -61,13 +61,6 @@ def _audiences(templates) -> dict:
 def _cpu() -> float:
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
-
-
-def _peak_rss() -> tuple[int, int]:
-    """(this process, largest finished child) peak resident set size in bytes."""
-    scale = 1 if sys.platform == "darwin" else 1024
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale)
 
 
 def canvas_floor(prepared, unit) -> tuple[float, int]:
@@ -146,7 +139,6 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
         result = run_export(config)
         wall = time.perf_counter() - wall0
         cpu = _cpu() - cpu0
-        rss_self, rss_child = _peak_rss()
 
         # one file per (template, unit): the first audience's copy
         unique: dict[tuple[str, str], object] = {}
@@ -198,7 +190,10 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
             seconds, spooled = print_first_page(big.path.read_bytes(), PASSWORDS[big.audience])
             binder = {"file": big.relpath, "pages": big.pages, "first_page_s": round(seconds, 3),
                       "spooled_bytes": spooled}
-        rss_self, rss_child = _peak_rss()
+        rss_self = peak_rss()
+        # a spawned child's ru_maxrss starts at its parent's peak (Linux keeps it over exec);
+        # the workers report their own VmHWM instead
+        worker_rss = result.timings.get("render_peak_rss", 0) if n_workers > 1 else 0
         figures = {
             "scale": scale.name, "workers": n_workers, "cores": os.cpu_count(),
             "status": result.status, "generated_rows": generated, "generate_s": round(generate_s, 2),
@@ -206,8 +201,8 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
             "export_wall_s": round(wall, 2), "export_cpu_s": round(cpu, 2),
             "rows_per_s_wall": round(rows_total / wall, 1), "pages_per_s_wall": round(pages_total / wall, 1),
             "encrypt_cpu_s": round(encrypt_s, 2), "encrypt_share": round(encrypt_s / cpu, 3) if cpu else None,
-            "peak_rss_self": rss_self, "peak_rss_child": rss_child,
-            "peak_rss_bound": rss_self + n_workers * rss_child if n_workers > 1 else rss_self,
+            "peak_rss_self": rss_self, "peak_rss_child": worker_rss,
+            "peak_rss_bound": rss_self + n_workers * worker_rss if n_workers > 1 else rss_self,
             "templates": per_template, "floor": floor, "binder": binder,
         }
         figures["bench_wall_s"] = round(time.perf_counter() - bench_started, 2)

@@ -63,7 +63,8 @@ class ExportResult:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
-    # CPU seconds: {"render": {template: s}, "encrypt": s} (render in whichever process did it)
+    # CPU seconds {"render": {template: s}, "encrypt": s} (render in whichever process did it)
+    # and "render_peak_rss": bytes, the largest rendering process's peak
     timings: dict = field(default_factory=dict)
 
     @property
@@ -243,6 +244,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
         tid, targets = by_job[id(job)]
         unit_name, unit, rendered = job.unit.unit, job.unit, output.result
         timings["render"][tid] = timings["render"].get(tid, 0.0) + output.seconds
+        timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
         for audience in targets:
             secret = secrets_by_audience[audience]
             started = time.process_time()

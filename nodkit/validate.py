@@ -21,7 +21,7 @@ from .sources.base import DatasetConfig, Snapshot
 from .templates import Template
 
 
-@dataclass
+@dataclass(slots=True)
 class PreparedRow:
     cells: list[str]
     problems: list[str]
@@ -111,37 +111,32 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     kinds = {c.field: c for c in template.columns}
     grouped: dict[str, dict[tuple, list[PreparedRow]]] = {}
     titles: dict[tuple[str, tuple], str] = {}
+    # Work out each distinct raw value of a field once: a list repeats the same
+    # areas, drugs, times and names thousands of times (memo: raw -> outcome).
+    fields = [(name, column, _field_reader(kinds.get(name), name)) for name, column in mapping.items()]
+    all_fields = template.fields
+    unit_field, section_fields, sort_fields = template.unit, template.section, template.sort
+    column_fields = [c.field for c in template.columns]
     for row in snapshot.rows:
-        parsed: dict[str, Any] = {}
+        row_values = row.values
         shown: dict[str, str] = {}
+        keys: dict[str, tuple] = {}
         problems: list[str] = []
-        for name, column in mapping.items():
-            raw = row.values.get(column) if column else None
-            col = kinds.get(name)
-            kind = col.type if col else "text"
-            if values.is_empty(raw):
-                parsed[name], shown[name] = None, ""
-                if col is not None and col.required:
-                    problems.append(f"mangler {col.heading}")
-                continue
-            try:
-                value = values.parse(raw, kind)
-            except values.ValueProblem:
-                parsed[name] = None
-                shown[name] = str(raw).strip()
-                heading = col.heading if col else name
-                problems.append(f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}")
-                continue
-            parsed[name] = value
-            shown[name] = values.format_value(value, kind, col.mask if col else None)
-        unit = (shown.get(template.unit) or "Uden enhed") if template.unit else template.unit_default
+        for name, column, read in fields:
+            _value, text, key, problem = read(row_values.get(column) if column else None)
+            shown[name], keys[name] = text, key
+            if problem:
+                problems.append(problem)
+        unit = (shown.get(unit_field) or "Uden enhed") if unit_field else template.unit_default
         if units is not None and unit not in units:
             continue
-        skey = tuple(values.sort_key(parsed.get(f)) for f in template.section)
-        title = template.section_title.format(**{f: shown.get(f, "") for f in template.fields}) if template.section else ""
-        titles.setdefault((unit, skey), title.strip(" ·-") or "(uden navn)")
-        prepared = PreparedRow(cells=[shown.get(c.field, "") for c in template.columns], problems=problems,
-                               origin=row.origin, key=tuple(values.sort_key(parsed.get(f)) for f in template.sort))
+        skey = tuple(keys[f] if f in keys else values.sort_key(None) for f in section_fields)
+        if (unit, skey) not in titles:
+            title = template.section_title.format(**{f: shown.get(f, "") for f in all_fields}) if section_fields else ""
+            titles[(unit, skey)] = title.strip(" ·-") or "(uden navn)"
+        prepared = PreparedRow(cells=[shown.get(f, "") for f in column_fields], problems=problems,
+                               origin=row.origin,
+                               key=tuple(keys[f] if f in keys else values.sort_key(None) for f in sort_fields))
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
     result: dict[str, UnitList] = {}
     for unit in sorted(grouped, key=values.danish_fold):
@@ -152,6 +147,34 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
             sections.append(Section(title=titles[(unit, skey)], rows=rows))
         result[unit] = UnitList(unit=unit, sections=sections)
     return PreparedList(template=template, as_of=snapshot.as_of, units=result, warnings=warnings)
+
+
+def _field_reader(col, name: str):
+    """raw value -> (parsed, shown text, sort key, problem or None), memoised per field."""
+    kind = col.type if col else "text"
+    mask = col.mask if col else None
+    required = col is not None and col.required
+    heading = col.heading if col else name
+    memo: dict = {}
+
+    def read(raw):
+        if type(raw) is not str:  # only text is memoised: 1, 1.0 and True are equal keys
+            return _outcome(raw)
+        outcome = memo.get(raw)
+        if outcome is None:
+            outcome = memo[raw] = _outcome(raw)
+        return outcome
+
+    def _outcome(raw):
+        if values.is_empty(raw):
+            return None, "", values.sort_key(None), (f"mangler {heading}" if required else None)
+        try:
+            value = values.parse(raw, kind)
+        except values.ValueProblem:
+            return None, str(raw).strip(), values.sort_key(None), f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}"
+        return value, values.format_value(value, kind, mask), values.sort_key(value), None
+
+    return read
 
 
 _DANISH_TYPE = {

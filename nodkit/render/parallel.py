@@ -57,6 +57,7 @@ class RenderJob:
 class RenderOutput:
     result: RenderResult
     seconds: float  # CPU seconds the render took in its process
+    peak_rss: int = 0  # bytes, high-water mark of the rendering process so far (0 if unknown)
 
 
 def resolve_workers(setting: int | str, total_rows: int, jobs: int) -> int:
@@ -80,7 +81,27 @@ def _render(job: RenderJob) -> RenderOutput:
     started = time.process_time()
     result = render_unit(job.prepared, job.unit, kit_name=job.kit_name, generated_at=job.generated_at,
                          set_id=job.set_id, file_label=job.file_label)
-    return RenderOutput(result, time.process_time() - started)
+    return RenderOutput(result, time.process_time() - started, peak_rss())
+
+
+def peak_rss() -> int:
+    """This process's peak resident set size in bytes.
+
+    Linux: VmHWM, which restarts at exec. getrusage's ru_maxrss does not: a
+    spawned worker would report the (larger) exporting process's peak.
+    """
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    except ImportError:  # Windows
+        return 0
 
 
 def _warm_up() -> None:

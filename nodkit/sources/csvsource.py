@@ -84,6 +84,7 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto") -> 
     rows: list[Row] = []
     warnings: list[str] = []
     start = 1
+    shared = {}.setdefault
     try:
         for record in reader:
             line = start
@@ -95,7 +96,9 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto") -> 
                 continue
             if len(record) > len(header) and any(c.strip() for c in record[len(header):]):
                 warnings.append(f"{path.name}:{line}: {len(record)} fields, header has {len(header)}; extra fields ignored")
-            values = {name: (record[i] if i < len(record) else None) for i, name in enumerate(header)}
+            # one string object per distinct value: areas, drugs, times repeat thousands of times
+            values = {name: (shared(record[i], record[i]) if i < len(record) else None)
+                      for i, name in enumerate(header)}
             rows.append(Row(values=values, origin=f"{path.name}:{line}"))
     except csv.Error as exc:
         raise SourceError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None

@@ -70,7 +70,9 @@ class SqlSource:
                 as_of = dt.datetime.now(self.tz)
                 result = conn.execute(sa.text(self.query))
                 columns = list(result.keys())
-                rows = [Row(values=dict(zip(columns, rec)), origin=f"{self.config.name} row {i}")
+                shared = {}.setdefault  # one object per distinct value, as in the CSV reader
+                rows = [Row(values={c: (shared(v, v) if isinstance(v, str) else v) for c, v in zip(columns, rec)},
+                            origin=f"{self.config.name} row {i}")
                         for i, rec in enumerate(result, start=1)]
             engine.dispose()
         except SourceError:
