@@ -274,9 +274,8 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
     made_time = fmt_time(generated_at)
     title = f"{tpl.title} – {unit.unit}"
 
-    def frame_page(canvas: Canvas, doc) -> None:
-        canvas.saveState()
-        section, first_page = getattr(canvas, "_nodkit_section", ("", 0))
+    def frame_static(canvas: Canvas) -> None:
+        """The parts of the page frame that are the same on every page."""
         top = page_h - MARGIN
         canvas.setFillColor(colors.black)
         canvas.setFont(fonts.REGULAR, 8.5)
@@ -289,10 +288,6 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         canvas.drawString(MARGIN, top - 28, title)
         canvas.setFont(fonts.REGULAR, 9.5)
         canvas.drawRightString(page_w - MARGIN, top - 28, f"Data pr. {data_time}")
-        if section:
-            canvas.setFont(fonts.BOLD, 12.5)
-            suffix = " (fortsat)" if canvas.getPageNumber() != first_page else ""
-            canvas.drawString(MARGIN, top - 48, section + suffix)
         # column headings, repeated on every page
         y = page_h - MARGIN - top_band
         canvas.setFillColor(HEAD_BG)
@@ -314,6 +309,29 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         canvas.drawString(MARGIN, fy + 4 * mm, "Fortroligt")
         canvas.setFont(fonts.REGULAR, 8)
         canvas.drawString(MARGIN + 18 * mm, fy + 4 * mm, f"Data pr. {data_time}   ·   Dannet {made_time}")
+        if set_id:
+            canvas.setFont(fonts.REGULAR, 6.5)
+            canvas.setFillColor(colors.Color(0.4, 0.4, 0.4))
+            canvas.drawString(MARGIN, fy, f"Sæt {set_id} · {file_label}")
+
+    def frame_page(canvas: Canvas, doc) -> None:
+        # the unchanging part is one form XObject drawn on every page: written
+        # once per file instead of ~20 text objects on each of thousands of pages
+        if not getattr(canvas, "_nodkit_frame", False):
+            canvas.beginForm("nodkit-frame")
+            frame_static(canvas)
+            canvas.endForm()
+            canvas._nodkit_frame = True
+        canvas.saveState()
+        canvas.doForm("nodkit-frame")
+        section, first_page = getattr(canvas, "_nodkit_section", ("", 0))
+        canvas.setFillColor(colors.black)
+        if section:
+            canvas.setFont(fonts.BOLD, 12.5)
+            suffix = " (fortsat)" if canvas.getPageNumber() != first_page else ""
+            canvas.drawString(MARGIN, page_h - MARGIN - 48, section + suffix)
+        fy = MARGIN
+        canvas.setFont(fonts.REGULAR, 8)
         label = f"Side {canvas.getPageNumber()} af "
         lx = page_w - MARGIN - 26 * mm
         canvas.drawString(lx, fy + 4 * mm, label)
@@ -322,10 +340,6 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         canvas.translate(lx + stringWidth(label, fonts.REGULAR, 8), fy + 4 * mm)
         canvas.doForm("nodkit-total")
         canvas.restoreState()
-        if set_id:
-            canvas.setFont(fonts.REGULAR, 6.5)
-            canvas.setFillColor(colors.Color(0.4, 0.4, 0.4))
-            canvas.drawString(MARGIN, fy, f"Sæt {set_id} · {file_label}")
         canvas.restoreState()
 
     frame = Frame(MARGIN, MARGIN + footer_h, page_w - 2 * MARGIN, frame_h, leftPadding=0, rightPadding=0,

@@ -1,0 +1,97 @@
+"""Parallel rendering gives the same lists as rendering in one process."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import pdftotext, run_cli
+from nodkit.config import load_config
+from nodkit.errors import ConfigError
+from nodkit.export import run_export
+from nodkit.render.document import _wrap, wrap_text
+from nodkit.render import fonts
+from nodkit.render.parallel import AUTO_MIN_ROWS, resolve_workers
+from reportlab.pdfbase import pdfmetrics
+
+
+def _set_workers(home, value: str) -> None:
+    cfg = home / "nodkit.toml"
+    text = re.sub(r"^workers = .*\n", "", cfg.read_text("utf-8"), flags=re.M)
+    cfg.write_text(text.replace("[export]\n", f"[export]\nworkers = {value}\n", 1), "utf-8")
+
+
+def _texts(result, passwords) -> dict[str, tuple[int, int, str]]:
+    out = {}
+    for f in result.files:
+        text = pdftotext(f.path, passwords[f.audience]).replace(result.id, "<set>")
+        out[f.relpath] = (f.pages, f.rows, text)
+    return out
+
+
+def test_parallel_and_sequential_exports_are_the_same(demo_kit):
+    _set_workers(demo_kit.home, "1")
+    config = load_config(demo_kit.home)
+    now = config.now()
+    sequential = run_export(config, now)
+    _set_workers(demo_kit.home, "2")
+    config = load_config(demo_kit.home)
+    assert config.workers == 2
+    parallel = run_export(config, now)
+    assert parallel.status == sequential.status == "good"
+    assert [f.relpath for f in parallel.files] == [f.relpath for f in sequential.files]
+    seq, par = _texts(sequential, demo_kit.passwords), _texts(parallel, demo_kit.passwords)
+    assert seq.keys() == par.keys()
+    for relpath in seq:
+        assert par[relpath] == seq[relpath], relpath
+    # the text really is there: special names survive the one-text-object-per-table writer
+    routes = "".join(t for path, (_p, _r, t) in par.items() if path.endswith("care-route.pdf"))
+    for name in ("Łukasz Wiśniewski", "Nguyễn Thị Hoa", "Şükrü Yılmaz"):
+        assert name in routes
+    assert sum(t.count("Side 1 af") for _p, _r, t in par.values()) == len(par)
+    # render time is reported per list for the benchmark
+    assert set(parallel.timings["render"]) == {f.template for f in parallel.files}
+
+
+@pytest.mark.parametrize("setting, rows, jobs, expected", [
+    (1, 10**6, 50, 1),
+    (4, 10**6, 2, 2),           # never more processes than lists
+    ("auto", AUTO_MIN_ROWS - 1, 50, 1),  # small exports render in-process
+])
+def test_resolve_workers(setting, rows, jobs, expected):
+    assert resolve_workers(setting, rows, jobs) == expected
+
+
+def test_auto_uses_the_cores_for_big_exports():
+    assert 1 <= resolve_workers("auto", 10**6, 100) <= 8
+
+
+@pytest.mark.parametrize("value", ['"many"', "0", "1.5"])
+def test_bad_workers_setting_names_the_line(demo_kit, value):
+    _set_workers(demo_kit.home, value)
+    with pytest.raises(ConfigError) as err:
+        load_config(demo_kit.home)
+    assert "nodkit.toml" in str(err.value) and "workers" in str(err.value)
+
+
+def test_export_command_still_works_with_workers(demo_kit):
+    _set_workers(demo_kit.home, '"auto"')
+    result = run_cli("export", "--kit", str(demo_kit.home))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("text, width", [
+    ("Kort", 100.0),
+    ("Gives med mad, knuses ikke, måles før: blodsukker og blodtryk hver morgen", 60.0),
+    ("Ééééééééééééééééééééééééééééééééééééééééééé", 30.0),
+    ("linje 1\nlinje 2 er længere end kolonnen tillader", 50.0),
+])
+def test_memoised_wrap_matches_the_plain_wrap(text, width):
+    fonts.register()
+    measure = pdfmetrics.getFont(fonts.REGULAR).stringWidth
+    first = wrap_text(text, width)
+    assert first == _wrap(text, width, measure, 9.5)
+    assert wrap_text(text, width) == first
+    assert all(measure(line, 9.5) <= width or len(line) == 1 for line in first)
+    assert "".join(first).replace(" ", "") == text.replace("\n", "").replace(" ", "")
