@@ -63,8 +63,8 @@ class ExportResult:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
-    # CPU seconds {"render": {template: s}, "encrypt": s} (render in whichever process did it)
-    # and "render_peak_rss": bytes, the largest rendering process's peak
+    # CPU seconds {"render": {template: s}, "encrypt": s} (render in whichever process did it),
+    # "fetch_wall"/"validate_wall" seconds, "render_peak_rss": bytes, the largest rendering process's peak
     timings: dict = field(default_factory=dict)
 
     @property
@@ -145,14 +145,16 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
             elif tid not in templates:
                 reasons.append(f"list '{tid}' skipped: no template file {tid}.toml")
         usable = {tid: templates[tid] for tid in wanted if tid in templates}
+        fetch_started = time.perf_counter()
         snapshots, fetch_errors = fetch_all(config, {t.dataset for t in usable.values()}, now)
+        fetch_seconds = time.perf_counter() - fetch_started
         if usable and not snapshots:
             raise SourceError("no dataset could be read; nothing exported: " + "; ".join(
                 f"{k}: {v}" for k, v in sorted(fetch_errors.items())))
         for name, err in sorted(fetch_errors.items()):
             reasons.append(f"dataset '{name}' failed: {err}")
         set_id = new_set_id(now)
-        timings: dict = {"render": {}, "encrypt": 0.0}
+        timings: dict = {"render": {}, "encrypt": 0.0, "fetch_wall": fetch_seconds}
         incoming = store.begin(set_id)
         try:
             files, list_warnings, dataset_flags = _render_and_write(
@@ -204,6 +206,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
     jobs: list[tuple[Template, PreparedList, str, list[str]]] = []
     warnings: list[str] = []
     dataset_flags: dict[str, int] = {}
+    validate_started = time.perf_counter()
     for tid, template in sorted(usable.items()):
         snap = snapshots.get(template.dataset)
         if snap is None:
@@ -227,6 +230,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                             "they print as empty boxes")
             log.warning(warnings[-1])
         jobs.append((template, prepared, tid, wanted[tid]))
+    timings["validate_wall"] = time.perf_counter() - validate_started
     render_jobs: list[tuple[RenderJob, str, list[str]]] = []
     for template, prepared, tid, audiences in jobs:
         for unit_name, unit in prepared.units.items():

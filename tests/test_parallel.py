@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
-from conftest import pdftotext, run_cli
+from conftest import run_cli
 from nodkit.config import load_config
 from nodkit.errors import ConfigError
 from nodkit.export import run_export
@@ -22,10 +23,17 @@ def _set_workers(home, value: str) -> None:
     cfg.write_text(text.replace("[export]\n", f"[export]\nworkers = {value}\n", 1), "utf-8")
 
 
+def _raw_text(path, password) -> str:
+    # reading order, not -layout: the layout mode places columns page-wide, so
+    # the (random) set id in the footer would shift every column
+    proc = subprocess.run(["pdftotext", "-upw", password, str(path), "-"], capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
 def _texts(result, passwords) -> dict[str, tuple[int, int, str]]:
     out = {}
     for f in result.files:
-        text = pdftotext(f.path, passwords[f.audience]).replace(result.id, "<set>")
+        text = _raw_text(f.path, passwords[f.audience]).replace(result.id, "<set>")
         out[f.relpath] = (f.pages, f.rows, text)
     return out
 
