@@ -34,7 +34,7 @@ from .sources import open_source
 from .sources.base import Snapshot
 from .store import ExportSet, Store, apply_retention, new_set_id, safe_name
 from .templates import Template, load_templates
-from .validate import PreparedList, prepare
+from .validate import prepare
 
 log = logging.getLogger(__name__)
 
@@ -203,48 +203,54 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
 
 def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now,
                       reasons, progress, timings):
-    jobs: list[tuple[Template, PreparedList, str, list[str]]] = []
     warnings: list[str] = []
     dataset_flags: dict[str, int] = {}
-    validate_started = time.perf_counter()
-    for tid, template in sorted(usable.items()):
-        snap = snapshots.get(template.dataset)
-        if snap is None:
-            reasons.append(f"list '{tid}' skipped: its dataset '{template.dataset}' failed")
-            continue
-        try:
-            prepared = prepare(template, config.datasets[template.dataset], snap)
-        except SourceError as exc:
-            reasons.append(f"list '{tid}' skipped: {exc}")
-            log.error("list %s skipped: %s", tid, exc)
-            continue
-        warnings += prepared.warnings
-        dataset_flags[template.dataset] = max(dataset_flags.get(template.dataset, 0), prepared.flagged)
-        if prepared.flagged:
-            log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
-        missing = missing_glyphs(cell for u in prepared.units.values() for s in u.sections
-                                 for r in s.rows for cell in r.cells)
-        if missing:
-            text = ", ".join(f"U+{ord(c):04X}" for c in sorted(missing))
-            warnings.append(f"list '{tid}': the font cannot draw {len(missing)} character(s) ({text}); "
-                            "they print as empty boxes")
-            log.warning(warnings[-1])
-        jobs.append((template, prepared, tid, wanted[tid]))
-    timings["validate_wall"] = time.perf_counter() - validate_started
-    render_jobs: list[tuple[RenderJob, str, list[str]]] = []
-    for template, prepared, tid, audiences in jobs:
-        for unit_name, unit in prepared.units.items():
-            targets = [a for a in audiences
-                       if config.audiences[a].units is None or unit_name in config.audiences[a].units]
-            if not targets:
+    by_job: dict[int, tuple[str, list[str]]] = {}
+
+    def planned():
+        """Validate one list at a time and hand its units to the renderers at once, so
+        the render processes work while the next list is being validated."""
+        validate_started = time.perf_counter()
+        for tid, template in sorted(usable.items()):
+            snap = snapshots.get(template.dataset)
+            if snap is None:
+                reasons.append(f"list '{tid}' skipped: its dataset '{template.dataset}' failed")
                 continue
-            file_label = f"{safe_name(unit_name)}/{tid}.pdf"
-            render_jobs.append((RenderJob(prepared, unit, kit_name=config.name, generated_at=now, set_id=set_id,
-                                          file_label=file_label), tid, targets))
-    total = len(render_jobs)
+            try:
+                prepared = prepare(template, config.datasets[template.dataset], snap)
+            except SourceError as exc:
+                reasons.append(f"list '{tid}' skipped: {exc}")
+                log.error("list %s skipped: %s", tid, exc)
+                continue
+            warnings.extend(prepared.warnings)
+            dataset_flags[template.dataset] = max(dataset_flags.get(template.dataset, 0), prepared.flagged)
+            if prepared.flagged:
+                log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
+            missing = missing_glyphs(cell for u in prepared.units.values() for s in u.sections
+                                     for r in s.rows for cell in r.cells)
+            if missing:
+                text = ", ".join(f"U+{ord(c):04X}" for c in sorted(missing))
+                warnings.append(f"list '{tid}': the font cannot draw {len(missing)} character(s) ({text}); "
+                                "they print as empty boxes")
+                log.warning(warnings[-1])
+            audiences = wanted[tid]
+            for unit_name, unit in prepared.units.items():
+                targets = [a for a in audiences
+                           if config.audiences[a].units is None or unit_name in config.audiences[a].units]
+                if not targets:
+                    continue
+                file_label = f"{safe_name(unit_name)}/{tid}.pdf"
+                job = RenderJob(prepared, unit, kit_name=config.name, generated_at=now, set_id=set_id,
+                                file_label=file_label)
+                by_job[id(job)] = (tid, targets)
+                validate_ended = time.perf_counter()
+                yield job
+                validate_started += time.perf_counter() - validate_ended  # not validation time
+        timings["validate_wall"] = time.perf_counter() - validate_started
+
+    rows_hint = sum(len(snapshots[t.dataset].rows) for t in usable.values() if t.dataset in snapshots)
     files: list[FileEntry] = []
-    by_job = {id(job): (tid, targets) for job, tid, targets in render_jobs}
-    for done, (job, output) in enumerate(render_all([j for j, _, _ in render_jobs], config.workers), start=1):
+    for done, (job, output) in enumerate(render_all(planned(), config.workers, rows_hint=rows_hint), start=1):
         tid, targets = by_job[id(job)]
         unit_name, unit, rendered = job.unit.unit, job.unit, output.result
         timings["render"][tid] = timings["render"].get(tid, 0.0) + output.seconds
@@ -263,7 +269,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                 as_of=job.prepared.as_of.isoformat(timespec="seconds")))
         del rendered, output
         if progress:
-            progress("render", done, total)
+            progress("render", done, len(by_job))
     return files, warnings, dataset_flags
 
 

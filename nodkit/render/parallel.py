@@ -9,8 +9,10 @@ caller, which encrypts and writes it. Rules kept here:
   order the workers finish in; the PDFs are the same as a sequential render
   (same page counts, rows and text; tests/test_parallel.py checks it).
 - Nothing touches the disk: workers return PDF bytes through a pipe.
-- Big jobs are started first so two cores finish together, but the caller
-  still receives them in job order.
+- Given a list, big jobs are started first so the cores finish together;
+  given a generator (the export validates list by list), each job starts as
+  soon as it exists, so rendering overlaps validation. Either way the caller
+  receives the results in job order.
 - Workers start from a fresh interpreter (spawn), not a fork of the
   exporting process, so they do not copy its snapshot memory; fonts are
   registered once per worker process and reused for every job.
@@ -116,25 +118,39 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
-def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto") -> Iterator[tuple[RenderJob, RenderOutput]]:
-    """Yield (job, output) for every job, in the order given."""
-    jobs = list(jobs)
-    count = resolve_workers(workers, sum(j.rows for j in jobs), len(jobs))
+def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto", *,
+               rows_hint: int | None = None) -> Iterator[tuple[RenderJob, RenderOutput]]:
+    """Yield (job, output) for every job, in the order given.
+
+    `jobs` may be a generator that prepares the next list while earlier ones
+    render; then pass `rows_hint` (about how many rows in all) for "auto".
+    """
+    if rows_hint is None:
+        jobs = list(jobs)
+        rows_hint = sum(j.rows for j in jobs)
+    count = resolve_workers(workers, rows_hint, len(jobs) if isinstance(jobs, list) else MAX_AUTO_WORKERS)
     if count <= 1:
-        log.debug("rendering %d list(s) in-process", len(jobs))
+        log.debug("rendering in-process")
         for job in jobs:
             yield job, _render(job)
         return
-    log.info("rendering %d list(s) in %d processes", len(jobs), count)
+    log.info("rendering in %d processes", count)
     with ProcessPoolExecutor(max_workers=count, mp_context=_context(), initializer=_warm_up) as pool:
-        futures: dict[int, Future] = {}
+        submitted: list[tuple[RenderJob, Future]] = []
         try:
-            # largest first, so no worker is left with one big list at the end
-            for index in sorted(range(len(jobs)), key=lambda i: -jobs[i].rows):
-                futures[index] = pool.submit(_render, _light(jobs[index]))
-            for index, job in enumerate(jobs):
-                output = futures.pop(index).result()
+            if isinstance(jobs, list):
+                # all known: largest first, so no worker is left with one big list at the end
+                order = sorted(range(len(jobs)), key=lambda i: -jobs[i].rows)
+                futures = {i: pool.submit(_render, _light(jobs[i])) for i in order}
+                submitted = [(job, futures[i]) for i, job in enumerate(jobs)]
+            else:
+                for job in jobs:  # the workers start on each job while the next is prepared
+                    submitted.append((job, pool.submit(_render, _light(job))))
+            for index, (job, future) in enumerate(submitted):
+                output = future.result()
+                submitted[index] = (job, None)  # let the PDF go once the caller has it
                 yield job, output
         finally:
-            for future in futures.values():
-                future.cancel()
+            for _job, future in submitted:
+                if future is not None:
+                    future.cancel()
