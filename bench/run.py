@@ -12,8 +12,9 @@ folder, create a kit there with the demo's dataset configuration, run
 - the largest single list rendered again in this process by nodkit (no
   encryption) and by a bare reportlab canvas loop (no layout engine, no
   encryption): the practical floor, and nodkit's ratio to it,
-- if the export has binders (template "binder"): printing the first page of
-  the largest one (decrypt, extract page 1 in memory, hand to a no-op spooler).
+- printing the first page of the largest binder (template "binder"; without
+  binders, of the largest list): decrypt, extract page 1 in memory, hand it
+  to a no-op spooler.
 Everything stays in the temp folder, which is removed at the end.
 """
 
@@ -183,13 +184,13 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
                  "ratio": round(nodkit_s / floor_s, 2)}
         del rendered, prepared, unit
 
-        binder = None
+        # printing page 1 of a binder; without binders, of the largest list (the same work:
+        # open the encrypted file, decrypt page 1's objects, write a one-page PDF in memory)
         binders = [f for f in result.files if f.template == "binder"]
-        if binders:
-            big = max(binders, key=lambda f: f.pages)
-            seconds, spooled = print_first_page(big.path.read_bytes(), PASSWORDS[big.audience])
-            binder = {"file": big.relpath, "pages": big.pages, "first_page_s": round(seconds, 3),
-                      "spooled_bytes": spooled}
+        big = max(binders or result.files, key=lambda f: f.pages)
+        seconds, spooled = print_first_page(big.path.read_bytes(), PASSWORDS[big.audience])
+        binder = {"file": big.relpath, "template": big.template, "pages": big.pages,
+                  "first_page_s": round(seconds, 3), "spooled_bytes": spooled, "is_binder": bool(binders)}
         rss_self = peak_rss()
         # a spawned child's ru_maxrss starts at its parent's peak (Linux keeps it over exec);
         # the workers report their own VmHWM instead
@@ -224,8 +225,8 @@ def _targets(fig: dict) -> dict:
         checks[f"export < {wall:.0f} s wall"] = fig["export_wall_s"] < wall
     elif wall:
         checks[f"whole bench < {wall:.0f} s wall"] = fig["bench_wall_s"] < wall
-    if fig["binder"]:
-        checks["first page of a binder < 2 s"] = fig["binder"]["first_page_s"] < 2
+    what = "a binder" if fig["binder"]["is_binder"] else "the largest list"
+    checks[f"print first page of {what} < 2 s"] = fig["binder"]["first_page_s"] < 2
     return checks
 
 
@@ -254,11 +255,10 @@ def report(fig: dict) -> str:
     out.append(f"largest list ({fl['template']}, {fl['unit']}, {fl['rows']:,} rows): nodkit {fl['nodkit_s']:.2f} s "
                f"({fl['nodkit_rows_per_s']:,.0f} rows/s, {fl['nodkit_pages']} pages), canvas floor {fl['floor_s']:.2f} s "
                f"({fl['floor_rows_per_s']:,.0f} rows/s, {fl['floor_pages']} pages): ratio {fl['ratio']:.2f}x")
-    if fig["binder"]:
-        b = fig["binder"]
-        out.append(f"print first page of a binder ({b['pages']} pages): {b['first_page_s']:.3f} s")
-    else:
-        out.append("binders: none in this export")
+    b = fig["binder"]
+    what = "the largest binder" if b["is_binder"] else "the largest list, no binders in this export"
+    out.append(f"print first page ({what}: {b['template']}, {b['pages']:,} pages): {b['first_page_s']:.3f} s, "
+               "decrypted in memory, page 1 to a no-op spooler")
     out.append(f"bench total: {fig['bench_wall_s']:.1f} s wall")
     out.append("")
     for name, ok in fig["targets"].items():
