@@ -103,3 +103,28 @@ def test_memoised_wrap_matches_the_plain_wrap(text, width):
     assert wrap_text(text, width) == first
     assert all(measure(line, 9.5) <= width or len(line) == 1 for line in first)
     assert "".join(first).replace(" ", "") == text.replace("\n", "").replace(" ", "")
+
+
+def _die(job):  # a worker that is killed mid-export
+    import os
+    os._exit(9)
+
+
+def test_a_dying_render_process_does_not_fail_the_export(demo_kit, monkeypatch, caplog):
+    from nodkit.render import parallel
+    from nodkit.render.parallel import RenderJob, render_all
+    from nodkit.sources import open_source
+    from nodkit.templates import load_templates
+    from nodkit.validate import prepare
+    config = load_config(demo_kit.home)
+    tpl = load_templates(None)["medication"]
+    snap = open_source(config.datasets[tpl.dataset], config.timezone).fetch(config.now())
+    prepared = prepare(tpl, config.datasets[tpl.dataset], snap)
+    jobs = [RenderJob(prepared, unit, "Test", config.now(), "set", f"{name}.pdf")
+            for name, unit in prepared.units.items()]
+    expected = [out.result.pages for _job, out in render_all(jobs, 1)]
+    monkeypatch.setattr(parallel, "_render_in_worker", _die)
+    got = [(job.file_label, out.result.pages) for job, out in render_all(jobs, 2)]
+    assert [label for label, _ in got] == [j.file_label for j in jobs]
+    assert [pages for _, pages in got] == expected
+    assert "rendering the rest in this process" in caplog.text

@@ -16,6 +16,8 @@ caller, which encrypts and writes it. Rules kept here:
 - Workers start from a fresh interpreter (spawn), not a fork of the
   exporting process, so they do not copy its snapshot memory; fonts are
   registered once per worker process and reused for every job.
+- A render process that dies (killed, out of memory) or cannot start does
+  not fail the export: the remaining lists are rendered in this process.
 - `workers = "auto"` renders in-process when the export is small (a process
   pool costs about a second to start) and otherwise uses one process per core.
 """
@@ -28,6 +30,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -86,6 +89,9 @@ def _render(job: RenderJob) -> RenderOutput:
     return RenderOutput(result, time.process_time() - started, peak_rss())
 
 
+_render_in_worker = _render  # what the pool runs (a test swaps in a worker that dies)
+
+
 def peak_rss() -> int:
     """This process's peak resident set size in bytes.
 
@@ -136,18 +142,38 @@ def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto", *,
         return
     log.info("rendering in %d processes", count)
     with ProcessPoolExecutor(max_workers=count, mp_context=_context(), initializer=_warm_up) as pool:
-        submitted: list[tuple[RenderJob, Future]] = []
+        submitted: list[tuple[RenderJob, Future | None]] = []
+        broken = False
+
+        def submit(job: RenderJob) -> Future | None:
+            nonlocal broken
+            if not broken:
+                try:
+                    return pool.submit(_render_in_worker, _light(job))
+                except (BrokenProcessPool, OSError, RuntimeError) as exc:
+                    broken = True
+                    log.warning("render processes unavailable (%s); rendering in this process", exc)
+            return None
+
         try:
             if isinstance(jobs, list):
                 # all known: largest first, so no worker is left with one big list at the end
                 order = sorted(range(len(jobs)), key=lambda i: -jobs[i].rows)
-                futures = {i: pool.submit(_render, _light(jobs[i])) for i in order}
+                futures = {i: submit(jobs[i]) for i in order}
                 submitted = [(job, futures[i]) for i, job in enumerate(jobs)]
             else:
                 for job in jobs:  # the workers start on each job while the next is prepared
-                    submitted.append((job, pool.submit(_render, _light(job))))
+                    submitted.append((job, submit(job)))
             for index, (job, future) in enumerate(submitted):
-                output = future.result()
+                output = None
+                if future is not None and not broken:
+                    try:
+                        output = future.result()
+                    except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
+                        broken = True
+                        log.warning("a render process failed (%s); rendering the rest in this process", exc)
+                if output is None:
+                    output = _render(job)
                 submitted[index] = (job, None)  # let the PDF go once the caller has it
                 yield job, output
         finally:
