@@ -241,7 +241,8 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                     continue
                 file_label = f"{safe_name(unit_name)}/{tid}.pdf"
                 job = RenderJob(prepared, unit, kit_name=config.name, generated_at=now, set_id=set_id,
-                                file_label=file_label)
+                                file_label=file_label,
+                                passwords={a: secrets_by_audience[a].password for a in targets})
                 by_job[id(job)] = (tid, targets)
                 validate_ended = time.perf_counter()
                 yield job
@@ -255,11 +256,14 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
         unit_name, unit, rendered = job.unit.unit, job.unit, output.result
         timings["render"][tid] = timings["render"].get(tid, 0.0) + output.seconds
         timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
+        timings["encrypt"] += output.encrypt_seconds
         for audience in targets:
             secret = secrets_by_audience[audience]
-            started = time.process_time()
-            data = crypto.encrypt_pdf(rendered.pdf, secret.password)
-            timings["encrypt"] += time.process_time() - started
+            data = output.encrypted.get(audience)
+            if data is None:
+                started = time.process_time()
+                data = crypto.encrypt_pdf(rendered.pdf, secret.password)
+                timings["encrypt"] += time.process_time() - started
             relpath = f"{audience}/{job.file_label}"
             incoming.write(relpath, data)
             files.append(FileEntry(

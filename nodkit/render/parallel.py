@@ -8,7 +8,9 @@ caller, which encrypts and writes it. Rules kept here:
 - Deterministic: results are yielded in the order of the jobs given, whatever
   order the workers finish in; the PDFs are the same as a sequential render
   (same page counts, rows and text; tests/test_parallel.py checks it).
-- Nothing touches the disk: workers return PDF bytes through a pipe.
+- Nothing touches the disk: workers return PDF bytes through a pipe, the
+  plain PDF (for binders) and, when the job names audiences and passwords,
+  the encrypted copies, so encryption is spread over the cores as well.
 - Given a list, big jobs are started first so the cores finish together;
   given a generator (the export validates list by list), each job starts as
   soon as it exists, so rendering overlaps validation. Either way the caller
@@ -31,9 +33,10 @@ import os
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from .. import crypto
 from ..validate import PreparedList, UnitList
 from .document import RenderResult, render_unit
 
@@ -52,6 +55,9 @@ class RenderJob:
     generated_at: dt.datetime
     set_id: str
     file_label: str
+    # audience -> password: the job also encrypts its PDF for these audiences, so
+    # encryption runs in the render processes too (the plain PDF still comes back)
+    passwords: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -63,6 +69,8 @@ class RenderOutput:
     result: RenderResult
     seconds: float  # CPU seconds the render took in its process
     peak_rss: int = 0  # bytes, high-water mark of the rendering process so far (0 if unknown)
+    encrypted: dict[str, bytes] = field(default_factory=dict)  # audience -> encrypted PDF
+    encrypt_seconds: float = 0.0  # CPU seconds of that encryption
 
 
 def resolve_workers(setting: int | str, total_rows: int, jobs: int) -> int:
@@ -79,14 +87,16 @@ def _light(job: RenderJob) -> RenderJob:
     """The job without the other units' rows, so only this unit is pickled."""
     p = job.prepared
     return RenderJob(PreparedList(template=p.template, as_of=p.as_of, units={}), job.unit, job.kit_name,
-                     job.generated_at, job.set_id, job.file_label)
+                     job.generated_at, job.set_id, job.file_label, job.passwords)
 
 
 def _render(job: RenderJob) -> RenderOutput:
     started = time.process_time()
     result = render_unit(job.prepared, job.unit, kit_name=job.kit_name, generated_at=job.generated_at,
                          set_id=job.set_id, file_label=job.file_label)
-    return RenderOutput(result, time.process_time() - started, peak_rss())
+    rendered = time.process_time()
+    encrypted = {audience: crypto.encrypt_pdf(result.pdf, password) for audience, password in job.passwords.items()}
+    return RenderOutput(result, rendered - started, peak_rss(), encrypted, time.process_time() - rendered)
 
 
 _render_in_worker = _render  # what the pool runs (a test swaps in a worker that dies)
@@ -120,7 +130,7 @@ def _warm_up() -> None:
 def _context():
     # spawn, not fork: no copy of the exporter's memory or threads (the scheduler
     # runs exports from a thread), the same on Windows, and the workers are our
-    # own children, so their CPU time and memory show in getrusage(RUSAGE_CHILDREN)
+    # own children, so their CPU time shows in os.times() once they are joined
     return multiprocessing.get_context("spawn")
 
 
