@@ -29,8 +29,13 @@ def open_source(config: DatasetConfig, tz: dt.tzinfo) -> Source:
     return factory(config, tz)
 
 
+def known_kinds() -> list[str]:
+    _load_builtin()
+    return sorted(KINDS)
+
+
 def _load_builtin() -> None:
     from . import csvsource, sqlsource  # noqa: F401  (registers the kinds)
 
 
-__all__ = ["DatasetConfig", "Row", "Snapshot", "Source", "open_source", "register", "KINDS"]
+__all__ = ["DatasetConfig", "Row", "Snapshot", "Source", "open_source", "register", "known_kinds", "KINDS"]
