@@ -164,3 +164,28 @@ def test_weak_password_is_refused(demo_kit):
     result = run_cli("password", "set", "pleje", "--kit", str(demo_kit.home), input="kort\nkort\n")
     assert result.exit_code != 0
     assert "Too weak" in result.output
+
+
+def test_row_with_bad_values_is_kept_flagged_and_explained(demo_kit):
+    path = next(demo_kit.sources.glob("besoeg_*.csv"))
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter=";"))
+    header = rows[0]
+    rows[1][header.index("Fra")] = "7:75"
+    rows[1][header.index("Adresse")] = ""
+    citizen, unit = rows[1][header.index("Borger")], rows[1][header.index("Område")]
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(rows)
+    result = run_cli("export", "--kit", str(demo_kit.home), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    f = next(f for f in data["files"] if f["template"] == "care-route" and f["unit"] == unit)
+    assert f["flagged_rows"] == 1
+    text = pdftotext(f["path"], demo_kit.passwords["pleje"])
+    assert "1 række(r) med problemer" in text
+    assert f"Borger: {citizen} ({path.name}:2): Fra: ikke et gyldigt klokkeslæt; mangler Adresse" in " ".join(text.split())
+    assert "7:75" in text  # the raw value is shown, not dropped
+    listed = sum(x["rows"] for x in data["files"] if x["template"] == "care-route")
+    assert listed == len(rows) - 1
+    log = (demo_kit.home / "logs" / "nodkit.log").read_text("utf-8")
+    assert "1 row(s) with problems" in log and citizen not in log

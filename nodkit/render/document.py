@@ -166,6 +166,14 @@ class SectionMarker(Flowable):
         self.canv._nodkit_section = (self.title, self.canv.getPageNumber())
 
 
+def _label_column(tpl) -> int:
+    """The column that names a row for a human (e.g. the citizen), for problem notes."""
+    for i, col in enumerate(tpl.columns):
+        if col.type == "text" and col.required:
+            return i
+    return next((i for i, col in enumerate(tpl.columns) if col.type == "text"), 0)
+
+
 class _Canvas(Canvas):
     """Defines the 'total pages' form just before saving (forward reference)."""
 
@@ -278,11 +286,12 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         if flagged:
             story.append(Spacer(1, 4))
             story.append(Paragraph(f"! {len(flagged)} række(r) med problemer – kontrollér i kildesystemet:", note_head))
-            first = tpl.columns[0].heading
+            label = _label_column(tpl)
             for row in flagged:
-                ident = row.cells[0] or "(tom)"
+                ident = row.cells[label] or "(tom)"
                 story.append(Paragraph(
-                    xml_escape(f"{first}: {ident} ({row.origin}): {'; '.join(row.problems)}"), note_style))
+                    xml_escape(f"{tpl.columns[label].heading}: {ident} ({row.origin}): {'; '.join(row.problems)}"),
+                    note_style))
     doc.build(story, canvasmaker=_Canvas)
     pages = doc.page if hasattr(doc, "page") else 0
     return RenderResult(pdf=buf.getvalue(), pages=pages)
