@@ -172,10 +172,11 @@ def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, 
         data = manifest_path.read_bytes()
         sig = (base / SIGNATURE).read_bytes()
     except OSError as exc:
-        return [Problem(CRITICAL, "missing", str(base / SIGNATURE), f"cannot read: {exc.strerror}")], 0
-    if not crypto.check_signature(public, data, sig):
-        problems.append(Problem(CRITICAL, "signature", str(manifest_path),
-                                "signature does not match: the manifest was changed or the signature replaced"))
+        problems.append(Problem(CRITICAL, "signature", str(base / SIGNATURE), f"cannot read: {exc.strerror}"))
+    else:
+        if not crypto.check_signature(public, data, sig):
+                problems.append(Problem(CRITICAL, "signature", str(manifest_path),
+                                    "signature does not match: the manifest was changed or the signature replaced"))
     listed = {MANIFEST, SIGNATURE}
     checked = 0
     for entry in export_set.manifest.files:
@@ -261,8 +262,12 @@ def _stray(path: Path, what: str, severity: int = CRITICAL) -> Problem:
     return Problem(severity, "stray", str(path), what)
 
 
-def _plain_pdf(path: Path) -> bool:
-    """True for a readable file that is a PDF without AES-256 R6 encryption (or unparseable as such)."""
+def _plain_pdf(path: Path, *, unparseable: bool = True) -> bool:
+    """True for a readable file that is a PDF without AES-256 R6 encryption.
+
+    A PDF whose structure cannot be followed counts as plaintext unless
+    `unparseable=False` (a file an export is writing at this very moment).
+    """
     try:
         if path.is_symlink() or not path.is_file():
             return False
@@ -276,7 +281,7 @@ def _plain_pdf(path: Path) -> bool:
     try:
         return not read_encryption(data[data.find(b"%PDF-"):]).aes256_r6
     except PdfSecurityError:
-        return True  # a PDF we cannot show to be encrypted is treated as plaintext
+        return unparseable  # a PDF we cannot show to be encrypted is treated as plaintext
 
 
 def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_busy: bool) -> tuple[list[Problem], int]:
@@ -324,7 +329,9 @@ def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_bus
     if store.incoming_dir.exists():
         for entry in sorted(store.incoming_dir.iterdir()):
             for path in [entry, *sorted(entry.rglob("*"))] if entry.is_dir() else [entry]:
-                if _plain_pdf(path):
+                # While a run is active its files may be half written: only a PDF that
+                # parses and has no encryption is then reported.
+                if _plain_pdf(path, unparseable=not lock_busy):
                     problems.append(Problem(CRITICAL, "stray", str(path), "UNENCRYPTED PDF in .incoming"))
             if not lock_busy:
                 problems.append(Problem(WARNING, "debris", str(entry),

@@ -384,3 +384,28 @@ def test_real_lpstat_reports_an_unknown_queue(kit):
     config.printer = {"queue": "nodkit-no-such-queue"}
     problems = check_printer(config)
     assert len(problems) == 1 and problems[0].severity == CRITICAL
+
+
+def test_work_in_progress_during_an_export_is_not_an_alarm(kit):
+    """verify runs hourly, also while an export writes .incoming: half-written encrypted files are fine."""
+    from nodkit.store import Store
+    incoming = kit.home / "store" / ".incoming" / "20991231T000000Z-beef" / "pleje"
+    incoming.mkdir(parents=True)
+    half = pdfs(kit)[0].read_bytes()
+    (incoming / "care-route.pdf").write_bytes(half[: len(half) // 3])
+    with Store(kit.home / "store").lock("export"):
+        assert verify(kit).exit_code == 0
+        (incoming / "kopi.pdf").write_bytes(plain_pdf())
+        result = verify(kit)
+        assert result.exit_code == 2 and "UNENCRYPTED PDF in .incoming" in result.stdout
+    result = verify(kit)  # no run active any more: the half file is now debris and unprovable
+    assert result.exit_code == 2 and "interrupted run" in result.stdout
+
+
+def test_missing_signature_still_checks_the_files(kit):
+    (kit.set_dir / "manifest.sig").unlink()
+    target = pdfs(kit)[0]
+    target.unlink()
+    result = verify(kit)
+    assert result.exit_code == 2
+    assert str(kit.set_dir / "manifest.sig") in result.stdout and problem_lines(result, target)
