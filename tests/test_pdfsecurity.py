@@ -20,6 +20,7 @@ def encrypted(R: int = 6, **save) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.filterwarnings("ignore:Encryption R=5 is deprecated")
 @pytest.mark.parametrize("blob,aes256_r6,r", [
     (lambda: encrypted(6), True, 6),
     (lambda: encrypted(6, object_stream_mode=pikepdf.ObjectStreamMode.generate), True, 6),  # xref stream
