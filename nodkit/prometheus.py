@@ -56,12 +56,14 @@ def render(report: VerifyReport) -> str:
         metric("nodkit_disk_size_bytes", "gauge", "Size of the store's filesystem.", [(kit, report.disk_total_bytes)])
     counts: dict[tuple[str, str], int] = {}
     for p in report.problems:
-        key = (p.kind, "critical" if p.severity >= 2 else "warning")
+        key = (p.kind, {1: "warning", 2: "critical"}.get(p.severity, "unknown"))
         counts[key] = counts.get(key, 0) + 1
     kinds = sorted({*KINDS, *(k for k, _ in counts)})
     metric("nodkit_problems", "gauge", "Problems found by verify, by kind and severity.",
            [(f'{kit},kind="{_label(k)}",severity="{sev}"', counts.get((k, sev), 0))
-            for k in kinds for sev in ("critical", "warning")])
+            for k in kinds for sev in ("critical", "warning")]
+           + [(f'{kit},kind="{_label(k)}",severity="unknown"', n) for (k, sev), n in sorted(counts.items())
+              if sev == "unknown"])
     return "\n".join(lines) + "\n"
 
 

@@ -52,12 +52,13 @@ KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", ".lock"}
 
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
-         "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "heartbeat", "debris")
+         "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "heartbeat", "debris",
+         "unknown")
 
 
 @dataclass
 class Problem:
-    severity: int  # WARNING or CRITICAL
+    severity: int  # WARNING or CRITICAL (UNKNOWN only when nothing could be checked)
     kind: str  # one of KINDS
     path: str
     message: str

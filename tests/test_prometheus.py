@@ -68,3 +68,15 @@ def test_kit_name_with_quotes_is_escaped(demo_kit, tmp_path):
 def test_unwritable_textfile_is_unknown(demo_kit, tmp_path):
     result = run_cli("verify", "--kit", str(demo_kit.home), "--prometheus", str(tmp_path / "missing" / "x.prom"))
     assert result.exit_code == 3 and result.stdout.startswith("NODKIT UNKNOWN")
+
+
+def test_unknown_overwrites_the_last_good_values(demo_kit, tmp_path):
+    prom = tmp_path / "nodkit.prom"
+    assert run_cli("verify", "--kit", str(demo_kit.home), "--prometheus", str(prom)).exit_code in (0, 1)
+    (demo_kit.home / "keys" / "signing.pub").unlink()
+    result = run_cli("verify", "--kit", str(demo_kit.home), "--prometheus", str(prom))
+    assert result.exit_code == 3 and "signing key missing" in result.stdout
+    values = samples(prom)
+    assert values[("nodkit_verify_status", ())] == 3
+    assert ("nodkit_last_success_timestamp_seconds", ()) not in values
+    assert values[("nodkit_problems", (("kind", "unknown"), ("severity", "unknown")))] == 1

@@ -42,6 +42,8 @@ def verify(kit, as_json, decrypt, all_sets, prometheus):
             write_textfile(prometheus, report)
     except (NodkitError, OSError) as exc:
         text = str(exc) if isinstance(exc, NodkitError) else f"{exc.filename or ''}: {exc.strerror or exc}"
+        if prometheus:
+            _unknown_textfile(prometheus, config, text)
         if as_json:
             _emit({"status": "UNKNOWN", "exit_code": UNKNOWN, "error": text})
         else:
@@ -54,6 +56,20 @@ def verify(kit, as_json, decrypt, all_sets, prometheus):
         for p in sorted(report.problems, key=lambda p: -p.severity):
             click.echo(p.line())
     sys.exit(report.exit_code)
+
+
+def _unknown_textfile(path: Path, config, text: str) -> None:
+    """Monitoring must see UNKNOWN, not the last good values of an older run."""
+    import datetime as dt
+    from ..prometheus import write_textfile
+    from ..verify import Problem, VerifyReport
+    report = VerifyReport(checked_at=config.now() if config else dt.datetime.now(dt.timezone.utc),
+                          kit=config.name if config else "")
+    report.problems.append(Problem(UNKNOWN, "unknown", "", text))
+    try:
+        write_textfile(path, report)
+    except OSError:
+        pass  # the textfile itself may be what failed; stdout still says UNKNOWN
 
 
 @cli.command(epilog="Example: nodkit status --kit /srv/nodkit")
