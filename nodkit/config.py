@@ -30,6 +30,15 @@ class Audience:
     units: tuple[str, ...] | None = None  # None = every unit
 
 
+@dataclass(frozen=True)
+class MonitoringPolicy:
+    """[monitoring]: thresholds for `nodkit verify` beyond the files themselves."""
+    disk_warning_percent: float = 10.0  # free space on the store's filesystem below this: WARNING
+    disk_critical_percent: float = 5.0  # ... below this: CRITICAL
+    grace_minutes: float = 60.0  # an export due less than this ago is not yet "missed"
+    heartbeat_max_age_hours: float = 25.0  # scheduler heartbeat older than this: WARNING
+
+
 @dataclass
 class KitConfig:
     home: Path
@@ -42,6 +51,7 @@ class KitConfig:
     audiences: dict[str, Audience]
     printer: dict = field(default_factory=dict)
     path: Path | None = None
+    monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
 
     @property
     def store(self) -> Path:
@@ -134,10 +144,29 @@ def load_config(home: Path) -> KitConfig:
         raise top.fail("audiences", "define at least one [audiences.NAME] with its templates")
 
     printer = top.get("printer", dict, {})
+    monitoring = _monitoring(top.sub("monitoring"))
     top.check_unknown()
     return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
                      suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
-                     printer=printer, path=path)
+                     printer=printer, path=path, monitoring=monitoring)
+
+
+def _monitoring(mon) -> MonitoringPolicy:
+    d = MonitoringPolicy()
+    values = {}
+    for key in ("disk_warning_percent", "disk_critical_percent", "grace_minutes", "heartbeat_max_age_hours"):
+        values[key] = mon.get(key, float, getattr(d, key))
+        if values[key] < 0:
+            raise mon.fail(key, "must not be negative")
+    for key in ("disk_warning_percent", "disk_critical_percent"):
+        if values[key] > 100:
+            raise mon.fail(key, "is a percentage of the disk: 0 to 100")
+    if values["disk_critical_percent"] > values["disk_warning_percent"]:
+        raise mon.fail("disk_critical_percent", "must not be above disk_warning_percent")
+    if values["heartbeat_max_age_hours"] == 0:
+        raise mon.fail("heartbeat_max_age_hours", "must be greater than 0")
+    mon.check_unknown()
+    return MonitoringPolicy(**values)
 
 
 def _resolve(home: Path, value: str) -> str:
