@@ -98,6 +98,7 @@ class Template:
     horizon: Horizon | None = None
     tick_boxes: TickBoxes | None = None
     cover_sections: tuple[str, ...] = ()  # sections whose rows go on binder covers ("whom to call")
+    order: tuple[tuple[str, tuple[str, ...]], ...] = ()  # field -> values in the order they sort
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -169,6 +170,13 @@ def load_template(path: Path) -> Template:
         if tick_boxes.width <= 0:
             raise t.fail("width", "must be greater than 0")
         t.check_unknown()
+    order_r = top.sub("order")
+    order = []
+    for name in order_r.table:
+        listed = order_r.get(name, list)
+        if not all(isinstance(v, str) for v in listed):
+            raise order_r.fail(name, "must be a list of texts in the order they should sort")
+        order.append((name, tuple(listed)))
     cover_sections = top.get("cover_sections", list, [])
     if not all(isinstance(x, str) for x in cover_sections):
         raise top.fail("cover_sections", "must be a list of section titles")
@@ -181,8 +189,12 @@ def load_template(path: Path) -> Template:
         description=top.get("description", str, ""), source=str(path),
         extra_fields=tuple(f for f in _section_fields(section_title)),
         include_if=include_if, horizon=horizon, tick_boxes=tick_boxes, cover_sections=tuple(cover_sections),
+        order=tuple(order),
     )
     top.check_unknown()
+    for name, _ in order:
+        if name not in template.fields:
+            raise order_r.fail(name, "is not a field of this list (columns, section, sort)")
     for key, names in (("section", section), ("sort", sort)):
         for name in names:
             if not isinstance(name, str) or not name:

@@ -153,6 +153,14 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     days = horizon_days(template, today)
     extra_cols = tick_columns(template, today)
     filtered = 0
+    orders = {name: {v.strip().casefold(): i for i, v in enumerate(listed)} for name, listed in template.order}
+
+    def key_of(name: str, parsed_value: Any, shown_value: str) -> tuple:
+        if name in orders:  # listed values first, in the listed order; others after, alphabetically
+            rank = orders[name].get(shown_value.strip().casefold(), len(orders[name]))
+            return (rank, values.sort_key(parsed_value))
+        return values.sort_key(parsed_value)
+
     grouped: dict[str, dict[tuple, list[PreparedRow]]] = {}
     titles: dict[tuple[str, tuple], str] = {}
     # per unit: section key without the horizon field -> printed values, for empty days
@@ -191,21 +199,22 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
         unit = (shown.get(template.unit) or "Uden enhed") if template.unit else template.unit_default
         if units is not None and unit not in units:
             continue
-        skey = tuple(values.sort_key(parsed.get(f)) for f in template.section)
+        skey = tuple(key_of(f, parsed.get(f), shown.get(f, "")) for f in template.section)
         titles.setdefault((unit, skey), _title(template, shown))
         if hpos is not None:
             routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
         prepared = PreparedRow(cells=[shown.get(c.field, "") for c in template.columns] + [""] * len(extra_cols),
                                problems=problems, origin=row.origin,
-                               key=tuple(values.sort_key(parsed.get(f)) for f in template.sort))
+                               key=tuple(key_of(f, parsed.get(f), shown.get(f, "")) for f in template.sort))
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
     if hpos is not None:  # every route on every day of the horizon, empty or not
         for unit, seen in routes.items():
             for rest, shown in seen.items():
                 for day in days:
-                    skey = rest[:hpos] + (values.sort_key(day),) + rest[hpos:]
+                    day_text = values.format_value(day, "date")
+                    skey = rest[:hpos] + (key_of(template.horizon.field, day, day_text),) + rest[hpos:]
                     if skey not in grouped[unit]:
-                        shown = dict(shown, **{template.horizon.field: values.format_value(day, "date")})
+                        shown = dict(shown, **{template.horizon.field: day_text})
                         grouped[unit][skey] = []
                         titles[(unit, skey)] = _title(template, shown)
     result: dict[str, UnitList] = {}

@@ -13,7 +13,10 @@ Payload (ASCII, `|`-separated, no personal data):
             same list can be compared even across sets
 
 The same text is printed in small type in the footer. Generated with
-reportlab's own QR encoder: offline, no extra dependency.
+reportlab's own QR encoder: offline, no extra dependency. Error correction
+level M, fixed mask pattern 0: a fixed mask is valid QR (readers try any of
+the eight); searching for the "best" mask cost 25 ms a page, which a
+300-page list cannot afford.
 """
 
 from __future__ import annotations
@@ -22,9 +25,7 @@ import hashlib
 from typing import Iterable
 from urllib.parse import quote
 
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
+from reportlab.graphics.barcode import qrencoder
 
 PREFIX = "nodkit:1"
 
@@ -52,10 +53,33 @@ def parse(text: str) -> dict[str, str]:
     return {"set": set_id, "file": unquote(file_label), "page": page, "check": check}
 
 
+def matrix(text: str) -> list[list[bool]]:
+    """The QR module matrix for `text` (rows top to bottom; True = dark)."""
+    qr = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    qr.addData(text)
+    qr.version = qr.calculate_version()
+    qr.makeImpl(False, 0)
+    return qr.modules
+
+
 def draw(canvas, text: str, x: float, y: float, size: float) -> None:
     """Draw the QR code for `text` with its lower-left corner at (x, y), `size` points square."""
-    widget = QrCodeWidget(text, barLevel="M", barBorder=0)
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
-    drawing.add(widget)
-    renderPDF.draw(drawing, canvas, x, y)
+    modules = matrix(text)
+    n = len(modules)
+    box = size / n
+    path = canvas.beginPath()
+    for r, row in enumerate(modules):
+        top = y + size - (r + 1) * box
+        c = 0
+        while c < n:
+            if row[c]:
+                start = c
+                while c < n and row[c]:
+                    c += 1
+                path.rect(x + start * box, top, (c - start) * box, box)
+            else:
+                c += 1
+    canvas.saveState()
+    canvas.setFillColorRGB(0, 0, 0)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
