@@ -64,21 +64,25 @@ def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:
     Starts from the template's relative widths; a column whose longest text
     is narrower than its share gives the surplus to columns that would have
     to wrap, in proportion to their weights. A column never gets narrower
-    than the longest word of its heading. Linear in the rows: only the 25
-    longest texts of a column are measured.
+    than the longest word of its heading. Linear in the rows: distinct texts
+    are measured, or only the 300 longest when a column has more than 3,000.
     """
     import heapq
     total = sum(c.width for c in columns)
     alloc = [usable * c.width / total for c in columns]
     need: list[float] = []
+    floors: list[float] = []
     for i, col in enumerate(columns):
         if col.type == "tickbox":
             need.append(alloc[i])
+            floors.append(alloc[i])
             continue
-        longest = heapq.nlargest(25, (r.cells[i] for r in rows), key=len)
+        distinct = {r.cells[i] for r in rows}
+        longest = distinct if len(distinct) <= 3000 else heapq.nlargest(300, distinct, key=len)
         natural = max([stringWidth(t, fonts.REGULAR, BODY_SIZE) for t in longest] + [0.0])
         floor = max([stringWidth(w, fonts.BOLD, BODY_SIZE) for w in col.heading.split()] + [10 * mm])
         need.append(max(natural, floor) + 2 * PAD + 1)
+        floors.append(floor + 2 * PAD + 1)
     widths = list(alloc)
     for _ in range(len(columns)):
         surplus = sum(w - n for w, n in zip(widths, need) if n < w)
@@ -89,6 +93,21 @@ def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:
         weight = sum(columns[i].width for i in hungry)
         for i in hungry:
             widths[i] += surplus * columns[i].width / weight
+    # Still too narrow: let the columns that are a little short (a key-box code,
+    # a phone number) fit on one line, paid by the columns that wrap anyway,
+    # which keep at least 60 % of their share.
+    hungry = sorted((i for i, (w, n) in enumerate(zip(widths, need)) if n > w + 0.01),
+                    key=lambda i: need[i] - widths[i])
+    for pos, i in enumerate(hungry):
+        donors = hungry[pos + 1:]
+        give = {j: max(0.0, widths[j] - max(0.6 * alloc[j], floors[j])) for j in donors}
+        deficit = need[i] - widths[i]
+        if sum(give.values()) < deficit:
+            continue
+        total_give = sum(give.values())
+        for j in donors:
+            widths[j] -= deficit * give[j] / total_give
+        widths[i] = need[i]
     slack = usable - sum(widths)
     if slack > 0.5:  # everything fits: spread what is left by weight
         widths = [w + slack * c.width / total for w, c in zip(widths, columns)]
