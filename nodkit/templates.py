@@ -218,9 +218,9 @@ def _conditions(doc: tomlfile.TomlDoc, top: tomlfile.Reader) -> tuple[Condition,
         for key in ("one_of", "not_one_of"):
             if not all(isinstance(v, str) for v in getattr(cond, key)):
                 raise r.fail(key, "must be a list of texts")
+        r.check_unknown()
         if cond.present is None and not cond.one_of and not cond.not_one_of:
             raise r.fail(None, f"needs one of {', '.join(FILTER_OPS)}")
-        r.check_unknown()
         result.append(cond)
     return tuple(result)
 
