@@ -187,3 +187,26 @@ def test_first_pages_rendered_for_a_human_look(demo):
                         demo.passwords[f["audience"]], f["path"], str(prefix)], check=True)
         pngs = sorted(out.glob(f"{prefix.name}-*.png"))
         assert pngs and all(p.stat().st_size > 5000 for p in pngs), prefix
+
+
+def test_day_without_visits_says_so(demo_kit):
+    """Remove every visit of one route and shift on one day: that section stays, saying so."""
+    src = next(demo_kit.sources.glob("besoeg_*.csv"))
+    rows = read_csv(src)
+    today = dt.date.fromisoformat(_created(demo_kit)[:10])
+    day = (today + dt.timedelta(days=2)).strftime("%d-%m-%Y")
+    kept = [r for r in rows if not (r["Dato"] == day and r["Rute"] == "Syd 2" and r["Vagt"] == "Aften")]
+    assert len(kept) < len(rows)
+    with src.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
+        writer.writeheader()
+        writer.writerows(kept)
+    from conftest import run_cli
+    result = run_cli("export", "--kit", str(demo_kit.home), "--json")
+    assert result.exit_code == 0, result.output
+    files = json.loads(result.stdout)["files"]
+    route = next(f for f in files if f["template"] == "care-route" and f["unit"] == "Område Syd")
+    text = pdftotext(route["path"], demo_kit.passwords["pleje"])
+    page = next(p for p in text.split("\f") if f"{day} · Rute Syd 2 · Aften" in p)
+    assert "Ingen planlagte besøg" in page
+    assert text.count("Ingen planlagte besøg") == 1
