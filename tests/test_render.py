@@ -116,3 +116,23 @@ def test_every_page_has_a_qr_code_that_decodes(tmp_path):
     # the check changes when the content changes
     other = _prepared(tmp_path, [{"group": g, "n": "2", "name": "X", "note": ""} for g in "AB"])
     assert render_unit(other, other.units["Fælles"], kit_name="Test", generated_at=NOW).check != result.check
+
+
+def test_problem_note_heading_never_alone_at_page_bottom(tmp_path):
+    """Whatever the row count, the red "rows with problems" heading stays with its first line."""
+    checked = 0
+    for n in range(32, 40):  # the page fills at 35 rows
+        rows = [{"group": "A", "n": str(i), "name": "" if i == 0 else f"P{i}", "note": ""} for i in range(n)]
+        path = tmp_path / "t.toml"
+        path.write_text(TEMPLATE.replace('heading = "Navn"', 'heading = "Navn"\nrequired = true'), "utf-8")
+        tpl = load_template(path)
+        ds = DatasetConfig(name="d", kind="csv", options={}, columns={}, where="nodkit.toml:1")
+        snap = Snapshot(dataset="d", kind="csv", source="d.csv", as_of=NOW, columns=list(rows[0]),
+                        rows=[Row(values=r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
+        prepared = prepare(tpl, ds, snap)
+        pages = _text(render_unit(prepared, prepared.units["Fælles"], kit_name="Test", generated_at=NOW).pdf).split("\f")
+        for page in pages:
+            if "med problemer" in page:
+                assert "mangler Navn" in page, f"{n} rows: heading alone at the bottom of a page"
+                checked += 1
+    assert checked == 8

@@ -353,9 +353,11 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         if flagged:
             story.append(Spacer(1, 4))
             story.append(Paragraph(f"! {len(flagged)} række(r) med problemer – kontrollér i kildesystemet:", note_head))
-            first = columns[0].heading
+            # name the row by its first required text column (the citizen, not the start time)
+            ident_col = next((i for i, c in enumerate(columns) if c.required and c.type == "text"), 0)
+            first = columns[ident_col].heading
             for row in flagged:
-                ident = row.cells[0] or "(tom)"
+                ident = row.cells[ident_col] or "(tom)"
                 story.append(Paragraph(
                     xml_escape(f"{first}: {ident} ({row.origin}): {'; '.join(row.problems)}"), note_style))
     doc.build(story, canvasmaker=_Canvas)
