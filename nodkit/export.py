@@ -264,11 +264,11 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
 def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices) -> list[FileEntry]:
     """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit)."""
     kit_wide = {tid for template, _, tid, _ in jobs if template.unit is None}
-    contacts = _cover_contacts(jobs)
     files: list[FileEntry] = []
     for audience in config.audiences.values():
         order = {tid: n for n, tid in enumerate(audience.templates)}
         mine = {tid for _, _, tid, auds in jobs if audience.name in auds}
+        contacts = _cover_contacts([job for job in jobs if job[2] in mine])
 
         def chosen(unit: str) -> list[BinderPart]:
             return sorted((p for p in parts.get(unit, []) if p.template in mine), key=lambda p: order[p.template])
