@@ -233,6 +233,14 @@ class SectionMarker(Flowable):
         self.canv._nodkit_section = (self.title, self.canv.getPageNumber())
 
 
+def _label_column(tpl) -> int:
+    """The column that names a row for a human (e.g. the citizen), for problem notes."""
+    for i, col in enumerate(tpl.columns):
+        if col.type == "text" and col.required:
+            return i
+    return next((i for i, col in enumerate(tpl.columns) if col.type == "text"), 0)
+
+
 class _Canvas(Canvas):
     """Defines the 'total pages' form just before saving (forward reference)."""
 
@@ -353,13 +361,12 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         if flagged:
             story.append(Spacer(1, 4))
             story.append(Paragraph(f"! {len(flagged)} række(r) med problemer – kontrollér i kildesystemet:", note_head))
-            # name the row by its first required text column (the citizen, not the start time)
-            ident_col = next((i for i, c in enumerate(columns) if c.required and c.type == "text"), 0)
-            first = columns[ident_col].heading
+            label = _label_column(tpl)
             for row in flagged:
-                ident = row.cells[ident_col] or "(tom)"
+                ident = row.cells[label] or "(tom)"
                 story.append(Paragraph(
-                    xml_escape(f"{first}: {ident} ({row.origin}): {'; '.join(row.problems)}"), note_style))
+                    xml_escape(f"{tpl.columns[label].heading}: {ident} ({row.origin}): {'; '.join(row.problems)}"),
+                    note_style))
     doc.build(story, canvasmaker=_Canvas)
     pages = doc.page if hasattr(doc, "page") else 0
     return RenderResult(pdf=buf.getvalue(), pages=pages, check=check)
