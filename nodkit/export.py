@@ -29,6 +29,7 @@ from .config import KitConfig
 from .errors import ConfigError, NodkitError, SourceError, StoreError
 from .manifest import DatasetEntry, FileEntry, Manifest
 from .render import render_unit
+from .render.binder import Appendix, Binder, BinderPart, build_binder
 from .render.fonts import missing_glyphs
 from .sources import open_source
 from .sources.base import Snapshot
@@ -122,7 +123,8 @@ def _suspect_reasons(config: KitConfig, store: Store, snapshots: dict[str, Snaps
 
 
 def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: Progress | None = None,
-               prune: bool = True) -> ExportResult:
+               prune: bool = True, appendices: list[Appendix] | None = None) -> ExportResult:
+    """Run one export. `appendices` (plaintext PDF bytes in memory) are added to every binder."""
     started = time.monotonic()
     now = now or config.now()
     template_errors: dict = {}
@@ -152,7 +154,8 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
         incoming = store.begin(set_id)
         try:
             files, list_warnings, dataset_flags = _render_and_write(
-                config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now, reasons, progress)
+                config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now, reasons, progress,
+                appendices or [])
             warnings += list_warnings
             status = "partial" if reasons else "good"
             suspect = _suspect_reasons(config, store, snapshots)
@@ -194,7 +197,7 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
 
 
 def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now,
-                      reasons, progress):
+                      reasons, progress, appendices=()):
     jobs: list[tuple[Template, PreparedList, str, list[str]]] = []
     warnings: list[str] = []
     dataset_flags: dict[str, int] = {}
@@ -204,12 +207,15 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
             reasons.append(f"list '{tid}' skipped: its dataset '{template.dataset}' failed")
             continue
         try:
-            prepared = prepare(template, config.datasets[template.dataset], snap)
+            prepared = prepare(template, config.datasets[template.dataset], snap, today=now.date())
         except SourceError as exc:
             reasons.append(f"list '{tid}' skipped: {exc}")
             log.error("list %s skipped: %s", tid, exc)
             continue
         warnings += prepared.warnings
+        if prepared.filtered:
+            log.info("list %s: %d row(s) left out by the template's filter/horizon (intended)", tid,
+                     prepared.filtered)
         dataset_flags[template.dataset] = max(dataset_flags.get(template.dataset, 0), prepared.flagged)
         if prepared.flagged:
             log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
@@ -224,6 +230,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
     total = sum(len(p.units) for _, p, _, _ in jobs)
     done = 0
     files: list[FileEntry] = []
+    parts: dict[str, list[BinderPart]] = {}  # unit -> rendered lists, kept in memory for the binders
     for template, prepared, tid, audiences in jobs:
         for unit_name, unit in prepared.units.items():
             targets = [a for a in audiences
@@ -243,11 +250,72 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                     template=tid, audience=audience, unit=unit_name, password_generation=secret.generation,
                     sections=len(unit.sections), rows=unit.rows, flagged_rows=unit.flagged,
                     as_of=prepared.as_of.isoformat(timespec="seconds")))
+            parts.setdefault(unit_name, []).append(BinderPart(
+                title=template.title, template=tid, unit=unit_name, pdf=rendered.pdf, pages=rendered.pages,
+                as_of=prepared.as_of, sections=len(unit.sections), rows=unit.rows))
             del rendered
             done += 1
             if progress:
                 progress("render", done, total)
+    files += _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, list(appendices))
     return files, warnings, dataset_flags
+
+
+def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices) -> list[FileEntry]:
+    """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit)."""
+    kit_wide = {tid for template, _, tid, _ in jobs if template.unit is None}
+    files: list[FileEntry] = []
+    for audience in config.audiences.values():
+        order = {tid: n for n, tid in enumerate(audience.templates)}
+        mine = {tid for _, _, tid, auds in jobs if audience.name in auds}
+        contacts = _cover_contacts([job for job in jobs if job[2] in mine])
+
+        def chosen(unit: str) -> list[BinderPart]:
+            return sorted((p for p in parts.get(unit, []) if p.template in mine), key=lambda p: order[p.template])
+
+        units = sorted({p.unit for ps in parts.values() for p in ps if p.template in mine
+                        and p.template not in kit_wide
+                        and (audience.units is None or p.unit in audience.units)})
+        common = [p for u in sorted({p.unit for ps in parts.values() for p in ps if p.template in kit_wide})
+                  for p in chosen(u) if p.template in kit_wide and (audience.units is None or u in audience.units)]
+        if not units and common:
+            units = [common[0].unit]  # only kit-wide lists: one binder for them
+        for unit in units:
+            own = [p for p in chosen(unit) if p.template not in kit_wide]
+            file_label = f"{safe_name(unit)}/binder.pdf"
+            binder = Binder(unit=unit, audience_title=audience.title, kit_name=config.name, parts=own + common,
+                            generated_at=now, valid_until=now + dt.timedelta(hours=config.max_age_hours),
+                            contacts=contacts, appendices=appendices)
+            rendered = build_binder(binder, set_id=set_id, file_label=file_label)
+            secret = secrets_by_audience[audience.name]
+            data = crypto.encrypt_pdf(rendered.pdf, secret.password)
+            relpath = f"{audience.name}/{file_label}"
+            incoming.write(relpath, data)
+            files.append(FileEntry(
+                path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=rendered.pages,
+                template="binder", audience=audience.name, unit=unit, password_generation=secret.generation,
+                sections=len(binder.parts), rows=0, flagged_rows=0,
+                as_of=min(p.as_of for p in binder.parts).isoformat(timespec="seconds")))
+            log.info("binder %s/%s: %d lists, %d pages", audience.name, unit, len(binder.parts), rendered.pages)
+    return files
+
+
+def _cover_contacts(jobs, limit: int = 14) -> list[str]:
+    """'Whom to call' lines for binder covers: rows of the sections a kit-wide template names in cover_sections."""
+    lines: list[str] = []
+    for template, prepared, _, _ in jobs:
+        if not template.cover_sections:
+            continue
+        for unit in prepared.units.values():
+            by_title = {s.title: s for s in unit.sections}
+            for title in template.cover_sections:
+                for row in by_title.get(title, _EMPTY).rows:
+                    lines.append(" · ".join(cell for cell in row.cells[:4] if cell))
+    return lines[:limit]
+
+
+class _EMPTY:
+    rows: list = []
 
 
 def _forget_old_passwords(store: Store, book: crypto.PasswordBook, config: KitConfig) -> None:

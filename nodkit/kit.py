@@ -17,8 +17,8 @@ from .errors import ConfigError
 from .fsutil import private_dir, write_atomic
 
 DEFAULT_AUDIENCES = {
-    "pleje": ("Hjemmeplejen", ["care-route", "medication", "contacts"]),
-    "skole": ("Skoler", ["class-list", "contacts"]),
+    "pleje": ("Hjemmeplejen", ["care-route", "medication", "citizens", "power-dependent", "staff", "contacts"]),
+    "skole": ("Skoler", ["class-list", "pickup", "attendance", "contacts"]),
 }
 
 

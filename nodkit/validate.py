@@ -7,6 +7,12 @@ Rules kept here:
 - A template field with no source column at all is structural: `SourceError`
   naming the dataset, the field and the config line to fix.
 - Problem texts for the PDF are Danish; counts for logs carry no values.
+- Filtering is intentional and counted, never silent: rows that fail the
+  template's `include_if` or fall outside its planning horizon are left out
+  of the list and counted in `PreparedList.filtered` (logged by the export).
+  A row whose horizon date cannot be read is kept and flagged.
+- Days of a horizon without rows still get a section per route, so the page
+  says "Ingen planlagte besøg" instead of the route vanishing.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from typing import Any
 from . import values
 from .errors import SourceError
 from .sources.base import DatasetConfig, Snapshot
-from .templates import Template
+from .templates import Column, Template
+
+WEEKDAYS = ("man", "tir", "ons", "tor", "fre", "lør", "søn")
 
 
 @dataclass
@@ -63,6 +71,13 @@ class PreparedList:
     as_of: dt.datetime
     units: dict[str, UnitList]
     warnings: list[str] = field(default_factory=list)
+    columns: tuple[Column, ...] = ()  # printed columns: the template's plus tick-box columns
+    filtered: int = 0  # rows left out on purpose (include_if, outside the horizon)
+    horizon: tuple[dt.date, ...] = ()  # the days listed, when the template has a horizon
+
+    def __post_init__(self):
+        if not self.columns:
+            self.columns = self.template.columns
 
     @property
     def rows(self) -> int:
@@ -105,12 +120,53 @@ def column_map(template: Template, dataset: DatasetConfig, snapshot: Snapshot) -
     return mapping, warnings
 
 
+def horizon_days(template: Template, today: dt.date) -> tuple[dt.date, ...]:
+    if template.horizon is None:
+        return ()
+    return tuple(today + dt.timedelta(days=n) for n in range(template.horizon.days + 1))
+
+
+def tick_columns(template: Template, today: dt.date) -> tuple[Column, ...]:
+    """One empty tick-box column per (week)day from today, headed "man 23-11"."""
+    tb = template.tick_boxes
+    if tb is None:
+        return ()
+    days: list[dt.date] = []
+    day = today
+    while len(days) < tb.days:
+        if not (tb.weekdays_only and day.weekday() >= 5):
+            days.append(day)
+        day += dt.timedelta(days=1)
+    return tuple(Column(field=f"__tick{i}", heading=f"{WEEKDAYS[d.weekday()]} {d:%d-%m}", type="tickbox",
+                        width=tb.width) for i, d in enumerate(days))
+
+
 def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
-            units: tuple[str, ...] | None = None) -> PreparedList:
+            units: tuple[str, ...] | None = None, today: dt.date | None = None) -> PreparedList:
+    """Rows → units → sections. `today` (the kit's local date at export time)
+    anchors the planning horizon and the tick-box days; default: the data date."""
+    today = today or snapshot.as_of.date()
     mapping, warnings = column_map(template, dataset, snapshot)
     kinds = {c.field: c for c in template.columns}
+    if template.horizon and template.horizon.field not in kinds:
+        kinds[template.horizon.field] = Column(field=template.horizon.field, heading="Dato", type="date")
+    days = horizon_days(template, today)
+    extra_cols = tick_columns(template, today)
+    filtered = 0
+    orders = {name: {v.strip().casefold(): i for i, v in enumerate(listed)} for name, listed in template.order}
+
+    def key_of(name: str, parsed_value: Any, shown_value: str) -> tuple:
+        if name in orders:  # listed values first, in the listed order; others after, alphabetically
+            rank = orders[name].get(shown_value.strip().casefold(), len(orders[name]))
+            return (rank, values.sort_key(parsed_value))
+        return values.sort_key(parsed_value)
+
     grouped: dict[str, dict[tuple, list[PreparedRow]]] = {}
     titles: dict[tuple[str, tuple], str] = {}
+    # per unit: section key without the horizon field -> printed values, for empty days
+    routes: dict[str, dict[tuple, dict[str, str]]] = {}
+    hpos = template.section.index(template.horizon.field) if (
+        template.horizon and template.horizon.field in template.section) else None
     for row in snapshot.rows:
         parsed: dict[str, Any] = {}
         shown: dict[str, str] = {}
@@ -134,15 +190,33 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
                 continue
             parsed[name] = value
             shown[name] = values.format_value(value, kind, col.mask if col else None)
+        if not all(cond.holds(shown.get(cond.field, "")) for cond in template.include_if):
+            filtered += 1
+            continue
+        if days and parsed.get(template.horizon.field) is not None and parsed[template.horizon.field] not in days:
+            filtered += 1
+            continue
         unit = (shown.get(template.unit) or "Uden enhed") if template.unit else template.unit_default
         if units is not None and unit not in units:
             continue
-        skey = tuple(values.sort_key(parsed.get(f)) for f in template.section)
-        title = template.section_title.format(**{f: shown.get(f, "") for f in template.fields}) if template.section else ""
-        titles.setdefault((unit, skey), title.strip(" ·-") or "(uden navn)")
-        prepared = PreparedRow(cells=[shown.get(c.field, "") for c in template.columns], problems=problems,
-                               origin=row.origin, key=tuple(values.sort_key(parsed.get(f)) for f in template.sort))
+        skey = tuple(key_of(f, parsed.get(f), shown.get(f, "")) for f in template.section)
+        titles.setdefault((unit, skey), _title(template, shown))
+        if hpos is not None:
+            routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
+        prepared = PreparedRow(cells=[shown.get(c.field, "") for c in template.columns] + [""] * len(extra_cols),
+                               problems=problems, origin=row.origin,
+                               key=tuple(key_of(f, parsed.get(f), shown.get(f, "")) for f in template.sort))
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
+    if hpos is not None:  # every route on every day of the horizon, empty or not
+        for unit, seen in routes.items():
+            for rest, shown in seen.items():
+                for day in days:
+                    day_text = values.format_value(day, "date")
+                    skey = rest[:hpos] + (key_of(template.horizon.field, day, day_text),) + rest[hpos:]
+                    if skey not in grouped[unit]:
+                        shown = dict(shown, **{template.horizon.field: day_text})
+                        grouped[unit][skey] = []
+                        titles[(unit, skey)] = _title(template, shown)
     result: dict[str, UnitList] = {}
     for unit in sorted(grouped, key=values.danish_fold):
         sections = []
@@ -151,7 +225,15 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
             rows.sort(key=lambda r: r.key)  # stable: source order breaks ties
             sections.append(Section(title=titles[(unit, skey)], rows=rows))
         result[unit] = UnitList(unit=unit, sections=sections)
-    return PreparedList(template=template, as_of=snapshot.as_of, units=result, warnings=warnings)
+    return PreparedList(template=template, as_of=snapshot.as_of, units=result, warnings=warnings,
+                        columns=template.columns + extra_cols, filtered=filtered, horizon=days)
+
+
+def _title(template: Template, shown: dict[str, str]) -> str:
+    if not template.section:
+        return ""
+    title = template.section_title.format(**{f: shown.get(f, "") for f in template.fields})
+    return title.strip(" ·-") or "(uden navn)"
 
 
 _DANISH_TYPE = {
