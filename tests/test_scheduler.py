@@ -336,3 +336,39 @@ def test_reload_picks_up_a_changed_schedule_file(demo_kit):
     assert {j.id for j in sched._scheduler.get_jobs()} == {"export-fast"}
     beat = (home / "logs" / "heartbeat.json").read_text()
     assert '"export-fast"' in beat
+
+
+def test_stop_during_export_abandons_it_without_touching_published_sets(demo_kit):
+    from nodkit.scheduler import Abandoned, KitScheduler
+    sched = KitScheduler(demo_kit.home)
+    store = Store(demo_kit.home / "store")
+    before = {s.id: s.manifest.to_bytes() for s in store.sets()}
+    latest = store.latest_id()
+    calls = []
+
+    def progress(phase, done, total):
+        calls.append(done)
+        if done == 2:
+            sched._on_stop(signal.SIGTERM, None)  # what SIGTERM does (no scheduler running here)
+        sched._check_stop(phase, done, total)
+
+    with pytest.raises(Abandoned):
+        export_with_retries(sched.config, sched.jobs, "export-morning", progress=progress)
+    assert calls == [1, 2]
+    assert not any((demo_kit.home / "store" / ".incoming").iterdir())
+    assert {s.id: s.manifest.to_bytes() for s in store.sets()} == before and store.latest_id() == latest
+    assert run_cli("export", "--kit", str(demo_kit.home)).exit_code == 0  # the store lock was released
+
+
+def test_sighup_reloads_at_the_next_check(demo_kit, caplog):
+    from nodkit.scheduler import KitScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    sched = KitScheduler(demo_kit.home)
+    sched._scheduler = BlockingScheduler(timezone=sched.config.timezone)
+    sched._install_jobs()
+    with caplog.at_level(logging.INFO, logger="nodkit"):
+        sched._housekeeping()
+        assert not any("schedules reloaded" in r.getMessage() for r in caplog.records)  # nothing changed
+        sched._on_hup(signal.SIGHUP, None)
+        sched._housekeeping()
+    assert any("schedules reloaded" in r.getMessage() for r in caplog.records)
