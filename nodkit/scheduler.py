@@ -167,6 +167,7 @@ def export_with_retries(config: KitConfig, jobs: list[Job], job_id: str, *, cloc
         else:
             outcome.result = result
             attempt = Attempt(number, now, result.status, "; ".join(result.reasons), result.id)
+            _drop_superseded(config, outcome.attempts, attempt)
         outcome.attempts.append(attempt)
         if attempt.outcome == "good":
             log.info("%s attempt %d: good, set %s", job_id, number, attempt.set_id)
@@ -182,6 +183,31 @@ def export_with_retries(config: KitConfig, jobs: list[Job], job_id: str, *, cloc
             break
     _log_summary(outcome, clock() - started)
     return outcome
+
+
+def _drop_superseded(config: KitConfig, earlier: list[Attempt], latest: Attempt) -> None:
+    """Remove the partial/suspect sets of this run's earlier attempts once a newer attempt published a set.
+
+    They are older copies of the same lists; keeping one per attempt would
+    fill the disk during a long source outage (up to retry_max_attempts sets
+    per scheduled run). The newest set of the run is kept, and LATEST is
+    never removed.
+    """
+    store = Store(config.store)
+    stale = [a for a in earlier if a.set_id and a.outcome != "good"]
+    if not stale:
+        return
+    try:
+        with store.lock("remove superseded retry sets"):
+            latest_id = store.latest_id()
+            for a in stale:
+                if a.set_id != latest_id and (store.sets_dir / a.set_id).is_dir():
+                    store.remove(a.set_id)
+                    log.info("removed %s set %s of attempt %d: superseded by set %s of attempt %d",
+                             a.outcome, a.set_id, a.number, latest.set_id, latest.number)
+                a.set_id = None if a.set_id != latest_id else a.set_id
+    except (LockError, StoreError, OSError) as exc:
+        log.warning("could not remove the sets of earlier attempts (retention will): %s", _one_line(exc))
 
 
 def _log_summary(outcome: RunOutcome, elapsed: dt.timedelta) -> None:

@@ -152,13 +152,15 @@ def test_source_failing_twice_then_working_gives_a_good_set_on_the_third_attempt
     assert waits == [60, 120]  # the built-in backoff: 60 s, then twice that
     store = Store(config.store)
     assert store.latest_id() == outcome.attempts[-1].set_id
-    assert {s.id for s in store.sets()} - before >= {a.set_id for a in outcome.attempts}
+    # the partial sets of attempts 1 and 2 were superseded and removed; the good one is published
+    assert {s.id for s in store.sets()} - before == {outcome.attempts[-1].set_id}
     lines = [r.getMessage() for r in caplog.records if r.name == "nodkit.scheduler"]
     assert any("attempt 1: set" in m and "partial" in m and "medication" in m and "retrying in 60 s" in m
                for m in lines), lines
     assert any("attempt 2:" in m and "retrying in 120 s" in m for m in lines), lines
     assert any("attempt 3: good" in m for m in lines), lines
     assert any(m.startswith("run export-morning: good after 3 attempts") for m in lines), lines
+    assert sum("removed partial set" in m for m in lines) == 2, lines
 
 
 def test_all_sources_down_is_retried_then_given_up(demo_kit, caplog):
