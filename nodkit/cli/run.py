@@ -57,7 +57,7 @@ def run(kit, check, as_json):
     sys.exit(1 if warnings else 0)
 
 
-@cli.group()
+@cli.group(epilog="Example: sudo nodkit service install --kit /srv/nodkit --user nodkit")
 def service():
     """Install nodkit run as an operating-system service."""
 
