@@ -39,6 +39,15 @@ class MonitoringPolicy:
     heartbeat_max_age_hours: float = 25.0  # scheduler heartbeat older than this: WARNING
 
 
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """[scheduler]: how `nodkit run` retries a failed or partial export."""
+
+    retry_initial_seconds: float = 60.0
+    retry_max_seconds: float = 1800.0
+    retry_max_attempts: int = 10
+
+
 @dataclass
 class KitConfig:
     home: Path
@@ -52,6 +61,7 @@ class KitConfig:
     printer: dict = field(default_factory=dict)
     path: Path | None = None
     monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
     @property
     def store(self) -> Path:
@@ -99,6 +109,20 @@ def load_config(home: Path) -> KitConfig:
     if not 0 < suspect_drop <= 1:
         raise exp.fail("suspect_drop", "must be a share between 0 and 1, e.g. 0.5 for 50 %")
     exp.check_unknown()
+
+    sch = top.sub("scheduler")
+    defaults = SchedulerSettings()
+    scheduler = SchedulerSettings(
+        retry_initial_seconds=sch.get("retry_initial_seconds", float, defaults.retry_initial_seconds),
+        retry_max_seconds=sch.get("retry_max_seconds", float, defaults.retry_max_seconds),
+        retry_max_attempts=sch.get("retry_max_attempts", int, defaults.retry_max_attempts))
+    if scheduler.retry_initial_seconds <= 0:
+        raise sch.fail("retry_initial_seconds", "must be greater than 0")
+    if scheduler.retry_max_seconds < scheduler.retry_initial_seconds:
+        raise sch.fail("retry_max_seconds", "must be at least retry_initial_seconds")
+    if scheduler.retry_max_attempts < 1:
+        raise sch.fail("retry_max_attempts", "must be at least 1 (1 = no retries)")
+    sch.check_unknown()
 
     datasets: dict[str, DatasetConfig] = {}
     ds_top = top.sub("datasets")
@@ -148,7 +172,7 @@ def load_config(home: Path) -> KitConfig:
     top.check_unknown()
     return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
                      suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
-                     printer=printer, path=path, monitoring=monitoring)
+                     printer=printer, path=path, monitoring=monitoring, scheduler=scheduler)
 
 
 def _monitoring(mon) -> MonitoringPolicy:

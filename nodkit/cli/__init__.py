@@ -122,3 +122,4 @@ def main(argv: list[str] | None = None) -> None:
 # Command modules register themselves on `cli`; import them last.
 from . import core  # noqa: E402,F401
 from . import verify  # noqa: E402,F401
+from . import run  # noqa: E402,F401
