@@ -389,7 +389,7 @@ class KitScheduler:
         from .verify import verify_kit
         self._start_beat(job_id, "verify")
         try:
-            report = verify_kit(self.config)
+            report = verify_kit(self.config, decrypt=True)
         except NodkitError as exc:
             log.error("%s: verify could not check: %s", job_id, _one_line(exc))
             self._end_beat("failed", None, f"UNKNOWN: {_one_line(exc)}")

@@ -48,7 +48,7 @@ CLOCK_SLACK = dt.timedelta(minutes=5)
 # What may live in the kit home (DESIGN.md, "The kit home"). Anything else is reported.
 KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log"}
 # What may live directly in store/ besides sets/ (.LATEST.*.tmp exists for an instant while LATEST is replaced).
-KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", ".lock"}
+KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", ".lock", ".run.lock", "udskrivningsvejledning.pdf"}
 
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
