@@ -21,12 +21,22 @@ from .sources.base import DatasetConfig, Snapshot
 from .templates import Template
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One problem in one row: where (source column, if any) and what, without the value."""
+
+    column: str | None  # source column, None for a whole-row problem
+    field: str | None  # template field
+    text: str  # Danish, printed in the section note
+
+
 @dataclass
 class PreparedRow:
     cells: list[str]
     problems: list[str]
     origin: str
     key: tuple = ()
+    details: list[Problem] = field(default_factory=list)
 
     @property
     def flagged(self) -> bool:
@@ -114,7 +124,7 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     for row in snapshot.rows:
         parsed: dict[str, Any] = {}
         shown: dict[str, str] = {}
-        problems: list[str] = []
+        details: list[Problem] = [Problem(None, None, text) for text in row.problems]
         for name, column in mapping.items():
             raw = row.values.get(column) if column else None
             col = kinds.get(name)
@@ -122,7 +132,7 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
             if values.is_empty(raw):
                 parsed[name], shown[name] = None, ""
                 if col is not None and col.required:
-                    problems.append(f"mangler {col.heading}")
+                    details.append(Problem(column, name, f"mangler {col.heading}"))
                 continue
             try:
                 value = values.parse(raw, kind)
@@ -130,7 +140,7 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
                 parsed[name] = None
                 shown[name] = str(raw).strip()
                 heading = col.heading if col else name
-                problems.append(f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}")
+                details.append(Problem(column, name, f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}"))
                 continue
             parsed[name] = value
             shown[name] = values.format_value(value, kind, col.mask if col else None)
@@ -140,8 +150,9 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
         skey = tuple(values.sort_key(parsed.get(f)) for f in template.section)
         title = template.section_title.format(**{f: shown.get(f, "") for f in template.fields}) if template.section else ""
         titles.setdefault((unit, skey), title.strip(" ·-") or "(uden navn)")
-        prepared = PreparedRow(cells=[shown.get(c.field, "") for c in template.columns], problems=problems,
-                               origin=row.origin, key=tuple(values.sort_key(parsed.get(f)) for f in template.sort))
+        prepared = PreparedRow(cells=[shown.get(c.field, "") for c in template.columns],
+                               problems=[p.text for p in details], origin=row.origin,
+                               key=tuple(values.sort_key(parsed.get(f)) for f in template.sort), details=details)
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
     result: dict[str, UnitList] = {}
     for unit in sorted(grouped, key=values.danish_fold):
