@@ -30,7 +30,7 @@ from .errors import ConfigError, NodkitError, SourceError, StoreError
 from .manifest import DatasetEntry, FileEntry, Manifest
 from .render import render_unit
 from .render.fonts import missing_glyphs
-from .sources import open_source
+from .sources import describe, open_source
 from .sources.base import Snapshot
 from .store import ExportSet, Store, apply_retention, new_set_id, safe_name
 from .templates import Template, load_templates
@@ -148,6 +148,8 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                 f"{k}: {v}" for k, v in sorted(fetch_errors.items())))
         for name, err in sorted(fetch_errors.items()):
             reasons.append(f"dataset '{name}' failed: {err}")
+        for name, snap in sorted(snapshots.items()):
+            warnings += [f"dataset '{name}': {w}" for w in snap.warnings]
         set_id = new_set_id(now)
         incoming = store.begin(set_id)
         try:
@@ -164,9 +166,10 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                 nodkit_version=__version__, status=status, status_reasons=reasons,
                 datasets={name: DatasetEntry(source=snap.source, kind=snap.kind,
                                              as_of=snap.as_of.isoformat(timespec="seconds"),
-                                             rows=len(snap.rows), flagged_rows=dataset_flags.get(name, 0))
+                                             rows=len(snap.rows), flagged_rows=dataset_flags.get(name, 0),
+                                             warnings=list(snap.warnings))
                           for name, snap in snapshots.items()}
-                | {name: DatasetEntry(source=config.datasets[name].options.get("path", config.datasets[name].kind),
+                | {name: DatasetEntry(source=describe(config.datasets[name]),
                                       kind=config.datasets[name].kind, as_of=None, rows=0, error=err)
                    for name, err in fetch_errors.items()},
                 files=files)
