@@ -139,8 +139,21 @@ def column_map(template: Template, dataset: DatasetConfig, snapshot: Snapshot) -
     """
     mapping, missing, warnings = match_columns(template, dataset, snapshot)
     if missing:
-        raise SourceError(f"{snapshot.source}: " + "; ".join(m.message for m in missing)
-                          + f"; columns are: {', '.join(snapshot.columns)}")
+        parts = []
+        absent = [m for m in missing if m.column is not None]
+        if len(absent) == 1:
+            parts.append(absent[0].message)
+        elif absent:
+            names = ", ".join(f"'{m.column}' (field '{m.field}')" for m in absent)
+            parts.append(f"dataset '{dataset.name}' has no columns {names} (mapped at {dataset.where})")
+        unmapped = [m for m in missing if m.column is None]
+        if len(unmapped) == 1:
+            parts.append(unmapped[0].message)
+        elif unmapped:
+            parts.append(f"dataset '{dataset.name}' has no column for fields "
+                         f"{', '.join(repr(m.field) for m in unmapped)} needed by list '{template.id}'; "
+                         f"map them under [datasets.{dataset.name}.columns] at {dataset.where}")
+        raise SourceError(f"{snapshot.source}: " + "; ".join(parts) + f"; columns are: {', '.join(snapshot.columns)}")
     return mapping, warnings
 
 
