@@ -9,7 +9,7 @@ import click
 from . import _emit, _load, cli, json_option, kit_option
 
 
-@cli.group()
+@cli.group(epilog="Example: nodkit sources check --kit /srv/nodkit")
 def sources():
     """Inspect the kit's data sources (datasets in nodkit.toml)."""
 
