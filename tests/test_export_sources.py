@@ -9,6 +9,7 @@ source file is a warning in the result and the manifest.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -155,7 +156,15 @@ def test_stale_source_file_is_a_warning_in_result_and_manifest(demo_kit):
     assert code == 0 and data["status"] == "good"
     stale = [w for w in data["warnings"] if "stale" in w]
     assert stale and stale[0].startswith(f"dataset 'visits': stale: {path.name} is 5.0 hours old")
-    assert manifest(demo_kit, data["set"])["datasets"]["visits"]["warnings"] == [stale[0].split(": ", 1)[1]]
+    m = manifest(demo_kit, data["set"])
+    assert m["datasets"]["visits"]["warnings"] == [stale[0].split(": ", 1)[1]]
+    assert m["datasets"]["contacts"]["warnings"] == []
+    # every page prints the file's own time as "data as of", not the export time
+    as_of = dt.datetime.fromisoformat(m["datasets"]["visits"]["as_of"])
+    route = next(f for f in data["files"] if f["template"] == "care-route")
+    text = pdftotext(route["path"], demo_kit.passwords[route["audience"]])
+    assert f"Data pr. {as_of:%d-%m-%Y kl. %H.%M}" in text
+    assert abs(as_of.timestamp() - old) < 2
 
 
 def test_xlsx_dataset_exports_through_the_same_pipeline(demo_kit):

@@ -269,15 +269,24 @@ def test_arbitrary_bytes_give_rows_or_a_source_error(tmp_path, data, encoding, d
         assert re.fullmatch(r"fuzz\.csv:\d+", row.origin)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=300).map(lambda b: b'"' + b))
-def test_bytes_starting_with_a_quote_never_crash(tmp_path, data):
+# CSV-shaped bytes: quotes, delimiters, line breaks, BOMs, Danish letters in UTF-8 and cp1252, NULs
+_pieces = st.sampled_from([b'"', b'""', b";", b",", b"\t", b"\r", b"\n", b"\r\n", b"Navn", b"a", b" ", b"\xe6",
+                           b"\xc3\xa6", b"\x00", b"\xef\xbb\xbf", b"\xff\xfe", b"sep=;", b"\x81", b"PK\x03\x04"])
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.lists(_pieces, max_size=60).map(b"".join), encoding=st.sampled_from(["auto", "utf-8", "cp1252"]))
+def test_csv_shaped_bytes_give_rows_or_a_located_source_error(tmp_path, data, encoding):
     path = tmp_path / "q.csv"
     path.write_bytes(data)
     try:
-        read_csv(path)
-    except SourceError:
-        pass
+        header, rows, _ = read_csv(path, encoding=encoding)
+    except SourceError as exc:
+        assert str(exc).startswith(str(path)), str(exc)
+        return
+    lines = [int(r.origin.rsplit(":", 1)[1]) for r in rows]
+    assert lines == sorted(set(lines))  # physical lines, strictly increasing
+    assert all(set(r.values) == set(header) for r in rows)
 
 
 _cell = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
