@@ -118,3 +118,28 @@ def test_problem_list_is_capped_and_counted(demo_kit):
     assert visits.flagged_rows == 20
     assert [p.split(" ")[0] for p in visits.problems] == [f"{path.name}:2:5", f"{path.name}:3:5", f"{path.name}:4:5"]
     assert visits.more_problems == 17
+
+
+def test_xlsx_problems_name_excel_row_and_column_letter(demo_kit):
+    import openpyxl
+    lines = (demo_kit.sources / "kontakter.csv").read_bytes().decode("utf-8-sig").split("\r\n")
+    rows = [line.split(";") for line in lines if line]
+    rows[3][rows[0].index("Navn")] = ""  # the 3rd contact has no name
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"] = "Kontaktliste"
+    ws.append([])
+    for row in rows:
+        ws.append(row)  # header in Excel row 3, the 3rd contact in row 6
+    wb.save(demo_kit.sources / "kontakter.xlsx")
+    cfg = demo_kit.home / "nodkit.toml"
+    cfg.write_text(re.sub(r'^kind = "csv"\npath = ".*kontakter\.csv"$',
+                          f'kind = "xlsx"\npath = "{(demo_kit.sources / "kontakter.xlsx").as_posix()}"',
+                          cfg.read_text("utf-8"), flags=re.M), "utf-8")
+    result = run_cli("sources", "check", "--kit", str(demo_kit.home), "contacts", "--json")
+    assert result.exit_code == 1, result.output
+    [contacts] = json.loads(result.stdout)["datasets"]
+    assert contacts["kind"] == "xlsx" and contacts["rows"] == len(rows) - 1
+    assert contacts["problems"] == ["kontakter.xlsx:6:C (Navn): required field 'name' is empty"]
+    assert contacts["source"].endswith("kontakter.xlsx (sheet 'Sheet', header row 3)")
+    assert contacts["warnings"] == []  # title rows above the header are normal, not a warning

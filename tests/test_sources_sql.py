@@ -102,6 +102,22 @@ def _pg_bindir() -> Path | None:
     return Path(initdb).resolve().parent if initdb else None
 
 
+def _missing_postgres(reason: str) -> None:
+    """In CI the real-server tests must run: fail there, skip only on a developer's machine."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI must install postgresql (see .ci/run)")
+    pytest.skip(reason)
+
+
+def test_missing_postgres_fails_in_ci_and_skips_locally(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install postgresql"):
+        _missing_postgres("no initdb")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _missing_postgres("no initdb")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -113,9 +129,7 @@ def postgres():
     """A throwaway PostgreSQL cluster on 127.0.0.1:<free port>; yields (url without password, password)."""
     bindir = _pg_bindir()
     if bindir is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("PostgreSQL server binaries (initdb) not found; CI must install postgresql")
-        pytest.skip("PostgreSQL server binaries (initdb) not installed")
+        _missing_postgres("PostgreSQL server binaries (initdb) not found")
     as_root = os.geteuid() == 0
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
     base = Path(tempfile.mkdtemp(prefix="nodkit-pg-"))
@@ -211,3 +225,42 @@ def test_postgres_unreachable_port_names_the_redacted_url(pg_password):
         sql_source(f"postgresql+psycopg://nodkit@127.0.0.1:{port}/care", "SELECT 1", name="visits", timeout=2).fetch(NOW)
     assert f"127.0.0.1:{port}/care" in str(exc.value)
     assert PG_PASSWORD not in str(exc.value)
+
+
+def test_export_from_postgres_through_the_cli(postgres, demo_kit, monkeypatch):
+    """The demo's pupils dataset moved to PostgreSQL: lists render, no password in manifest or log."""
+    import json
+    import re
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from conftest import pdftotext, run_cli
+
+    url = make_url(postgres)
+    with psycopg.connect(host=url.host, port=url.port, user="nodkit", password=PG_PASSWORD, dbname="care",
+                         autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS elevliste")
+        conn.execute("CREATE TABLE elevliste (skole text, klasse text, elev text, foedselsdato date, allergier text,"
+                     " afhentes_af text, afhentningssted text, vaerger text)")
+        conn.execute("INSERT INTO elevliste VALUES ('Vestre Skole', '1.A', 'Ştefan Ţărănescu', '2019-03-04', 'Nødder',"
+                     " 'Mor', 'SFO', 'Ana Ţărănescu 20 30 40 50'), ('Vestre Skole', '1.A', 'Åse Ørnebjærg', NULL, NULL,"
+                     " NULL, NULL, NULL)")
+    cfg = demo_kit.home / "nodkit.toml"
+    text, n = re.subn(r'^url = "sqlite:///.*"$', f'url = "{postgres}"\ntimeout = 20', cfg.read_text("utf-8"), flags=re.M)
+    assert n == 1
+    cfg.write_text(text, "utf-8")
+    monkeypatch.setenv("NODKIT_DB_PASSWORD_PUPILS", PG_PASSWORD)
+    result = run_cli("export", "--kit", str(demo_kit.home), "--json")
+    data = json.loads(result.stdout)
+    # the demo had 128 pupils, PostgreSQL has 2: a collapse, so the set is suspect and not LATEST
+    assert result.exit_code == 1 and data["status"] == "suspect" and data["latest"] is False
+    class_list = next(f for f in data["files"] if f["template"] == "class-list")
+    assert class_list["rows"] == 2
+    pdf = pdftotext(class_list["path"], demo_kit.passwords[class_list["audience"]])
+    assert "Ştefan Ţărănescu" in pdf and "Åse Ørnebjærg" in pdf and "04-03-2019" in pdf
+    manifest = (demo_kit.home / "store" / "sets" / data["set"] / "manifest.json").read_text("utf-8")
+    assert json.loads(manifest)["datasets"]["pupils"]["source"] == postgres
+    for path in [demo_kit.home / "store" / "sets" / data["set"] / "manifest.json", *demo_kit.home.glob("logs/*")]:
+        assert PG_PASSWORD not in path.read_text("utf-8", errors="replace"), path
+    assert PG_PASSWORD not in result.output

@@ -62,8 +62,8 @@ def detect_header(rows: list[tuple], wanted: set[str]) -> int:
 
 
 def read_xlsx(path: Path, *, sheet: str | None = None, header_row: int | None = None,
-              wanted: set[str] | None = None) -> tuple[list[str], list[Row], list[str], str]:
-    """Read one sheet into (header, rows, warnings, sheet name). Raises SourceError."""
+              wanted: set[str] | None = None) -> tuple[list[str], list[Row], list[str], str, int]:
+    """Read one sheet into (header, rows, warnings, sheet name, header row number). Raises SourceError."""
     try:
         import openpyxl
         from openpyxl.utils.exceptions import InvalidFileException
@@ -132,9 +132,7 @@ def read_xlsx(path: Path, *, sheet: str | None = None, header_row: int | None = 
         values = {name: (cells[i] if i < len(cells) else None) for i, name in enumerate(header)}
         values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
         rows.append(Row(values=values, origin=f"{path.name}:{excel_row}", problems=problems))
-    if h > 0:
-        warnings.append(f"{path.name}: header found in row {h + 1} of sheet '{title}'; rows above it skipped")
-    return header, rows, warnings, title
+    return header, rows, warnings, title, h + 1
 
 
 @register("xlsx")
@@ -157,11 +155,11 @@ class XlsxSource:
 
     def fetch(self, now: dt.datetime) -> Snapshot:
         path = newest_match(self.path, self.config.where)
-        header, rows, warnings, sheet = read_xlsx(path, sheet=self.sheet, header_row=self.header_row,
-                                                  wanted=set(self.config.columns.values()))
+        header, rows, warnings, sheet, header_row = read_xlsx(path, sheet=self.sheet, header_row=self.header_row,
+                                                              wanted=set(self.config.columns.values()))
         as_of = dt.datetime.fromtimestamp(os.stat(path).st_mtime, self.tz)
         stale = stale_warning(path.name, as_of, now, self.max_age_hours)
         if stale:
             warnings.insert(0, stale)
-        return Snapshot(dataset=self.config.name, kind="xlsx", source=f"{path} (sheet '{sheet}')", as_of=as_of,
+        return Snapshot(dataset=self.config.name, kind="xlsx", source=f"{path} (sheet '{sheet}', header row {header_row})", as_of=as_of,
                         columns=header, rows=rows, warnings=warnings)
