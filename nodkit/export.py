@@ -101,6 +101,11 @@ def fetch_all(config: KitConfig, names: set[str], now: dt.datetime) -> tuple[dic
         except NodkitError as exc:
             errors[name] = str(exc)
             log.error("dataset %s failed: %s", name, exc)
+        except Exception as exc:  # a bug or a driver surprise must not stop the other datasets
+            errors[name] = (f"{describe(config.datasets[name])}: unexpected {type(exc).__name__} while reading "
+                            "(a bug in nodkit or its reader; run 'nodkit --debug sources check')")
+            log.error("dataset %s failed: unexpected %s", name, type(exc).__name__)
+            log.debug("dataset %s traceback", name, exc_info=True)
     return snapshots, errors
 
 

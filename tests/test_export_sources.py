@@ -186,3 +186,21 @@ def test_xlsx_dataset_exports_through_the_same_pipeline(demo_kit):
     text = pdftotext(contacts["path"], demo_kit.passwords[contacts["audience"]])
     assert "Łukasz Wiśniewski" in text and "Nødlevering af ilt" in text
     assert manifest(demo_kit, data["set"])["datasets"]["contacts"]["kind"] == "xlsx"
+
+
+def test_an_unexpected_reader_crash_fails_only_that_dataset(demo_kit, monkeypatch):
+    from nodkit.sources import csvsource
+    real = csvsource.read_csv
+
+    def crash_on_medication(path, **kw):
+        if path.name == "medicin.csv":
+            raise RuntimeError("simulated reader bug")
+        return real(path, **kw)
+
+    monkeypatch.setattr(csvsource, "read_csv", crash_on_medication)
+    code, data = export(demo_kit)
+    assert code == 1 and data["status"] == "partial"
+    assert {"care-route", "class-list", "contacts"} <= {f["template"] for f in data["files"]}
+    entry = manifest(demo_kit, data["set"])["datasets"]["medication"]
+    assert entry["error"].endswith("medicin.csv: unexpected RuntimeError while reading (a bug in nodkit or its "
+                                   "reader; run 'nodkit --debug sources check')")

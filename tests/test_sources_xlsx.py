@@ -116,3 +116,41 @@ def test_adapter_rejects_unknown_options(tmp_path):
                         where="nodkit.toml:30")
     with pytest.raises(ConfigError, match=r"nodkit.toml:30: .*unknown key\(s\) for kind xlsx: delimiter"):
         open_source(cfg, TZ)
+
+
+_VALID = None
+
+
+def _valid_workbook() -> bytes:
+    global _VALID
+    if _VALID is None:
+        import io
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.append(["Navn", "Født"])
+        ws.append(["Åse", dt.date(2019, 3, 4)])
+        buf = io.BytesIO()
+        wb.save(buf)
+        _VALID = buf.getvalue()
+    return _VALID
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8),
+       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_damaged_workbooks_give_rows_or_a_source_error(tmp_path, flips, cut):
+    data = bytearray(_valid_workbook())
+    for pos, byte in flips:
+        data[pos % len(data)] = byte
+    if cut is not None:
+        data = data[: cut % len(data)]
+    path = tmp_path / "skadet.xlsx"
+    path.write_bytes(bytes(data))
+    try:
+        read_xlsx(path)
+    except SourceError as exc:
+        assert str(exc).startswith(str(path))
