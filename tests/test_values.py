@@ -22,22 +22,25 @@ from nodkit.values import ValueProblem
     ("2026-12-31T07:30", dt.date(2026, 12, 31)),
     (dt.datetime(2026, 12, 31, 7, 30), dt.date(2026, 12, 31)),  # Excel cell
     (" 31-12-2026 ", dt.date(2026, 12, 31)),
+    (46022, dt.date(2025, 12, 31)),  # an xlsx cell holding Excel's day number without a date format
+    (46022.5, dt.date(2025, 12, 31)),
 ])
 def test_dates(raw, expected):
     assert values.parse(raw, "date") == expected
 
 
-@pytest.mark.parametrize("raw", ["31-13-2026", "30-02-2026", "i morgen", "2026/31/12", "12345"])
+@pytest.mark.parametrize("raw", ["31-13-2026", "30-02-2026", "i morgen", "2026/31/12", "12345", "46022", True, 0])
 def test_bad_dates(raw):
     with pytest.raises(ValueProblem) as exc:
         values.parse(raw, "date")
-    assert raw.strip() not in str(exc.value)  # messages never carry the value
+    assert str(raw).strip() not in str(exc.value)  # messages never carry the value
 
 
 @pytest.mark.parametrize("raw, expected", [
     ("07.30", dt.time(7, 30)), ("07:30", dt.time(7, 30)), ("7.30", dt.time(7, 30)), ("0730", dt.time(7, 30)),
     ("23:59", dt.time(23, 59)), ("07:30:00", dt.time(7, 30)), (dt.time(8, 15), dt.time(8, 15)),
     (dt.datetime(1899, 12, 30, 7, 30), dt.time(7, 30)), (dt.timedelta(hours=7, minutes=30), dt.time(7, 30)),
+    (0.3125, dt.time(7, 30)), (0.99999, dt.time(0, 0)),  # Excel fraction of a day (23:59:59.1 rounds to 24:00)
 ])
 def test_times(raw, expected):
     assert values.parse(raw, "time") == expected
