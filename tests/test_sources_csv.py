@@ -153,6 +153,7 @@ def test_padded_header_names_are_normalised():
 
 @pytest.mark.parametrize("name, options, message", [
     ("unclosed_quote.csv", {}, r"unclosed_quote\.csv:3:2: quoted field opened here is never closed"),
+    ("unclosed_quote_in_header.csv", {}, r"unclosed_quote_in_header\.csv:1:2: quoted field opened here is never closed"),
     ("declared_utf8_really_cp1252.csv", {"encoding": "utf-8"},
      r"declared_utf8_really_cp1252\.csv:3:8: not valid utf-8 text \(byte 0xF8\)"),
     ("empty.csv", {}, r"empty\.csv:1: empty file, no header line"),
@@ -165,6 +166,14 @@ def test_broken_inputs_fail_naming_file_line_and_column(name, options, message):
     with pytest.raises(SourceError, match=message) as exc:
         read(name, **options)
     assert str(GOLDEN / name) in str(exc.value)
+
+
+def test_unclosed_quote_in_a_big_file_is_located(tmp_path):
+    path = tmp_path / "stor.csv"
+    body = "".join(f"Person {i};Esbjerg;{i}\r\n" for i in range(20000))  # ~ 450 KB after the stray quote
+    path.write_bytes(("Navn;By;Nr\r\nAnna;Ribe;1\r\nBo;Varde;\"2\r\n" + body).encode())
+    with pytest.raises(SourceError, match=r"stor\.csv:3:3: quoted field opened here is never closed"):
+        read_csv(path)
 
 
 def test_errors_never_contain_cell_values():

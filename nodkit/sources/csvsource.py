@@ -171,12 +171,14 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto") -> 
     longer: list[int] = []
     shorter: list[int] = []
     start = 1
+    last_line = 0  # first line of the last record, if a field in it holds a line break
     try:
         for record in reader:
             line = start
             start = reader.line_num + 1
             if line <= skip_lines or not any(cell.strip() for cell in record):
                 continue
+            last_line = line if start - line > 1 else 0
             if header is None:
                 header = _unique_header(record, path, line, warnings)
                 continue
@@ -195,17 +197,14 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto") -> 
             raise SourceError(f"{path}:{opened[0]}:{opened[1]}: quoted field opened here is never closed "
                               "(a stray '\"' in the export?)") from None
         raise SourceError(f"{path}:{start}: malformed CSV ({exc})") from None
+    if last_line:
+        # the csv module (non-strict) ends a never-closed quote at the end of the file: catch that here
+        opened = _unclosed_quote(text, _line_offsets(text)[last_line - 1], delim)
+        if opened:
+            raise SourceError(f"{path}:{opened[0]}:{opened[1]}: quoted field opened here is never closed "
+                              "(a stray '\"' in the export?)")
     if header is None:
         raise SourceError(f"{path}:1: empty file, no header line")
-    if rows and start > 1:
-        # the csv module (non-strict) ends a never-closed quote at end of file: catch that here
-        last = rows[-1]
-        last_line = int(last.origin.rsplit(":", 1)[1])
-        if any(v and ("\n" in v or "\r" in v) for v in last.values.values() if isinstance(v, str)):
-            opened = _unclosed_quote(text, _line_offsets(text)[last_line - 1], delim)
-            if opened:
-                raise SourceError(f"{path}:{opened[0]}:{opened[1]}: quoted field opened here is never closed "
-                                  "(a stray '\"' in the export?)")
     for lines, what in ((longer, "more fields than the header (extra fields ignored, rows flagged)"),
                         (shorter, "fewer fields than the header (missing fields read as empty)")):
         if lines:

@@ -39,6 +39,8 @@ FILES: dict[str, bytes] = {
     "ragged_rows.csv": b"Navn;By;Telefon\r\nAnna;Esbjerg;1\r\nBo;Ribe\r\nCarl;Varde;3;ekstra\r\nDorthe;Vejen;4;\r\n",
     # a quote opened in line 3, column 2, and never closed
     "unclosed_quote.csv": b"Navn;Note;By\r\nAnna;ok;Esbjerg\r\nBo;\"Hund i haven;Ribe\r\nCarl;ok;Varde\r\n",
+    # the header's own quote is never closed: no header can be trusted
+    "unclosed_quote_in_header.csv": b'Navn;"By\r\nAnna;Ribe\r\n',
     # declared UTF-8 (encoding = "utf-8") but really Windows-1252: byte 0xF8 (ø) at line 3, column 8
     "declared_utf8_really_cp1252.csv": b"Navn;By\r\nAnna;Ribe\r\nBo;Esbj\xf8rg\r\n",
     "empty.csv": b"",
