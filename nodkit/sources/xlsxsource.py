@@ -77,6 +77,8 @@ def read_xlsx(path: Path, *, sheet: str | None = None, header_row: int | None = 
         hint = " (an old .xls or a password-protected workbook? save it as .xlsx without a password)"
         raise SourceError(f"{path}: not a readable .xlsx workbook{hint}: {type(exc).__name__}") from None
     try:
+        if not book.worksheets:
+            raise SourceError(f"{path}: the workbook has no worksheets")
         if sheet is None:
             ws = book.worksheets[0]
         elif sheet in book.sheetnames:
@@ -94,6 +96,10 @@ def read_xlsx(path: Path, *, sheet: str | None = None, header_row: int | None = 
                     merged_fill.setdefault(r, []).append((c, value))
         grid = [tuple(cell for cell in row) for row in ws.iter_rows(values_only=True)]
         title = ws.title
+    except SourceError:
+        raise
+    except Exception as exc:  # a damaged sheet part that openpyxl only notices now
+        raise SourceError(f"{path}: not a readable .xlsx workbook (damaged sheet): {type(exc).__name__}") from None
     finally:
         book.close()
     warnings: list[str] = []
