@@ -99,7 +99,8 @@ def load_config(home: Path) -> KitConfig:
         if not _NAME.match(dname):
             raise ds_top.fail(dname, "dataset names use a-z, 0-9, - and _")
         r = ds_top.sub(dname)
-        kind = r.get("kind", str)
+        from .sources import known_kinds
+        kind = r.get("kind", str, choices=tuple(known_kinds()))
         cols = r.get("columns", dict, {})
         for fname, col in cols.items():
             if not isinstance(col, str):
