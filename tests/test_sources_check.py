@@ -48,6 +48,7 @@ def test_json_describes_each_dataset(demo_kit):
     assert visits["source"].endswith(visits_file(demo_kit).name)
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$", visits["as_of"])
     assert "Medarbejder" in visits["columns"]
+    assert visits["read_as"] == {"encoding": "utf-8-sig", "delimiter": ";"}
     [care] = visits["lists"]
     assert care["template"] == "care-route" and care["mapping"]["start"] == "Fra" and care["missing"] == []
     assert visits["problems"] == [] and visits["flagged_rows"] == 0
@@ -143,3 +144,4 @@ def test_xlsx_problems_name_excel_row_and_column_letter(demo_kit):
     assert contacts["problems"] == ["kontakter.xlsx:6:C (Navn): required field 'name' is empty"]
     assert contacts["source"].endswith("kontakter.xlsx (sheet 'Sheet', header row 3)")
     assert contacts["warnings"] == []  # title rows above the header are normal, not a warning
+    assert contacts["read_as"] == {"sheet": "Sheet", "header_row": 3}

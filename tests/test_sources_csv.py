@@ -45,7 +45,9 @@ def test_golden_files_match_their_generator():
 # --- golden: files that must read correctly ---------------------------------------------------------
 
 def test_cp1252_with_danish_letters_is_detected():
-    header, rows, warnings = read("cp1252_aeoeaa.csv")
+    info: dict = {}
+    header, rows, warnings = read("cp1252_aeoeaa.csv", info=info)
+    assert info == {"encoding": "cp1252", "delimiter": ";"}
     assert header == ["Område", "Borger", "Adresse"]
     assert values_of(rows, "Borger") == ["Søren Ærø", "Øjvind Å"]
     assert rows[1].values["Adresse"] == "Møllevej 7 – 1. sal"  # en dash is 0x96 in cp1252
@@ -71,7 +73,9 @@ def test_utf8_bom_with_explicit_utf8_still_strips_the_mark():
 
 
 def test_excel_unicode_text_utf16_tab():
-    header, rows, _ = read("utf16_tab_unicode_text.txt")
+    info: dict = {}
+    header, rows, _ = read("utf16_tab_unicode_text.txt", info=info)
+    assert info == {"encoding": "utf-16", "delimiter": "tab"}
     assert header == ["Navn", "Klasse"]
     assert values_of(rows, "Navn") == ["Åse Ørnebjærg", "Şükrü Yılmaz"]
 

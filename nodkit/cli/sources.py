@@ -42,7 +42,8 @@ def check(datasets, kit, as_json, max_problems):
         if not d.reachable:
             click.echo(f"  not readable: {d.error}")
             continue
-        click.echo(f"  {d.rows} rows, data as of {d.as_of}")
+        read_as = ", ".join(f"{k} {v}" for k, v in d.read_as.items())
+        click.echo(f"  {d.rows} rows, data as of {d.as_of}" + (f"; read as {read_as}" if read_as else ""))
         click.echo(f"  columns: {', '.join(d.columns)}")
         if not d.lists:
             click.echo("  (no configured list uses this dataset)")

@@ -34,6 +34,7 @@ class Snapshot:
     columns: list[str]
     rows: list[Row]
     warnings: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # how it was read: encoding, delimiter, sheet …
 
 
 @dataclass

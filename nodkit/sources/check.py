@@ -49,6 +49,7 @@ class DatasetCheck:
     rows: int | None = None
     as_of: str | None = None
     columns: list[str] = field(default_factory=list)
+    read_as: dict = field(default_factory=dict)  # encoding and delimiter (csv), sheet and header row (xlsx)
     unmapped_columns: list[str] = field(default_factory=list)
     lists: list[ListCheck] = field(default_factory=list)
     flagged_rows: int = 0
@@ -139,6 +140,7 @@ def _check_one(config: KitConfig, name: str, lists: list[Template], now: dt.date
     result.source, result.rows = snap.source, len(snap.rows)
     result.as_of = snap.as_of.isoformat(timespec="seconds")
     result.columns = list(snap.columns)
+    result.read_as = dict(snap.details)
     result.warnings = list(snap.warnings)
     used: set[str] = set()
     problems: dict[str, tuple[int, str]] = {}  # location+reason -> (row index, text), source order

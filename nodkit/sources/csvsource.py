@@ -139,15 +139,19 @@ def _line_offsets(text: str) -> list[int]:
     return [0] + [m.end() for m in _NEWLINE.finditer(text)]
 
 
-def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto") -> tuple[list[str], list[Row], list[str]]:
-    """Read a CSV file into (header, rows, warnings). Raises SourceError, never anything else for bad bytes."""
+def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
+             info: dict | None = None) -> tuple[list[str], list[Row], list[str]]:
+    """Read a CSV file into (header, rows, warnings). Raises SourceError, never anything else for bad bytes.
+
+    `info`, when given, receives how the file was read (encoding, delimiter).
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
     if raw.startswith(b"PK\x03\x04"):
         raise SourceError(f"{path}:1:1: this is an Excel workbook (.xlsx), not CSV text; use kind = \"xlsx\"")
-    text, _used = decode(raw, encoding, path)
+    text, used = decode(raw, encoding, path)
     nul = text.find("\x00")
     if nul >= 0:
         line, col = _position(text, nul)
@@ -164,6 +168,8 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto") -> 
         skip_lines = 1
     if len(delim) != 1 or delim in '"\r\n':
         raise SourceError(f"{path}: delimiter must be one character other than a quote or newline")
+    if info is not None:
+        info.update(encoding=used, delimiter="tab" if delim == "\t" else delim)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=False)
     header: list[str] | None = None
     rows: list[Row] = []
@@ -258,10 +264,11 @@ class CsvSource:
 
     def fetch(self, now: dt.datetime) -> Snapshot:
         path = newest_match(self.path, self.config.where)
-        header, rows, warnings = read_csv(path, encoding=self.encoding, delimiter=self.delimiter)
+        info: dict = {}
+        header, rows, warnings = read_csv(path, encoding=self.encoding, delimiter=self.delimiter, info=info)
         as_of = dt.datetime.fromtimestamp(os.stat(path).st_mtime, self.tz)
         stale = stale_warning(path.name, as_of, now, self.max_age_hours)
         if stale:
             warnings.insert(0, stale)
         return Snapshot(dataset=self.config.name, kind="csv", source=str(path), as_of=as_of,
-                        columns=header, rows=rows, warnings=warnings)
+                        columns=header, rows=rows, warnings=warnings, details=info)

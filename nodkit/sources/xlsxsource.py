@@ -166,4 +166,5 @@ class XlsxSource:
         if stale:
             warnings.insert(0, stale)
         return Snapshot(dataset=self.config.name, kind="xlsx", source=f"{path} (sheet '{sheet}', header row {header_row})", as_of=as_of,
-                        columns=header, rows=rows, warnings=warnings)
+                        columns=header, rows=rows, warnings=warnings,
+                        details={"sheet": sheet, "header_row": header_row})
