@@ -119,6 +119,8 @@ def test_excel_sep_line():
     header, rows, _ = read("sep_line_excel.csv")
     assert header == ["Navn", "By"]
     assert rows[0].values == {"Navn": "Anna", "By": "Esbjerg"} and rows[0].origin.endswith(":3")
+    header, rows, _ = read("sep_line_excel.csv", delimiter=",")  # explicit delimiter: the hint line still skipped
+    assert header == ["Navn", "By"] and len(rows) == 1
 
 
 def test_ragged_rows_are_kept_long_ones_flagged():

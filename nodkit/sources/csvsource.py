@@ -156,16 +156,14 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
     if nul >= 0:
         line, col = _position(text, nul)
         raise SourceError(f"{path}:{line}:{col}: contains a NUL byte; not a text export (wrong file or encoding?)")
-    skip_lines = 0
-    first = _NEWLINE.split(text, maxsplit=1)[0]
-    sep = _SEP_LINE.match(first)
-    if sep and delimiter == "auto":
+    sep = _SEP_LINE.match(_NEWLINE.split(text, maxsplit=1)[0])
+    skip_lines = 1 if sep else 0  # Excel's "sep=;" hint line is never the header
+    if delimiter != "auto":
+        delim = delimiter
+    elif sep:
         delim = sep.group(1)
     else:
-        delim = sniff_delimiter(text) if delimiter == "auto" else delimiter
-        sep = None
-    if sep:
-        skip_lines = 1
+        delim = sniff_delimiter(text)
     if len(delim) != 1 or delim in '"\r\n':
         raise SourceError(f"{path}: delimiter must be one character other than a quote or newline")
     if info is not None:
