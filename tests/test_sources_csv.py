@@ -268,7 +268,7 @@ def test_ten_megabyte_export_reads_in_seconds(tmp_path):
 # --- property-based -------------------------------------------------------------------------------
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=2000), encoding=st.sampled_from(["auto", "utf-8", "cp1252"]),
+@given(data=st.binary(max_size=2000), encoding=st.sampled_from(["auto", "utf-8", "utf-8-sig", "cp1252", "utf-16"]),
        delimiter=st.sampled_from(["auto", ";", ",", "\t"]))
 def test_arbitrary_bytes_give_rows_or_a_source_error(tmp_path, data, encoding, delimiter):
     path = tmp_path / "fuzz.csv"
