@@ -31,7 +31,7 @@ from .manifest import DatasetEntry, FileEntry, Manifest
 from .render import render_unit
 from .render.binder import Appendix, Binder, BinderPart, build_binder
 from .render.fonts import missing_glyphs
-from .sources import open_source
+from .sources import describe, open_source
 from .sources.base import Snapshot
 from .store import ExportSet, Store, apply_retention, new_set_id, safe_name
 from .templates import Template, load_templates
@@ -102,6 +102,11 @@ def fetch_all(config: KitConfig, names: set[str], now: dt.datetime) -> tuple[dic
         except NodkitError as exc:
             errors[name] = str(exc)
             log.error("dataset %s failed: %s", name, exc)
+        except Exception as exc:  # a bug or a driver surprise must not stop the other datasets
+            errors[name] = (f"{describe(config.datasets[name])}: unexpected {type(exc).__name__} while reading "
+                            "(a bug in nodkit or its reader; run 'nodkit --debug sources check')")
+            log.error("dataset %s failed: unexpected %s", name, type(exc).__name__)
+            log.debug("dataset %s traceback", name, exc_info=True)
     return snapshots, errors
 
 
@@ -150,6 +155,8 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                 f"{k}: {v}" for k, v in sorted(fetch_errors.items())))
         for name, err in sorted(fetch_errors.items()):
             reasons.append(f"dataset '{name}' failed: {err}")
+        for name, snap in sorted(snapshots.items()):
+            warnings += [f"dataset '{name}': {w}" for w in snap.warnings]
         set_id = new_set_id(now)
         incoming = store.begin(set_id)
         try:
@@ -167,9 +174,10 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                 nodkit_version=__version__, status=status, status_reasons=reasons,
                 datasets={name: DatasetEntry(source=snap.source, kind=snap.kind,
                                              as_of=snap.as_of.isoformat(timespec="seconds"),
-                                             rows=len(snap.rows), flagged_rows=dataset_flags.get(name, 0))
+                                             rows=len(snap.rows), flagged_rows=dataset_flags.get(name, 0),
+                                             warnings=list(snap.warnings))
                           for name, snap in snapshots.items()}
-                | {name: DatasetEntry(source=config.datasets[name].options.get("path", config.datasets[name].kind),
+                | {name: DatasetEntry(source=describe(config.datasets[name]),
                                       kind=config.datasets[name].kind, as_of=None, rows=0, error=err)
                    for name, err in fetch_errors.items()},
                 files=files)

@@ -29,12 +29,23 @@ from .templates import Column, Template
 WEEKDAYS = ("man", "tir", "ons", "tor", "fre", "lør", "søn")
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One problem in one row: where (source column, if any) and what, without the value."""
+
+    column: str | None  # source column, None for a whole-row problem
+    field: str | None  # template field
+    text: str  # Danish, printed in the section note
+    reason: str = ""  # English, for `nodkit sources check` and logs
+
+
 @dataclass
 class PreparedRow:
     cells: list[str]
     problems: list[str]
     origin: str
     key: tuple = ()
+    details: list[Problem] = field(default_factory=list)
 
     @property
     def flagged(self) -> bool:
@@ -88,22 +99,35 @@ class PreparedList:
         return sum(u.flagged for u in self.units.values())
 
 
-def column_map(template: Template, dataset: DatasetConfig, snapshot: Snapshot) -> tuple[dict[str, str | None], list[str]]:
-    """Template field -> source column (None when an optional field has no column)."""
+@dataclass(frozen=True)
+class MissingColumn:
+    field: str
+    column: str | None  # the configured source column that is not there; None = nothing mapped
+    message: str
+
+
+def match_columns(template: Template, dataset: DatasetConfig, snapshot: Snapshot
+                  ) -> tuple[dict[str, str | None], list[MissingColumn], list[str]]:
+    """(template field -> source column, structural gaps, warnings); never raises.
+
+    A field maps to the column named under [datasets.NAME.columns], else to a
+    column spelled like the field or its heading (case-insensitive). A
+    configured column that is not in the source, and a required, unit or
+    section field without any column, are structural gaps.
+    """
     by_fold = {c.casefold().strip(): c for c in snapshot.columns}
     mapping: dict[str, str | None] = {}
+    missing: list[MissingColumn] = []
     warnings: list[str] = []
     for name in template.fields:
         configured = dataset.columns.get(name)
         if configured is not None:
-            if configured not in snapshot.columns:
-                actual = by_fold.get(configured.casefold().strip())
-                if actual is None:
-                    raise SourceError(
-                        f"{snapshot.source}: dataset '{dataset.name}' has no column '{configured}' "
-                        f"(mapped to field '{name}' at {dataset.where}); columns are: {', '.join(snapshot.columns)}")
-                configured = actual
-            mapping[name] = configured
+            actual = configured if configured in snapshot.columns else by_fold.get(" ".join(configured.split()).casefold())
+            if actual is None:
+                missing.append(MissingColumn(name, configured, (
+                    f"dataset '{dataset.name}' has no column '{configured}' "
+                    f"(mapped to field '{name}' at {dataset.where})")))
+            mapping[name] = actual
             continue
         actual = by_fold.get(name.casefold())
         column = template.column(name)
@@ -112,11 +136,39 @@ def column_map(template: Template, dataset: DatasetConfig, snapshot: Snapshot) -
         if actual is None:
             needed = name in (template.unit, *template.section) or (column is not None and column.required)
             if needed:
-                raise SourceError(
-                    f"{snapshot.source}: dataset '{dataset.name}' has no column for field '{name}' "
-                    f"needed by list '{template.id}'; map it under [datasets.{dataset.name}.columns] at {dataset.where}")
-            warnings.append(f"list '{template.id}': field '{name}' has no column in dataset '{dataset.name}'; printed empty")
+                missing.append(MissingColumn(name, None, (
+                    f"dataset '{dataset.name}' has no column for field '{name}' needed by list '{template.id}'; "
+                    f"map it under [datasets.{dataset.name}.columns] at {dataset.where}")))
+            else:
+                warnings.append(f"list '{template.id}': field '{name}' has no column in dataset '{dataset.name}'; "
+                                "printed empty")
         mapping[name] = actual
+    return mapping, missing, warnings
+
+
+def column_map(template: Template, dataset: DatasetConfig, snapshot: Snapshot) -> tuple[dict[str, str | None], list[str]]:
+    """Template field -> source column (None when an optional field has no column).
+
+    Raises `SourceError` naming every structural gap at once, so one run of
+    `nodkit sources check` shows all the mapping lines to fix.
+    """
+    mapping, missing, warnings = match_columns(template, dataset, snapshot)
+    if missing:
+        parts = []
+        absent = [m for m in missing if m.column is not None]
+        if len(absent) == 1:
+            parts.append(absent[0].message)
+        elif absent:
+            names = ", ".join(f"'{m.column}' (field '{m.field}')" for m in absent)
+            parts.append(f"dataset '{dataset.name}' has no columns {names} (mapped at {dataset.where})")
+        unmapped = [m for m in missing if m.column is None]
+        if len(unmapped) == 1:
+            parts.append(unmapped[0].message)
+        elif unmapped:
+            parts.append(f"dataset '{dataset.name}' has no column for fields "
+                         f"{', '.join(repr(m.field) for m in unmapped)} needed by list '{template.id}'; "
+                         f"map them under [datasets.{dataset.name}.columns] at {dataset.where}")
+        raise SourceError(f"{snapshot.source}: " + "; ".join(parts) + f"; columns are: {', '.join(snapshot.columns)}")
     return mapping, warnings
 
 
@@ -170,7 +222,7 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     for row in snapshot.rows:
         parsed: dict[str, Any] = {}
         shown: dict[str, str] = {}
-        problems: list[str] = []
+        details: list[Problem] = [Problem(None, None, text, text) for text in row.problems]
         for name, column in mapping.items():
             raw = row.values.get(column) if column else None
             col = kinds.get(name)
@@ -178,15 +230,17 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
             if values.is_empty(raw):
                 parsed[name], shown[name] = None, ""
                 if col is not None and col.required:
-                    problems.append(f"mangler {col.heading}")
+                    details.append(Problem(column, name, f"mangler {col.heading}",
+                                           f"required field '{name}' is empty"))
                 continue
             try:
                 value = values.parse(raw, kind)
-            except values.ValueProblem:
+            except values.ValueProblem as problem:
                 parsed[name] = None
                 shown[name] = str(raw).strip()
                 heading = col.heading if col else name
-                problems.append(f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}")
+                details.append(Problem(column, name, f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}",
+                                       f"field '{name}': {problem}"))
                 continue
             parsed[name] = value
             shown[name] = values.format_value(value, kind, col.mask if col else None)
@@ -204,8 +258,9 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
         if hpos is not None:
             routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
         prepared = PreparedRow(cells=[shown.get(c.field, "") for c in template.columns] + [""] * len(extra_cols),
-                               problems=problems, origin=row.origin,
-                               key=tuple(key_of(f, parsed.get(f), shown.get(f, "")) for f in template.sort))
+                               problems=[p.text for p in details], origin=row.origin,
+                               key=tuple(key_of(f, parsed.get(f), shown.get(f, "")) for f in template.sort),
+                               details=details)
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
     if hpos is not None:  # every route on every day of the horizon, empty or not
         for unit, seen in routes.items():

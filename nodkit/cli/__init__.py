@@ -123,3 +123,4 @@ def main(argv: list[str] | None = None) -> None:
 from . import core  # noqa: E402,F401
 from . import verify  # noqa: E402,F401
 from . import run  # noqa: E402,F401
+from . import sources  # noqa: E402,F401
