@@ -31,12 +31,17 @@ def break_visits(kit) -> tuple[str, str]:
 
 
 def test_healthy_demo_checks_clean(demo_kit):
+    cfg = demo_kit.home / "nodkit.toml"
+    text = cfg.read_text("utf-8")
+    assert 'query = "SELECT * FROM elevliste"' in text
+    cfg.write_text(text.replace('query = "SELECT * FROM elevliste"',
+                                'query = "SELECT *, 1 AS intern_kode FROM elevliste"'), "utf-8")
     result = run_cli("sources", "check", "--kit", str(demo_kit.home))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("sources check: 6 dataset(s): 6 ok, 0 with warnings, 0 broken")
     assert "visits (csv) OK:" in result.stdout and "pupils (sql) OK: sqlite:///" in result.stdout
     assert "list care-route: start=Fra, end=Til, citizen=Borger" in result.stdout
-    assert "unmapped columns: afhentes_af, afhentningssted" in result.stdout
+    assert "unmapped columns: intern_kode" in result.stdout
 
 
 def test_json_describes_each_dataset(demo_kit):
