@@ -160,6 +160,16 @@ def age_text(seconds: float | None) -> str:
 
 # ---------------------------------------------------------------- files
 
+def _read_listed(path: Path) -> tuple[bytes, Problem | None]:
+    """A file the manifest lists: its bytes, or the problem that it is missing or unreadable."""
+    try:
+        return path.read_bytes(), None
+    except FileNotFoundError:
+        return b"", Problem(CRITICAL, "missing", str(path), "listed in the manifest but missing")
+    except OSError as exc:
+        return b"", Problem(CRITICAL, "unreadable", str(path), f"cannot read: {exc.strerror}")
+
+
 def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, *,
                decrypt: bool = False) -> tuple[list[Problem], int]:
     """Problems found in one set, and the number of files checked."""
@@ -184,13 +194,9 @@ def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, 
         path = base / entry.path
         listed.add(entry.path)
         checked += 1
-        try:
-            blob = path.read_bytes()
-        except FileNotFoundError:
-            problems.append(Problem(CRITICAL, "missing", str(path), "listed in the manifest but missing"))
-            continue
-        except OSError as exc:
-            problems.append(Problem(CRITICAL, "unreadable", str(path), f"cannot read: {exc.strerror}"))
+        blob, missing = _read_listed(path)
+        if missing:
+            problems.append(missing)
             continue
         encryption = _encryption_problem(path, blob)
         if len(blob) != entry.bytes:
@@ -313,13 +319,9 @@ def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_bus
                 listed.add(f.path)
                 path = entry / f.path
                 files += 1
-                try:
-                    blob = path.read_bytes()
-                except FileNotFoundError:
-                    problems.append(Problem(CRITICAL, "missing", str(path), "listed in the manifest but missing"))
-                    continue
-                except OSError as exc:
-                    problems.append(Problem(CRITICAL, "unreadable", str(path), f"cannot read: {exc.strerror}"))
+                blob, missing = _read_listed(path)
+                if missing:
+                    problems.append(missing)
                     continue
                 bad = _encryption_problem(path, blob)
                 if bad:
