@@ -179,6 +179,7 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
             decisions = apply_retention(store, config.retention, now)
             pruned = [d.set_id for d in decisions if not d.keep]
             _forget_old_passwords(store, book, config)
+    _write_guide(config)
     exported = [ExportedFile(path=published.path / entry.path, relpath=entry.path, template=entry.template,
                              audience=entry.audience, unit=entry.unit, pages=entry.pages, rows=entry.rows,
                              flagged_rows=entry.flagged_rows) for entry in files]
@@ -248,6 +249,15 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
             if progress:
                 progress("render", done, total)
     return files, warnings, dataset_flags
+
+
+def _write_guide(config: KitConfig) -> None:
+    """The plain one-page printing guide beside the sets; a failure never fails the export."""
+    from .guide import write_guide
+    try:
+        write_guide(config)
+    except Exception as exc:
+        log.warning("could not write the printing guide: %s", exc)
 
 
 def _forget_old_passwords(store: Store, book: crypto.PasswordBook, config: KitConfig) -> None:

@@ -121,3 +121,4 @@ def main(argv: list[str] | None = None) -> None:
 
 # Command modules register themselves on `cli`; import them last.
 from . import core  # noqa: E402,F401
+from . import printing  # noqa: E402,F401
