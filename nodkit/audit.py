@@ -201,7 +201,9 @@ class AuditLog:
             prev_line = raw
             expected_seq = (seq + 1) if isinstance(seq, int) else expected_seq + 1
         head = self._read_head()
-        if head is not None:
+        if head == (-1, ""):
+            problems.append(Problem(None, None, f"{self.head} is unreadable (edited or damaged)"))
+        elif head is not None:
             head_seq, head_sha = head
             last_seq = expected_seq - 1
             if head_seq > last_seq:
@@ -229,7 +231,7 @@ class AuditLog:
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError, OSError):
-            return (0, "")
+            return (-1, "")
 
 
 def _lines(path: Path):

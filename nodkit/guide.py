@@ -60,7 +60,7 @@ def guide_pdf(config: KitConfig) -> bytes:
         _steps([
             "Gå til nødliste-pc'en, og log ind.",
             "Dobbeltklik på ikonet <b>Udskriv nødlister</b> på skrivebordet. "
-            "(Eller åbn en terminal og skriv <b>nodkit print</b> og tryk Enter.)",
+            f"(Eller åbn en terminal, skriv <b>nodkit print --kit {e(str(config.home))}</b> og tryk Enter.)",
             "Vælg din <b>enhed</b>: skriv tallet ud for den og tryk Enter.",
             "Vælg <b>hele mappen</b> (alle lister for enheden) eller én liste.",
             "Skriv <b>adgangskoden</b> til jeres målgruppe (fra den forseglede kuvert). "

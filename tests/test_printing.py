@@ -1,0 +1,132 @@
+"""Scripted `nodkit print` with the command backend, [printer] validation, guide and launcher."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+from conftest import pdftotext, run_cli
+from nodkit.config import load_config
+
+
+def _use_command_printer(home: Path, paper: Path, command: str | None = None) -> None:
+    paper.mkdir(exist_ok=True)
+    command = command or f'["sh", "-c", "cat > {paper}/job-{{copies}}-$$.pdf"]'
+    cfg = home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8") + f'\n[printer]\nbackend = "command"\ncommand = {command}\ncopies = 1\n',
+                   "utf-8")
+
+
+def test_scripted_print_sends_the_plain_pdf_to_the_command(demo_kit, tmp_path):
+    paper = tmp_path / "paper"
+    _use_command_printer(demo_kit.home, paper)
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Vestre Skole", "--copies", "3",
+                     "--password-stdin", "--json", input=demo_kit.passwords["skole"] + "\n")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["files"] == ["skole/Vestre Skole/class-list.pdf"] and data["copies"] == 3
+    [job] = paper.glob("*.pdf")
+    assert job.name.startswith("job-3-")  # {copies} filled in: one run, the command makes the copies
+    entry = next(f for f in demo_kit.files() if f["unit"] == "Vestre Skole")
+    assert pdftotext(job, None) == pdftotext(Path(entry["path"]), demo_kit.passwords["skole"])
+
+
+def test_shared_unit_prints_the_list_the_password_opens(demo_kit, tmp_path):
+    paper = tmp_path / "paper"
+    _use_command_printer(demo_kit.home, paper)
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Fælles", "--template", "contacts",
+                     "--password-stdin", "--json", input=demo_kit.passwords["skole"] + "\n")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["files"] == ["skole/Fælles/contacts.pdf"]
+
+
+def test_nothing_plain_is_left_in_the_kit_after_printing(demo_kit, tmp_path):
+    paper = tmp_path / "paper"
+    _use_command_printer(demo_kit.home, paper)
+    before = {p for p in demo_kit.home.rglob("*") if p.is_file()}
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Vest", "--password-stdin",
+                     input=demo_kit.passwords["pleje"] + "\n")
+    assert result.exit_code == 0, result.output
+    new = {p for p in demo_kit.home.rglob("*") if p.is_file()} - before
+    assert {p.name for p in new} <= {"audit.log", "audit.head", "nodkit.log"}
+    for pdf in demo_kit.home.rglob("*.pdf"):
+        if pdf.name == "udskrivningsvejledning.pdf":
+            continue
+        with pytest.raises(pikepdf.PasswordError):
+            pikepdf.open(pdf)
+
+
+def test_unknown_unit_and_missing_command_are_explained(demo_kit, tmp_path):
+    paper = tmp_path / "paper"
+    _use_command_printer(demo_kit.home, paper, '["/nonexistent/print-helper"]')
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Øst", "--password-stdin",
+                     input=demo_kit.passwords["pleje"] + "\n")
+    assert result.exit_code == 16 and "ingen fil for enhed 'Område Øst'" in result.stderr
+    assert "Område Nord" in result.stderr  # the units that do exist are named
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--password-stdin",
+                     input=demo_kit.passwords["pleje"] + "\n")
+    assert result.exit_code == 16 and "'/nonexistent/print-helper' findes ikke" in result.stderr
+
+
+def test_without_unit_and_without_terminal_asks_for_unit(demo_kit):
+    result = run_cli("print", "--kit", str(demo_kit.home), "--password-stdin", input="x\n")
+    assert result.exit_code == 16 and "--unit" in result.stderr
+
+
+def test_no_export_yet(tmp_path):
+    home = tmp_path / "kit"
+    assert run_cli("init", str(home), "--generate").exit_code == 0
+    result = run_cli("print", "--kit", str(home), "--unit", "x", "--password-stdin", input="x\n")
+    assert result.exit_code == 16 and "ingen nødlister endnu" in result.stderr
+
+
+@pytest.mark.parametrize("table,message,back", [
+    ('backend = "lpr"', "must be one of cups, command", 0),
+    ('backend = "command"', "is required with backend", 1),  # a missing key: the [printer] line is named
+    ("copies = 0", "must be between 1 and max_copies", 0),
+    ('command = ["lpr", 3]', "must be a list of texts", 0),
+    ('qeueu = "kontor"', "unknown key", 0),
+])
+def test_printer_config_is_validated(demo_kit, table, message, back):
+    cfg = demo_kit.home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8") + f"\n[printer]\n{table}\n", "utf-8")
+    line = len(cfg.read_text("utf-8").splitlines()) - back
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "x", "--password-stdin", input="x\n")
+    assert result.exit_code == 10
+    assert message in result.stderr and f"nodkit.toml:{line}:" in result.stderr
+
+
+def test_guide_is_written_by_export_plain_and_one_page(demo_kit):
+    cfg = demo_kit.home / "nodkit.toml"
+    text = cfg.read_text("utf-8").replace("[kit]\n", '[kit]\nlocation = "Rådhuset, kælderen, rum K12"\n'
+                                                      'contact = "IT-vagten 76 16 16 16"\n', 1)
+    cfg.write_text(text, "utf-8")
+    guide = demo_kit.home / "store" / "udskrivningsvejledning.pdf"
+    guide.unlink()
+    assert run_cli("export", "--kit", str(demo_kit.home)).exit_code == 0
+    info = subprocess.run(["pdfinfo", str(guide)], capture_output=True, text=True, check=True).stdout
+    assert "Pages:           1" in info and "Encrypted:       no" in info
+    body = re.sub(r"\s+", " ", pdftotext(guide, None))
+    for expected in ("Sådan udskriver du nødlister", "Rådhuset, kælderen, rum K12", "IT-vagten 76 16 16 16",
+                     f"nodkit print --kit {demo_kit.home}", "PDF-læser", str(demo_kit.home / "store")):
+        assert expected in body
+    assert oct(guide.stat().st_mode & 0o777) == "0o600"
+
+
+def test_launcher_opens_the_menu(demo_kit, tmp_path):
+    result = run_cli("launcher", "install", "--kit", str(demo_kit.home), "--output", str(tmp_path / "Skrivebord"))
+    assert result.exit_code == 0, result.output
+    desktop = tmp_path / "Skrivebord" / "nodkit-udskriv.desktop"
+    text = desktop.read_text("utf-8")
+    assert "Name=Udskriv nødlister" in text and "Terminal=true" in text
+    exec_line = next(line for line in text.splitlines() if line.startswith("Exec="))
+    assert exec_line.endswith(f"print --kit {demo_kit.home} --pause") or f'"{demo_kit.home}"' in exec_line
+    program = exec_line[5:].split(" ")[0]
+    assert Path(program).exists()  # an absolute path that works without PATH set up
+    if subprocess.run(["which", "desktop-file-validate"], capture_output=True).returncode == 0:
+        subprocess.run(["desktop-file-validate", str(desktop)], check=True)
