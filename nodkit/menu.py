@@ -93,6 +93,8 @@ def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.
 
     try:
         unit_names = printing.units(export_set)
+        if not unit_names:
+            raise PrintError(f"Sættet {export_set.id} indeholder ingen lister. " + printing.CALL_IT)
         say("Hvilken enhed?")
         unit = unit_names[_pick(ask, say, "Enhed", unit_names)]
         say("")

@@ -168,3 +168,23 @@ def test_changed_file_is_refused(kit):
         printing.print_files(config, export_set, [entry], demo.passwords[entry.audience], 1,
                              now=_now(config))
     assert not list(paper.iterdir())
+
+
+def test_shared_unit_names_the_audience(kit):
+    demo, config, paper = kit
+    s = Script(_unit_number(config, "Fælles"), lambda s: s.number_of("Kontaktliste – Skoler"),
+               demo.passwords["skole"], "1")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert "Kontaktliste – Hjemmeplejen" in s.text
+    assert result.printed.files == ["skole/Fælles/contacts.pdf"]
+
+
+def test_printer_not_ready_is_said_before_the_questions(kit):
+    demo, config, paper = kit
+    config.printer = PrinterConfig(backend="command", command=("/nonexistent/print-helper",))
+    s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["pleje"], "1")
+    with pytest.raises(PrintError, match="findes ikke"):
+        run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert s.text.index("!!! Printeren er ikke klar") < s.text.index("Hvilken enhed?")
+    record = json.loads((demo.home / "audit.log").read_text().splitlines()[-1])
+    assert record["action"] == "print" and record["result"].startswith("fejl: Udskriftskommandoen")

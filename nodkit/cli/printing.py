@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import _emit, _load, cli, json_option, kit_option
-from ..errors import PrintError
+from ..errors import NodkitError, PrintError
 
 
 def _ask(prompt: str) -> str:
@@ -61,6 +61,17 @@ def print_cmd(kit, as_json, set_id, unit, template, audience, copies, queue, pas
     The password is checked against the files themselves; every attempt is
     written to the audit log. No plaintext copy is ever written to disk.
     """
+    try:
+        _print(kit, as_json, set_id, unit, template, audience, copies, queue, password_stdin)
+    except NodkitError as exc:
+        if pause:  # the launcher's window would close before the error line is read
+            click.echo(f"\nUdskrivning mislykkedes: {exc}", err=True)
+            _pause(pause)
+        raise
+    _pause(pause)
+
+
+def _print(kit, as_json, set_id, unit, template, audience, copies, queue, password_stdin):
     from .. import printing
     from ..menu import run_menu
     config = _load(kit)
@@ -69,14 +80,7 @@ def print_cmd(kit, as_json, set_id, unit, template, audience, copies, queue, pas
         if password_stdin or not sys.stdin.isatty():
             raise PrintError("Ingen enhed valgt: giv --unit (og --password-stdin) for at udskrive uden spørgsmål, "
                              "eller start 'nodkit print' i en terminal for menuen.")
-        try:
-            result = run_menu(config, ask=_ask, ask_secret=_ask_secret, say=click.echo, set_id=set_id,
-                              backend=backend)
-        except PrintError as exc:
-            click.echo(f"\nUdskrivning mislykkedes: {exc}", err=True)
-            _pause(pause)
-            raise
-        _pause(pause)
+        result = run_menu(config, ask=_ask, ask_secret=_ask_secret, say=click.echo, set_id=set_id, backend=backend)
         if as_json and result.printed:
             _emit(result.printed.to_dict())
         return
