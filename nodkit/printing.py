@@ -95,13 +95,16 @@ def template_titles(config: KitConfig) -> dict[str, str]:
 
 
 def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_titles: dict[str, str]) -> list[Choice]:
-    """The unit's binder(s) first, then its single lists (one entry per audience)."""
+    """The unit's binder(s) first (else "all lists" when there are several), then its single lists."""
     files = [f for f in export_set.manifest.files if f.unit == unit]
     several = len({f.audience for f in files}) > 1
     binders = [f for f in files if f.template == BINDER]
     singles = sorted((f for f in files if f.template != BINDER),
                      key=lambda f: (titles.get(f.template, f.template).casefold(), f.audience))
     out = []
+    if not binders and len(singles) > 1 and not several:
+        # no binder exported for this unit: still let staff take everything in one go
+        out.append(Choice(label=f"Alle lister for {unit} ({sum(f.pages for f in singles)} sider)", files=singles))
     for f in binders + singles:
         label = titles.get(f.template, f.template)
         if several:

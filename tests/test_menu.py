@@ -86,10 +86,14 @@ def test_menu_prints_the_chosen_list(kit):
     assert record["result"] == "ok" and record["pages"] == entry["pages"]
 
 
-def test_old_lists_are_warned_about(kit):
+def test_old_lists_are_warned_about_and_all_lists_is_the_default(kit):
     demo, config, paper = kit
-    s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["pleje"], "1")
-    run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config, days=3))
+    s = Script(_unit_number(config, "Område Nord"), "", demo.passwords["pleje"], "1")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config, days=3))
+    pages = sum(f["pages"] for f in demo.files() if f["unit"] == "Område Nord")
+    assert re.search(rf"^\s+1\s+Alle lister for Område Nord \({pages} sider\)", s.text, re.M)
+    assert result.printed.files == ["pleje/Område Nord/care-route.pdf", "pleje/Område Nord/medication.pdf"]
+    assert len(list(paper.glob("*.pdf"))) == 2
     assert re.search(r"ADVARSEL: Listerne er 3 dage gamle – data pr\. \d\d\.\d\d\.\d{4} kl\. \d\d:\d\d", s.text)
     assert "Husk: Listerne er 3 dage gamle" in s.text
 
