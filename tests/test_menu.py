@@ -19,7 +19,6 @@ from conftest import pdftotext
 from nodkit import crypto, printing
 from nodkit.config import PrinterConfig, load_config
 from nodkit.errors import PrintError
-from nodkit.manifest import Manifest
 from nodkit.menu import run_menu
 
 

@@ -11,7 +11,6 @@ import pikepdf
 import pytest
 
 from conftest import pdftotext, run_cli
-from nodkit.config import load_config
 
 
 def _use_command_printer(home: Path, paper: Path, command: str | None = None) -> None:
