@@ -100,7 +100,8 @@ def cups():
     c = Cups(root=root, queue=queue, out=root / "out", env={"CUPS_SERVER": str(sock)})
     try:
         deadline = time.monotonic() + 20
-        while c.run("lpstat", "-r", check=False).returncode != 0:
+        # lpstat -r exits 0 either way; only the text tells ("scheduler is not running")
+        while c.run("lpstat", "-r", check=False).stdout.strip() != "scheduler is running":
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError("private cupsd did not start: " +
                                      (root / "log" / "error_log").read_text(errors="replace")[-2000:])
