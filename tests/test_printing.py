@@ -1,10 +1,8 @@
-"""Scripted `nodkit print` with the command backend, [printer] validation, guide and launcher."""
+"""Scripted `nodkit print` with the command backend, and [printer] validation."""
 
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 from pathlib import Path
 
 import pikepdf
@@ -98,34 +96,3 @@ def test_printer_config_is_validated(demo_kit, table, message, back):
     result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "x", "--password-stdin", input="x\n")
     assert result.exit_code == 10
     assert message in result.stderr and f"nodkit.toml:{line}:" in result.stderr
-
-
-def test_guide_is_written_by_export_plain_and_one_page(demo_kit):
-    cfg = demo_kit.home / "nodkit.toml"
-    text = cfg.read_text("utf-8").replace("[kit]\n", '[kit]\nlocation = "Rådhuset, kælderen, rum K12"\n'
-                                                      'contact = "IT-vagten 76 16 16 16"\n', 1)
-    cfg.write_text(text, "utf-8")
-    guide = demo_kit.home / "store" / "udskrivningsvejledning.pdf"
-    guide.unlink()
-    assert run_cli("export", "--kit", str(demo_kit.home)).exit_code == 0
-    info = subprocess.run(["pdfinfo", str(guide)], capture_output=True, text=True, check=True).stdout
-    assert "Pages:           1" in info and "Encrypted:       no" in info
-    body = re.sub(r"\s+", " ", pdftotext(guide, None))
-    for expected in ("Sådan udskriver du nødlister", "Rådhuset, kælderen, rum K12", "IT-vagten 76 16 16 16",
-                     f"nodkit print --kit {demo_kit.home}", "PDF-læser", str(demo_kit.home / "store")):
-        assert expected in body
-    assert oct(guide.stat().st_mode & 0o777) == "0o600"
-
-
-def test_launcher_opens_the_menu(demo_kit, tmp_path):
-    result = run_cli("launcher", "install", "--kit", str(demo_kit.home), "--output", str(tmp_path / "Skrivebord"))
-    assert result.exit_code == 0, result.output
-    desktop = tmp_path / "Skrivebord" / "nodkit-udskriv.desktop"
-    text = desktop.read_text("utf-8")
-    assert "Name=Udskriv nødlister" in text and "Terminal=true" in text
-    exec_line = next(line for line in text.splitlines() if line.startswith("Exec="))
-    assert exec_line.endswith(f"print --kit {demo_kit.home} --pause") or f'"{demo_kit.home}"' in exec_line
-    program = exec_line[5:].split(" ")[0]
-    assert Path(program).exists()  # an absolute path that works without PATH set up
-    if subprocess.run(["which", "desktop-file-validate"], capture_output=True).returncode == 0:
-        subprocess.run(["desktop-file-validate", str(desktop)], check=True)
