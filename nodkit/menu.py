@@ -65,6 +65,9 @@ def _copies(ask: Ask, say: Say, default: int, maximum: int) -> int:
 
 def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.datetime | None = None,
              set_id: str | None = None, backend: printing.Backend | None = None) -> MenuResult:
+    """`now` fixes the clock for tests; without it the age is taken at the start and each
+    audit record gets the time of its own attempt (a stressed person may take minutes)."""
+    clock = now
     now = now or config.now()
     export_set = printing.resolve_set(config, set_id)
     backend = backend or printing.backend_for(config.printer)
@@ -107,7 +110,7 @@ def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.
             password = ask_secret("Adgangskode (skjult mens du skriver): ")
             if password.strip().lower() == "q":
                 raise Quit()
-            if password and printing.password_opens(config, export_set, choice.files[0], password, now):
+            if password and printing.password_opens(config, export_set, choice.files[0], password, clock):
                 break
             left = PASSWORD_TRIES - attempt
             if left:
@@ -119,7 +122,7 @@ def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.
         say("")
         say(f"Udskriver {choice.label} – {copies} kopi(er) – på {backend.label} …")
         result = printing.print_files(config, export_set, choice.files, password, copies, backend=backend,
-                                      now=now, titles=titles)
+                                      now=clock, titles=titles)
     except Quit:
         say("Afsluttet uden at udskrive.")
         return MenuResult(printed=None)

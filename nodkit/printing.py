@@ -183,14 +183,17 @@ def unlock(export_set: ExportSet, files: list[FileEntry], password: str) -> list
 
 
 def password_opens(config: KitConfig, export_set: ExportSet, entry: FileEntry, password: str,
-                   now: dt.datetime) -> bool:
-    """Does the typed password open `entry`? A wrong one is recorded in the audit log."""
+                   now: dt.datetime | None = None, *, audit: bool = True) -> bool:
+    """Does the typed password open `entry`? A wrong one is recorded in the audit log
+    (unless `audit` is false: picking which audience's file a password opens is not a failed attempt)."""
     try:
         crypto.inspect_pdf((export_set.path / entry.path).read_bytes(), password)
         return True
     except CryptoError:
-        AuditLog(config.home).append(action="decrypt", set_id=export_set.id, files=[entry.path], pages=0,
-                                     printer=None, copies=0, result="fejl: forkert adgangskode", now=now)
+        if audit:
+            AuditLog(config.home).append(action="decrypt", set_id=export_set.id, files=[entry.path], pages=0,
+                                         printer=None, copies=0, result="fejl: forkert adgangskode",
+                                         now=now or config.now())
         return False
     except (OSError, IntegrityError) as exc:
         raise PrintError(f"{export_set.path / entry.path}: kan ikke åbnes ({exc}). " + CALL_IT) from None

@@ -96,3 +96,13 @@ def test_printer_config_is_validated(demo_kit, table, message, back):
     result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "x", "--password-stdin", input="x\n")
     assert result.exit_code == 10
     assert message in result.stderr and f"nodkit.toml:{line}:" in result.stderr
+
+
+def test_finding_the_shared_units_audience_is_not_a_failed_attempt(demo_kit, tmp_path):
+    paper = tmp_path / "paper"
+    _use_command_printer(demo_kit.home, paper)
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Fælles", "--password-stdin",
+                     input=demo_kit.passwords["skole"] + "\n")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (demo_kit.home / "audit.log").read_text().splitlines()]
+    assert [(r["action"], r["result"]) for r in records] == [("print", "ok")]

@@ -101,13 +101,13 @@ def _print(kit, as_json, set_id, unit, template, audience, copies, queue, passwo
     else:
         files = printing.find_files(export_set, unit, template, audience)
     if audience is None and len({f.audience for f in files}) > 1:
-        opens = [f for f in files if printing.password_opens(config, export_set, f, password, now)]
+        opens = [f for f in files if printing.password_opens(config, export_set, f, password, audit=False)]
         files = opens or files[:1]  # none opens: let print_files report the wrong password
     age = printing.age_of(export_set, config, now)
     if age.stale:
         click.echo(f"ADVARSEL: {age.text()}.", err=True)
     result = printing.print_files(config, export_set, files, password, copies or config.printer.copies,
-                                  backend=backend, now=now, titles=printing.template_titles(config))
+                                  backend=backend, titles=printing.template_titles(config))
     if as_json:
         _emit(result.to_dict() | {"age_hours": round(age.hours, 1), "stale": age.stale})
     else:
