@@ -106,3 +106,21 @@ def test_finding_the_shared_units_audience_is_not_a_failed_attempt(demo_kit, tmp
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (demo_kit.home / "audit.log").read_text().splitlines()]
     assert [(r["action"], r["result"]) for r in records] == [("print", "ok")]
+
+
+def test_no_personal_data_in_audit_or_log(demo_kit, tmp_path):
+    from nodkit.demo import SPECIAL
+    paper = tmp_path / "paper"
+    _use_command_printer(demo_kit.home, paper)
+    for unit, audience in (("Område Nord", "pleje"), ("Vestre Skole", "skole")):
+        assert run_cli("print", "--kit", str(demo_kit.home), "--unit", unit, "--password-stdin",
+                       input=demo_kit.passwords[audience] + "\n").exit_code == 0
+    assert run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--password-stdin",
+                   input="wrong-password\n").exit_code == 16
+    printed = " ".join(pdftotext(p, None) for p in paper.glob("*.pdf"))
+    assert any(name in printed for name in SPECIAL)  # the names did reach the printer ...
+    written = (demo_kit.home / "audit.log").read_text("utf-8") + (demo_kit.home / "logs" / "nodkit.log").read_text("utf-8")
+    for name in SPECIAL:  # ... and nowhere into the kit's own records
+        assert name not in written
+    for password in (*demo_kit.passwords.values(), "wrong-password"):
+        assert password not in written
