@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -217,9 +218,12 @@ class Backend:
         raise NotImplementedError
 
 
-def _run(argv: list[str], data: bytes | None = None) -> subprocess.CompletedProcess:
+def _run(argv: list[str], data: bytes | None = None, *, c_locale: bool = False) -> subprocess.CompletedProcess:
+    # CUPS translates its messages (a Danish desktop gets "printeren … er deaktiveret"); the C locale
+    # keeps lpstat/lp output parseable. Our own message to the person is Danish anyway.
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"} if c_locale else None
     try:
-        return subprocess.run(argv, input=data, capture_output=True, timeout=TIMEOUT)
+        return subprocess.run(argv, input=data, capture_output=True, timeout=TIMEOUT, env=env)
     except FileNotFoundError:
         raise PrintError(f"Programmet '{argv[0]}' findes ikke på denne pc, så der kan ikke udskrives herfra. "
                          "Bed IT installere printersystemet (CUPS) eller rette [printer] i nodkit.toml. "
@@ -243,7 +247,7 @@ class CupsBackend(Backend):
     def _queue(self) -> str:
         if self.queue:
             return self.queue
-        proc = _run([self.lpstat, "-d"])
+        proc = _run([self.lpstat, "-d"], c_locale=True)
         m = re.search(r":\s*(\S+)\s*$", proc.stdout.decode("utf-8", "replace").strip())
         if proc.returncode != 0 or not m:
             raise PrintError("Der er ikke valgt nogen standardprinter på denne pc. Vælg en printer med "
@@ -252,12 +256,12 @@ class CupsBackend(Backend):
         return self.queue
 
     def check(self) -> None:
-        sched = _run([self.lpstat, "-r"])
+        sched = _run([self.lpstat, "-r"], c_locale=True)
         if b"not running" in sched.stdout + sched.stderr or sched.returncode != 0:
             raise PrintError("Printersystemet (CUPS) kører ikke på denne pc. Genstart pc'en, eller bed IT starte "
                              "CUPS ('systemctl start cups'). " + CALL_IT)
         queue = self._queue()
-        proc = _run([self.lpstat, "-p", queue])
+        proc = _run([self.lpstat, "-p", queue], c_locale=True)
         text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
         if proc.returncode != 0 or f"printer {queue} " not in text:
             raise PrintError(f"Printeren '{queue}' findes ikke på denne pc. Tjek navnet (se 'lpstat -p'), "
@@ -268,7 +272,7 @@ class CupsBackend(Backend):
 
     def submit(self, pdf: bytes, title: str, copies: int) -> Submitted:
         queue = self._queue()
-        proc = _run([self.lp, "-d", queue, "-n", str(copies), "-t", title, "-"], pdf)
+        proc = _run([self.lp, "-d", queue, "-n", str(copies), "-t", title, "-"], pdf, c_locale=True)
         if proc.returncode != 0:
             raise PrintError(f"Printeren '{queue}' afviste udskriften: {_first_line(proc.stderr)}. "
                              "Tjek printeren, og prøv igen. " + CALL_IT)
