@@ -85,16 +85,24 @@ def test_menu_prints_the_chosen_list(kit):
     assert record["result"] == "ok" and record["pages"] == entry["pages"]
 
 
-def test_old_lists_are_warned_about_and_all_lists_is_the_default(kit):
+def test_old_lists_are_warned_about(kit):
     demo, config, paper = kit
-    s = Script(_unit_number(config, "Område Nord"), "", demo.passwords["pleje"], "1")
-    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config, days=3))
-    pages = sum(f["pages"] for f in demo.files() if f["unit"] == "Område Nord")
-    assert re.search(rf"^\s+1\s+Alle lister for Område Nord \({pages} sider\)", s.text, re.M)
-    assert result.printed.files == ["pleje/Område Nord/care-route.pdf", "pleje/Område Nord/medication.pdf"]
-    assert len(list(paper.glob("*.pdf"))) == 2
+    s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["pleje"], "1")
+    run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config, days=3))
     assert re.search(r"ADVARSEL: Listerne er 3 dage gamle – data pr\. \d\d\.\d\d\.\d{4} kl\. \d\d:\d\d", s.text)
     assert "Husk: Listerne er 3 dage gamle" in s.text
+
+
+def test_without_a_binder_all_lists_is_the_default(kit):
+    demo, config, paper = kit
+    _reseal(config, lambda files: [f for f in files if f.template != "binder"])
+    s = Script(_unit_number(config, "Område Nord"), "", demo.passwords["pleje"], "1")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    singles = [f for f in printing.resolve_set(config).manifest.files if f.unit == "Område Nord"]
+    pages = sum(f.pages for f in singles)
+    assert re.search(rf"^\s+1\s+Alle lister for Område Nord \({pages} sider\)", s.text, re.M)
+    assert result.printed.files == sorted(f.path for f in singles)
+    assert len(list(paper.glob("*.pdf"))) == len(singles)
 
 
 def test_bad_answers_are_explained_and_q_quits_without_printing(kit):
@@ -127,17 +135,27 @@ def test_other_audience_password_does_not_open_the_unit(kit):
     assert not list(paper.iterdir())
 
 
-def _add_binder(demo, config, unit="Område Nord"):
-    """A set whose manifest has a binder for `unit` (as the binder builder writes it), re-signed."""
+def _reseal(config, change):
+    """Rewrite the LATEST manifest's file list with `change` and sign it again (as an export would)."""
     export_set = printing.resolve_set(config)
     manifest = export_set.manifest
-    source = next(f for f in manifest.files if f.unit == unit and f.template == "care-route")
-    binder = dataclasses.replace(source, path=source.path.replace("care-route.pdf", "binder.pdf"), template="binder")
-    shutil.copyfile(export_set.path / source.path, export_set.path / binder.path)
-    manifest.files.append(binder)
+    manifest.files = change(list(manifest.files))
     data = manifest.to_bytes()
     (export_set.path / "manifest.json").write_bytes(data)
     (export_set.path / "manifest.sig").write_bytes(crypto.sign(config.keys, data))
+    return export_set
+
+
+def _add_binder(demo, config, unit="Område Nord"):
+    """The unit's binder: the export's own when it makes binders, else a stand-in copied from a list."""
+    export_set = printing.resolve_set(config)
+    existing = [f for f in export_set.manifest.files if f.unit == unit and f.template == "binder"]
+    if existing:
+        return existing[0]
+    source = next(f for f in export_set.manifest.files if f.unit == unit and f.template == "care-route")
+    binder = dataclasses.replace(source, path=source.path.replace("care-route.pdf", "binder.pdf"), template="binder")
+    shutil.copyfile(export_set.path / source.path, export_set.path / binder.path)
+    _reseal(config, lambda files: files + [binder])
     return binder
 
 
@@ -191,3 +209,16 @@ def test_printer_not_ready_is_said_before_the_questions(kit):
     assert s.text.index("!!! Printeren er ikke klar") < s.text.index("Hvilken enhed?")
     record = json.loads((demo.home / "audit.log").read_text().splitlines()[-1])
     assert record["action"] == "print" and record["result"].startswith("fejl: Udskriftskommandoen")
+
+
+def test_scripted_print_without_template_takes_the_binder(kit, tmp_path):
+    from conftest import run_cli
+    demo, config, paper = kit
+    binder = _add_binder(demo, config, "Område Syd")
+    cfg = demo.home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8") + f'\n[printer]\nbackend = "command"\n'
+                   f'command = ["sh", "-c", "cat > {paper}/job-$$.pdf"]\n', "utf-8")
+    result = run_cli("print", "--kit", str(demo.home), "--unit", "Område Syd", "--password-stdin", "--json",
+                     input=demo.passwords["pleje"] + "\n")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["files"] == [binder.path]

@@ -22,8 +22,8 @@ def _use_command_printer(home: Path, paper: Path, command: str | None = None) ->
 def test_scripted_print_sends_the_plain_pdf_to_the_command(demo_kit, tmp_path):
     paper = tmp_path / "paper"
     _use_command_printer(demo_kit.home, paper)
-    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Vestre Skole", "--copies", "3",
-                     "--password-stdin", "--json", input=demo_kit.passwords["skole"] + "\n")
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Vestre Skole", "--template", "class-list",
+                     "--copies", "3", "--password-stdin", "--json", input=demo_kit.passwords["skole"] + "\n")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["files"] == ["skole/Vestre Skole/class-list.pdf"] and data["copies"] == 3
