@@ -29,7 +29,7 @@ def test_scripted_print_sends_the_plain_pdf_to_the_command(demo_kit, tmp_path):
     assert data["files"] == ["skole/Vestre Skole/class-list.pdf"] and data["copies"] == 3
     [job] = paper.glob("*.pdf")
     assert job.name.startswith("job-3-")  # {copies} filled in: one run, the command makes the copies
-    entry = next(f for f in demo_kit.files() if f["unit"] == "Vestre Skole")
+    entry = next(f for f in demo_kit.files() if f["unit"] == "Vestre Skole" and f["template"] == "class-list")
     assert pdftotext(job, None) == pdftotext(Path(entry["path"]), demo_kit.passwords["skole"])
 
 
