@@ -48,6 +48,34 @@ class SchedulerSettings:
     retry_max_attempts: int = 10
 
 
+BACKENDS = ("cups", "command")
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    """[printer]: how `nodkit print` reaches paper (docs/printing.md).
+
+    backend "cups": `lp -d QUEUE` (QUEUE empty = the system's default printer);
+    backend "command": `command` (an argv list) gets the PDF on stdin; the
+    placeholders {title} and {copies} are filled in, and without {copies}
+    the command is run once per copy.
+    """
+
+    backend: str = "cups"
+    queue: str | None = None
+    command: tuple[str, ...] = ()
+    copies: int = 1
+    max_copies: int = 50
+    lp: str = "lp"
+    lpstat: str = "lpstat"
+
+    @property
+    def label(self) -> str:
+        if self.backend == "command":
+            return "kommando " + (self.command[0] if self.command else "?")
+        return self.queue or "standardprinteren"
+
+
 @dataclass
 class KitConfig:
     home: Path
@@ -58,10 +86,12 @@ class KitConfig:
     suspect_drop: float
     datasets: dict[str, DatasetConfig]
     audiences: dict[str, Audience]
-    printer: dict = field(default_factory=dict)
+    printer: PrinterConfig = field(default_factory=PrinterConfig)
     path: Path | None = None
     monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    location: str | None = None  # where the kit PC stands (printed on the guide)
+    contact: str | None = None   # whom to call when printing fails (printed on the guide)
 
     @property
     def store(self) -> Path:
@@ -94,6 +124,8 @@ def load_config(home: Path) -> KitConfig:
     max_age = kit.get("max_age_hours", float, 26.0)
     if max_age <= 0:
         raise kit.fail("max_age_hours", "must be greater than 0")
+    location = kit.get("location", str, None)
+    contact = kit.get("contact", str, None)
     kit.check_unknown()
 
     ret = top.sub("retention")
@@ -167,12 +199,13 @@ def load_config(home: Path) -> KitConfig:
     if not audiences:
         raise top.fail("audiences", "define at least one [audiences.NAME] with its templates")
 
-    printer = top.get("printer", dict, {})
+    printer = _printer(top.sub("printer"))
     monitoring = _monitoring(top.sub("monitoring"))
     top.check_unknown()
     return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
                      suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
-                     printer=printer, path=path, monitoring=monitoring, scheduler=scheduler)
+                     printer=printer, path=path, monitoring=monitoring, scheduler=scheduler,
+                     location=location, contact=contact)
 
 
 def _monitoring(mon) -> MonitoringPolicy:
@@ -191,6 +224,27 @@ def _monitoring(mon) -> MonitoringPolicy:
         raise mon.fail("heartbeat_max_age_hours", "must be greater than 0")
     mon.check_unknown()
     return MonitoringPolicy(**values)
+
+
+def _printer(r) -> PrinterConfig:
+    backend = r.get("backend", str, "cups", choices=BACKENDS)
+    queue = r.get("queue", str, None) or None
+    command = r.get("command", list, [])
+    if not all(isinstance(part, str) for part in command):
+        raise r.fail("command", 'must be a list of texts, e.g. ["lpr", "-P", "kontor", "-#", "{copies}"]')
+    if backend == "command" and not command:
+        raise r.fail("command", 'is required with backend = "command", e.g. ["lpr", "-P", "kontor"]')
+    copies = r.get("copies", int, 1)
+    max_copies = r.get("max_copies", int, 50)
+    if max_copies < 1:
+        raise r.fail("max_copies", "must be at least 1")
+    if not 1 <= copies <= max_copies:
+        raise r.fail("copies", f"must be between 1 and max_copies ({max_copies})")
+    lp = r.get("lp", str, "lp")
+    lpstat = r.get("lpstat", str, "lpstat")
+    r.check_unknown()
+    return PrinterConfig(backend=backend, queue=queue, command=tuple(command), copies=copies,
+                         max_copies=max_copies, lp=lp, lpstat=lpstat)
 
 
 def _resolve(home: Path, value: str) -> str:

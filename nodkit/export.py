@@ -162,7 +162,7 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
         try:
             files, list_warnings, dataset_flags = _render_and_write(
                 config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now, reasons, progress,
-                appendices or [])
+                appendices if appendices is not None else _guide_appendix(config))
             warnings += list_warnings
             status = "partial" if reasons else "good"
             suspect = _suspect_reasons(config, store, snapshots)
@@ -190,6 +190,7 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
             decisions = apply_retention(store, config.retention, now)
             pruned = [d.set_id for d in decisions if not d.keep]
             _forget_old_passwords(store, book, config)
+    _write_guide(config)
     exported = [ExportedFile(path=published.path / entry.path, relpath=entry.path, template=entry.template,
                              audience=entry.audience, unit=entry.unit, pages=entry.pages, rows=entry.rows,
                              flagged_rows=entry.flagged_rows) for entry in files]
@@ -324,6 +325,25 @@ def _cover_contacts(jobs, limit: int = 14) -> list[str]:
 
 class _EMPTY:
     rows: list = []
+
+
+def _guide_appendix(config: KitConfig) -> list[Appendix]:
+    """The printing guide as the last pages of every binder; a failure never fails the export."""
+    from .guide import TITLE, guide_pdf
+    try:
+        return [Appendix(TITLE, guide_pdf(config))]
+    except Exception as exc:
+        log.warning("could not add the printing guide to the binders: %s", exc)
+        return []
+
+
+def _write_guide(config: KitConfig) -> None:
+    """The plain one-page printing guide beside the sets; a failure never fails the export."""
+    from .guide import write_guide
+    try:
+        write_guide(config)
+    except Exception as exc:
+        log.warning("could not write the printing guide: %s", exc)
 
 
 def _forget_old_passwords(store: Store, book: crypto.PasswordBook, config: KitConfig) -> None:

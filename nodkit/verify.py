@@ -46,9 +46,10 @@ STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UN
 CLOCK_SLACK = dt.timedelta(minutes=5)
 
 # What may live in the kit home (DESIGN.md, "The kit home"). Anything else is reported.
-KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log"}
+KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log", "audit.head"}
 # What may live directly in store/ besides sets/ (.LATEST.*.tmp exists for an instant while LATEST is replaced).
-KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", ".lock", ".run.lock", "udskrivningsvejledning.pdf"}
+KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", ".lock", ".run.lock"}
+GUIDE = "udskrivningsvejledning.pdf"  # the one deliberately plain PDF (nodkit.guide): checked to be just that
 
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
@@ -291,6 +292,25 @@ def _plain_pdf(path: Path, *, unparseable: bool = True) -> bool:
         return unparseable  # a PDF we cannot show to be encrypted is treated as plaintext
 
 
+def _check_guide(path: Path) -> list[Problem]:
+    """The printing guide is plain by design; anything else under its name is a plaintext leak."""
+    import pikepdf
+
+    from .guide import TITLE
+    try:
+        with pikepdf.open(path) as pdf:
+            title = str(pdf.docinfo.get("/Title", ""))
+            pages = len(pdf.pages)
+    except pikepdf.PasswordError:
+        return []  # encrypted: whatever it is, it is not plaintext
+    except pikepdf.PdfError:
+        return [Problem(WARNING, "stray", str(path), "printing guide is not a readable PDF (the next export rewrites it)")]
+    if title != TITLE or pages > 2:
+        return [Problem(CRITICAL, "stray", str(path),
+                        f"unencrypted PDF that is not the printing guide ({pages} pages, title {title!r})")]
+    return []
+
+
 def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_busy: bool) -> tuple[list[Problem], int]:
     """Stray files anywhere in the store, and the encryption of PDFs in sets not checked in full."""
     problems: list[Problem] = []
@@ -299,6 +319,9 @@ def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_bus
         return [Problem(CRITICAL, "missing", str(store.root), "store folder missing")], 0
     for entry in sorted(store.root.iterdir()):
         if entry.name in KNOWN_STORE_ENTRIES or (entry.name.startswith(".LATEST.") and entry.name.endswith(".tmp")):
+            continue
+        if entry.name == GUIDE and entry.is_file():
+            problems += _check_guide(entry)
             continue
         problems += _walk_stray(entry, "not part of the store layout", WARNING)
     if store.sets_dir.exists():
@@ -437,7 +460,7 @@ def check_disk(config: KitConfig, report: VerifyReport) -> list[Problem]:
 
 def check_printer(config: KitConfig, lpstat: str = "lpstat") -> list[Problem]:
     """The configured queue exists, is enabled and accepts jobs (CUPS lpstat). No queue configured: no check."""
-    queue = config.printer.get("queue") if isinstance(config.printer, dict) else None
+    queue = config.printer.queue if config.printer.backend == "cups" else None
     if not queue or not isinstance(queue, str):
         return []
     where = f"printer queue '{queue}'"

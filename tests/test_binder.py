@@ -90,9 +90,11 @@ def test_demo_export_has_one_encrypted_binder_per_audience_and_unit(demo):
             pdftotext(b["path"], None)  # encrypted: no text without the password
         lists = [f for f in files if f["audience"] == b["audience"] and f["template"] != "binder"
                  and f["unit"] in (b["unit"], "Fælles")]
-        assert b["pages"] == 2 + sum(f["pages"] for f in lists)
+        # cover + contents + every list + the one-page printing guide at the end
+        assert b["pages"] == 2 + sum(f["pages"] for f in lists) + 1
         text = pdftotext(b["path"], demo.passwords[b["audience"]])
         assert "Nødmappe" in text and "Gyldig til" in text and "Hvem ringer du til" in text
+        assert text.rstrip().split("\f")[-1].count("Sådan udskriver du nødlister") == 1
         for f in lists:
             assert f"{f['unit']}/{f['template']}.pdf" in text  # each list's own footer, i.e. its pages are inside
         shown = subprocess.run(["qpdf", "--show-encryption", f"--password={demo.passwords[b['audience']]}",

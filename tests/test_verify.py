@@ -13,6 +13,7 @@ import pytest
 
 from conftest import run_cli
 from kittools import clone_set, edit_manifest, plain_pdf, quiet_schedule, reencrypt
+from nodkit.config import PrinterConfig
 from nodkit import heartbeat
 from nodkit.config import load_config
 from nodkit.errors import CRITICAL, WARNING
@@ -365,7 +366,7 @@ echo '{state_out}'; exit 0
 ])
 def test_printer_queue_states(kit, tmp_path, accept_out, rc, state, expected):
     config = load_config(kit.home)
-    config.printer = {"queue": "kit-printer"}
+    config.printer = PrinterConfig(queue="kit-printer")
     problems = check_printer(config, fake_lpstat(tmp_path, accept_out, rc, state))
     if expected is None:
         assert problems == []
@@ -375,14 +376,14 @@ def test_printer_queue_states(kit, tmp_path, accept_out, rc, state, expected):
 
 def test_no_printer_queue_configured_skips_the_check(kit):
     config = load_config(kit.home)
-    assert config.printer.get("queue") is None
+    assert config.printer.queue is None
     assert check_printer(config, "/nonexistent/lpstat") == []
 
 
 @pytest.mark.skipif(shutil.which("lpstat") is None, reason="CUPS client not installed")
 def test_real_lpstat_reports_an_unknown_queue(kit):
     config = load_config(kit.home)
-    config.printer = {"queue": "nodkit-no-such-queue"}
+    config.printer = PrinterConfig(queue="nodkit-no-such-queue")
     problems = check_printer(config)
     assert len(problems) == 1 and problems[0].severity == CRITICAL
 
@@ -410,3 +411,19 @@ def test_missing_signature_still_checks_the_files(kit):
     result = verify(kit)
     assert result.exit_code == 2
     assert str(kit.set_dir / "manifest.sig") in result.stdout and problem_lines(result, target)
+
+
+def test_printing_guide_is_the_one_plain_pdf_allowed(kit):
+    guide = kit.home / "store" / "udskrivningsvejledning.pdf"
+    assert guide.exists() and b"/Encrypt" not in guide.read_bytes()
+    assert verify(kit).exit_code == 0
+    # a plaintext list saved under the guide's name is still caught
+    from reportlab.pdfgen import canvas
+    c = canvas.Canvas(str(guide))
+    c.setTitle("Køreliste")
+    c.drawString(72, 720, "Borger")
+    c.showPage()
+    c.save()
+    result = verify(kit)
+    assert result.exit_code == 2
+    assert any("not the printing guide" in line for line in problem_lines(result, guide))

@@ -124,3 +124,4 @@ from . import core  # noqa: E402,F401
 from . import verify  # noqa: E402,F401
 from . import run  # noqa: E402,F401
 from . import sources  # noqa: E402,F401
+from . import printing  # noqa: E402,F401
