@@ -125,3 +125,11 @@ def test_missing_signing_key_is_a_crypto_error(demo_kit):
     result = run_cli("export", "--kit", str(demo_kit.home))
     assert result.exit_code == 13
     assert "signing.key" in result.stderr and "Traceback" not in result.output
+
+
+def test_init_name_with_quotes_and_backslash_gives_valid_config(tmp_path):
+    name = 'Kommune "Syd" \\ Nødliste'
+    result = run_cli("init", str(tmp_path / "k"), "--generate", "--name", name)
+    assert result.exit_code == 0, result.output
+    from nodkit.config import load_config
+    assert load_config(tmp_path / "k").name == name
