@@ -30,6 +30,52 @@ class Audience:
     units: tuple[str, ...] | None = None  # None = every unit
 
 
+@dataclass(frozen=True)
+class MonitoringPolicy:
+    """[monitoring]: thresholds for `nodkit verify` beyond the files themselves."""
+    disk_warning_percent: float = 10.0  # free space on the store's filesystem below this: WARNING
+    disk_critical_percent: float = 5.0  # ... below this: CRITICAL
+    grace_minutes: float = 60.0  # an export due less than this ago is not yet "missed"
+    heartbeat_max_age_hours: float = 25.0  # scheduler heartbeat older than this: WARNING
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """[scheduler]: how `nodkit run` retries a failed or partial export."""
+
+    retry_initial_seconds: float = 60.0
+    retry_max_seconds: float = 1800.0
+    retry_max_attempts: int = 10
+
+
+BACKENDS = ("cups", "command")
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    """[printer]: how `nodkit print` reaches paper (docs/printing.md).
+
+    backend "cups": `lp -d QUEUE` (QUEUE empty = the system's default printer);
+    backend "command": `command` (an argv list) gets the PDF on stdin; the
+    placeholders {title} and {copies} are filled in, and without {copies}
+    the command is run once per copy.
+    """
+
+    backend: str = "cups"
+    queue: str | None = None
+    command: tuple[str, ...] = ()
+    copies: int = 1
+    max_copies: int = 50
+    lp: str = "lp"
+    lpstat: str = "lpstat"
+
+    @property
+    def label(self) -> str:
+        if self.backend == "command":
+            return "kommando " + (self.command[0] if self.command else "?")
+        return self.queue or "standardprinteren"
+
+
 @dataclass
 class KitConfig:
     home: Path
@@ -40,8 +86,12 @@ class KitConfig:
     suspect_drop: float
     datasets: dict[str, DatasetConfig]
     audiences: dict[str, Audience]
-    printer: dict = field(default_factory=dict)
+    printer: PrinterConfig = field(default_factory=PrinterConfig)
     path: Path | None = None
+    monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    location: str | None = None  # where the kit PC stands (printed on the guide)
+    contact: str | None = None   # whom to call when printing fails (printed on the guide)
     workers: int | str = "auto"  # render processes: "auto" (one per core) or a number
 
     @property
@@ -75,6 +125,8 @@ def load_config(home: Path) -> KitConfig:
     max_age = kit.get("max_age_hours", float, 26.0)
     if max_age <= 0:
         raise kit.fail("max_age_hours", "must be greater than 0")
+    location = kit.get("location", str, None)
+    contact = kit.get("contact", str, None)
     kit.check_unknown()
 
     ret = top.sub("retention")
@@ -94,6 +146,20 @@ def load_config(home: Path) -> KitConfig:
         raise exp.fail("workers", f"must be \"auto\" or a number of processes from 1 to 64; got '{workers}'")
     exp.check_unknown()
 
+    sch = top.sub("scheduler")
+    defaults = SchedulerSettings()
+    scheduler = SchedulerSettings(
+        retry_initial_seconds=sch.get("retry_initial_seconds", float, defaults.retry_initial_seconds),
+        retry_max_seconds=sch.get("retry_max_seconds", float, defaults.retry_max_seconds),
+        retry_max_attempts=sch.get("retry_max_attempts", int, defaults.retry_max_attempts))
+    if scheduler.retry_initial_seconds <= 0:
+        raise sch.fail("retry_initial_seconds", "must be greater than 0")
+    if scheduler.retry_max_seconds < scheduler.retry_initial_seconds:
+        raise sch.fail("retry_max_seconds", "must be at least retry_initial_seconds")
+    if scheduler.retry_max_attempts < 1:
+        raise sch.fail("retry_max_attempts", "must be at least 1 (1 = no retries)")
+    sch.check_unknown()
+
     datasets: dict[str, DatasetConfig] = {}
     ds_top = top.sub("datasets")
     for dname, raw in ds_top.table.items():
@@ -103,7 +169,8 @@ def load_config(home: Path) -> KitConfig:
         if not _NAME.match(dname):
             raise ds_top.fail(dname, "dataset names use a-z, 0-9, - and _")
         r = ds_top.sub(dname)
-        kind = r.get("kind", str)
+        from .sources import known_kinds
+        kind = r.get("kind", str, choices=tuple(known_kinds()))
         cols = r.get("columns", dict, {})
         for fname, col in cols.items():
             if not isinstance(col, str):
@@ -136,11 +203,52 @@ def load_config(home: Path) -> KitConfig:
     if not audiences:
         raise top.fail("audiences", "define at least one [audiences.NAME] with its templates")
 
-    printer = top.get("printer", dict, {})
+    printer = _printer(top.sub("printer"))
+    monitoring = _monitoring(top.sub("monitoring"))
     top.check_unknown()
     return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
                      suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
-                     printer=printer, path=path, workers=workers)
+                     printer=printer, path=path, monitoring=monitoring, scheduler=scheduler,
+                     location=location, contact=contact, workers=workers)
+
+
+def _monitoring(mon) -> MonitoringPolicy:
+    d = MonitoringPolicy()
+    values = {}
+    for key in ("disk_warning_percent", "disk_critical_percent", "grace_minutes", "heartbeat_max_age_hours"):
+        values[key] = mon.get(key, float, getattr(d, key))
+        if values[key] < 0:
+            raise mon.fail(key, "must not be negative")
+    for key in ("disk_warning_percent", "disk_critical_percent"):
+        if values[key] > 100:
+            raise mon.fail(key, "is a percentage of the disk: 0 to 100")
+    if values["disk_critical_percent"] > values["disk_warning_percent"]:
+        raise mon.fail("disk_critical_percent", "must not be above disk_warning_percent")
+    if values["heartbeat_max_age_hours"] == 0:
+        raise mon.fail("heartbeat_max_age_hours", "must be greater than 0")
+    mon.check_unknown()
+    return MonitoringPolicy(**values)
+
+
+def _printer(r) -> PrinterConfig:
+    backend = r.get("backend", str, "cups", choices=BACKENDS)
+    queue = r.get("queue", str, None) or None
+    command = r.get("command", list, [])
+    if not all(isinstance(part, str) for part in command):
+        raise r.fail("command", 'must be a list of texts, e.g. ["lpr", "-P", "kontor", "-#", "{copies}"]')
+    if backend == "command" and not command:
+        raise r.fail("command", 'is required with backend = "command", e.g. ["lpr", "-P", "kontor"]')
+    copies = r.get("copies", int, 1)
+    max_copies = r.get("max_copies", int, 50)
+    if max_copies < 1:
+        raise r.fail("max_copies", "must be at least 1")
+    if not 1 <= copies <= max_copies:
+        raise r.fail("copies", f"must be between 1 and max_copies ({max_copies})")
+    lp = r.get("lp", str, "lp")
+    lpstat = r.get("lpstat", str, "lpstat")
+    r.check_unknown()
+    return PrinterConfig(backend=backend, queue=queue, command=tuple(command), copies=copies,
+                         max_copies=max_copies, lp=lp, lpstat=lpstat)
 
 
 def _resolve(home: Path, value: str) -> str:

@@ -308,5 +308,7 @@ def create_demo(home: Path, sources: Path | None = None, today: dt.date | None =
     write_sources(sources, today)
     passwords = {a: generate_password() for a in ("pleje", "skole")}
     init_kit(home, passwords, name=name,
-             config=config_text(name, DEMO_DATASETS.replace("{src}", sources.resolve().as_posix())))
+             config=config_text(name, DEMO_DATASETS.replace("{src}", sources.resolve().as_posix()),
+                                location="Demo Rådhus, stuen, lokale 0.14 (generatorforsynet)",
+                                contact="IT-vagten, tlf. 76 16 10 00"))
     return passwords, sources

@@ -15,6 +15,7 @@ Only a good set becomes LATEST and only after a good set is anything pruned
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -28,13 +29,14 @@ from . import __version__, crypto
 from .config import KitConfig
 from .errors import ConfigError, NodkitError, SourceError, StoreError
 from .manifest import DatasetEntry, FileEntry, Manifest
+from .render.binder import Appendix, Binder, BinderPart, build_binder
 from .render.parallel import RenderJob, render_all
 from .render.fonts import missing_glyphs
-from .sources import open_source
+from .sources import describe, open_source
 from .sources.base import Snapshot
 from .store import ExportSet, Store, apply_retention, new_set_id, safe_name
 from .templates import Template, load_templates
-from .validate import prepare
+from .validate import PreparedList, prepare
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,11 @@ def fetch_all(config: KitConfig, names: set[str], now: dt.datetime) -> tuple[dic
         except NodkitError as exc:
             errors[name] = str(exc)
             log.error("dataset %s failed: %s", name, exc)
+        except Exception as exc:  # a bug or a driver surprise must not stop the other datasets
+            errors[name] = (f"{describe(config.datasets[name])}: unexpected {type(exc).__name__} while reading "
+                            "(a bug in nodkit or its reader; run 'nodkit --debug sources check')")
+            log.error("dataset %s failed: unexpected %s", name, type(exc).__name__)
+            log.debug("dataset %s traceback", name, exc_info=True)
     return snapshots, errors
 
 
@@ -125,7 +132,8 @@ def _suspect_reasons(config: KitConfig, store: Store, snapshots: dict[str, Snaps
 
 
 def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: Progress | None = None,
-               prune: bool = True) -> ExportResult:
+               prune: bool = True, appendices: list[Appendix] | None = None) -> ExportResult:
+    """Run one export. `appendices` (plaintext PDF bytes in memory) are added to every binder."""
     started = time.monotonic()
     now = now or config.now()
     template_errors: dict = {}
@@ -153,13 +161,15 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                 f"{k}: {v}" for k, v in sorted(fetch_errors.items())))
         for name, err in sorted(fetch_errors.items()):
             reasons.append(f"dataset '{name}' failed: {err}")
+        for name, snap in sorted(snapshots.items()):
+            warnings += [f"dataset '{name}': {w}" for w in snap.warnings]
         set_id = new_set_id(now)
         timings: dict = {"render": {}, "encrypt": 0.0, "fetch_wall": fetch_seconds}
         incoming = store.begin(set_id)
         try:
             files, list_warnings, dataset_flags = _render_and_write(
                 config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now, reasons, progress,
-                timings)
+                appendices if appendices is not None else _guide_appendix(config), timings)
             warnings += list_warnings
             status = "partial" if reasons else "good"
             suspect = _suspect_reasons(config, store, snapshots)
@@ -171,9 +181,10 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                 nodkit_version=__version__, status=status, status_reasons=reasons,
                 datasets={name: DatasetEntry(source=snap.source, kind=snap.kind,
                                              as_of=snap.as_of.isoformat(timespec="seconds"),
-                                             rows=len(snap.rows), flagged_rows=dataset_flags.get(name, 0))
+                                             rows=len(snap.rows), flagged_rows=dataset_flags.get(name, 0),
+                                             warnings=list(snap.warnings))
                           for name, snap in snapshots.items()}
-                | {name: DatasetEntry(source=config.datasets[name].options.get("path", config.datasets[name].kind),
+                | {name: DatasetEntry(source=describe(config.datasets[name]),
                                       kind=config.datasets[name].kind, as_of=None, rows=0, error=err)
                    for name, err in fetch_errors.items()},
                 files=files)
@@ -186,6 +197,7 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
             decisions = apply_retention(store, config.retention, now)
             pruned = [d.set_id for d in decisions if not d.keep]
             _forget_old_passwords(store, book, config)
+    _write_guide(config)
     exported = [ExportedFile(path=published.path / entry.path, relpath=entry.path, template=entry.template,
                              audience=entry.audience, unit=entry.unit, pages=entry.pages, rows=entry.rows,
                              flagged_rows=entry.flagged_rows) for entry in files]
@@ -202,10 +214,14 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
 
 
 def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now,
-                      reasons, progress, timings):
+                      reasons, progress, appendices=(), timings=None):
+    timings = timings if timings is not None else {"render": {}, "encrypt": 0.0}
     warnings: list[str] = []
     dataset_flags: dict[str, int] = {}
-    by_job: dict[int, tuple[str, list[str]]] = {}
+    # (template, prepared, tid, audiences) per validated list, for the binders; a list's rows are
+    # kept only when its template puts some of them on the binder covers (cover_sections)
+    jobs: list[tuple[Template, PreparedList, str, list[str]]] = []
+    by_job: dict[int, tuple[Template, str, list[str]]] = {}
 
     def planned():
         """Validate one list at a time and hand its units to the renderers at once, so
@@ -217,12 +233,15 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                 reasons.append(f"list '{tid}' skipped: its dataset '{template.dataset}' failed")
                 continue
             try:
-                prepared = prepare(template, config.datasets[template.dataset], snap)
+                prepared = prepare(template, config.datasets[template.dataset], snap, today=now.date())
             except SourceError as exc:
                 reasons.append(f"list '{tid}' skipped: {exc}")
                 log.error("list %s skipped: %s", tid, exc)
                 continue
             warnings.extend(prepared.warnings)
+            if prepared.filtered:
+                log.info("list %s: %d row(s) left out by the template's filter/horizon (intended)", tid,
+                         prepared.filtered)
             dataset_flags[template.dataset] = max(dataset_flags.get(template.dataset, 0), prepared.flagged)
             if prepared.flagged:
                 log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
@@ -234,6 +253,8 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                                 "they print as empty boxes")
                 log.warning(warnings[-1])
             audiences = wanted[tid]
+            jobs.append((template, prepared if template.cover_sections else _without_rows(prepared), tid,
+                         audiences))
             for unit_name, unit in prepared.units.items():
                 targets = [a for a in audiences
                            if config.audiences[a].units is None or unit_name in config.audiences[a].units]
@@ -243,7 +264,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                 job = RenderJob(prepared, unit, kit_name=config.name, generated_at=now, set_id=set_id,
                                 file_label=file_label,
                                 passwords={a: secrets_by_audience[a].password for a in targets})
-                by_job[id(job)] = (tid, targets)
+                by_job[id(job)] = (template, tid, targets)
                 validate_ended = time.perf_counter()
                 yield job
                 validate_started += time.perf_counter() - validate_ended  # not validation time
@@ -251,8 +272,9 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
 
     rows_hint = sum(len(snapshots[t.dataset].rows) for t in usable.values() if t.dataset in snapshots)
     files: list[FileEntry] = []
+    parts: dict[str, list[BinderPart]] = {}  # unit -> rendered lists, kept in memory for the binders
     for done, (job, output) in enumerate(render_all(planned(), config.workers, rows_hint=rows_hint), start=1):
-        tid, targets = by_job[id(job)]
+        template, tid, targets = by_job.pop(id(job))
         unit_name, unit, rendered = job.unit.unit, job.unit, output.result
         timings["render"][tid] = timings["render"].get(tid, 0.0) + output.seconds
         timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
@@ -271,10 +293,102 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                 template=tid, audience=audience, unit=unit_name, password_generation=secret.generation,
                 sections=len(unit.sections), rows=unit.rows, flagged_rows=unit.flagged,
                 as_of=job.prepared.as_of.isoformat(timespec="seconds")))
-        del rendered, output
+        parts.setdefault(unit_name, []).append(BinderPart(
+            title=template.title, template=tid, unit=unit_name, pdf=rendered.pdf, pages=rendered.pages,
+            as_of=job.prepared.as_of, sections=len(unit.sections), rows=unit.rows))
+        del rendered, output, job
         if progress:
-            progress("render", done, len(by_job))
+            progress("render", done, done + len(by_job))
+    binder_started = time.perf_counter()
+    files += _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, list(appendices),
+                            timings)
+    timings["binder_wall"] = time.perf_counter() - binder_started
     return files, warnings, dataset_flags
+
+
+def _without_rows(prepared: PreparedList) -> PreparedList:
+    """The list's template, columns and "data as of" without its rows (enough for the binders)."""
+    return dataclasses.replace(prepared, units={}, warnings=[])
+
+
+def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices,
+                   timings=None) -> list[FileEntry]:
+    """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit)."""
+    kit_wide = {tid for template, _, tid, _ in jobs if template.unit is None}
+    files: list[FileEntry] = []
+    for audience in config.audiences.values():
+        order = {tid: n for n, tid in enumerate(audience.templates)}
+        mine = {tid for _, _, tid, auds in jobs if audience.name in auds}
+        contacts = _cover_contacts([job for job in jobs if job[2] in mine])
+
+        def chosen(unit: str) -> list[BinderPart]:
+            return sorted((p for p in parts.get(unit, []) if p.template in mine), key=lambda p: order[p.template])
+
+        units = sorted({p.unit for ps in parts.values() for p in ps if p.template in mine
+                        and p.template not in kit_wide
+                        and (audience.units is None or p.unit in audience.units)})
+        common = [p for u in sorted({p.unit for ps in parts.values() for p in ps if p.template in kit_wide})
+                  for p in chosen(u) if p.template in kit_wide and (audience.units is None or u in audience.units)]
+        if not units and common:
+            units = [common[0].unit]  # only kit-wide lists: one binder for them
+        for unit in units:
+            own = [p for p in chosen(unit) if p.template not in kit_wide]
+            file_label = f"{safe_name(unit)}/binder.pdf"
+            binder = Binder(unit=unit, audience_title=audience.title, kit_name=config.name, parts=own + common,
+                            generated_at=now, valid_until=now + dt.timedelta(hours=config.max_age_hours),
+                            contacts=contacts, appendices=appendices)
+            rendered = build_binder(binder, set_id=set_id, file_label=file_label)
+            secret = secrets_by_audience[audience.name]
+            started = time.process_time()
+            data = crypto.encrypt_pdf(rendered.pdf, secret.password)
+            if timings is not None:
+                timings["encrypt"] = timings.get("encrypt", 0.0) + time.process_time() - started
+            relpath = f"{audience.name}/{file_label}"
+            incoming.write(relpath, data)
+            files.append(FileEntry(
+                path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=rendered.pages,
+                template="binder", audience=audience.name, unit=unit, password_generation=secret.generation,
+                sections=len(binder.parts), rows=0, flagged_rows=0,
+                as_of=min(p.as_of for p in binder.parts).isoformat(timespec="seconds")))
+            log.info("binder %s/%s: %d lists, %d pages", audience.name, unit, len(binder.parts), rendered.pages)
+    return files
+
+
+def _cover_contacts(jobs, limit: int = 14) -> list[str]:
+    """'Whom to call' lines for binder covers: rows of the sections a kit-wide template names in cover_sections."""
+    lines: list[str] = []
+    for template, prepared, _, _ in jobs:
+        if not template.cover_sections:
+            continue
+        for unit in prepared.units.values():
+            by_title = {s.title: s for s in unit.sections}
+            for title in template.cover_sections:
+                for row in by_title.get(title, _EMPTY).rows:
+                    lines.append(" · ".join(cell for cell in row.cells[:4] if cell))
+    return lines[:limit]
+
+
+class _EMPTY:
+    rows: list = []
+
+
+def _guide_appendix(config: KitConfig) -> list[Appendix]:
+    """The printing guide as the last pages of every binder; a failure never fails the export."""
+    from .guide import TITLE, guide_pdf
+    try:
+        return [Appendix(TITLE, guide_pdf(config))]
+    except Exception as exc:
+        log.warning("could not add the printing guide to the binders: %s", exc)
+        return []
+
+
+def _write_guide(config: KitConfig) -> None:
+    """The plain one-page printing guide beside the sets; a failure never fails the export."""
+    from .guide import write_guide
+    try:
+        write_guide(config)
+    except Exception as exc:
+        log.warning("could not write the printing guide: %s", exc)
 
 
 def _forget_old_passwords(store: Store, book: crypto.PasswordBook, config: KitConfig) -> None:

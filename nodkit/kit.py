@@ -17,8 +17,8 @@ from .errors import ConfigError
 from .fsutil import private_dir, write_atomic
 
 DEFAULT_AUDIENCES = {
-    "pleje": ("Hjemmeplejen", ["care-route", "medication", "contacts"]),
-    "skole": ("Skoler", ["class-list", "contacts"]),
+    "pleje": ("Hjemmeplejen", ["care-route", "medication", "citizens", "power-dependent", "staff", "contacts"]),
+    "skole": ("Skoler", ["class-list", "pickup", "attendance", "contacts"]),
 }
 
 
@@ -32,8 +32,17 @@ def resolve_home(explicit: str | os.PathLike | None) -> Path:
     return Path.cwd().resolve()
 
 
-def config_text(name: str, datasets: str = "", audiences: dict | None = None) -> str:
+def _toml_str(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def config_text(name: str, datasets: str = "", audiences: dict | None = None,
+                location: str | None = None, contact: str | None = None) -> str:
     """A commented nodkit.toml. `datasets` is TOML text for [datasets.*] tables."""
+    where = (f"location = {_toml_str(location)}" if location else
+             '# location = "Rådhuset, kælderen, rum K12"') + "   # printed on the printing guide"
+    who = (f"contact = {_toml_str(contact)}" if contact else
+           '# contact = "IT-vagten, tlf. 76 16 10 00"') + "   # whom to call when printing fails"
     audiences = audiences or DEFAULT_AUDIENCES
     aud = "\n".join(
         f'[audiences.{key}]\ntitle = "{title}"\ntemplates = [{", ".join(f"{t!r}".replace(chr(39), chr(34)) for t in tpls)}]\n'
@@ -42,7 +51,9 @@ def config_text(name: str, datasets: str = "", audiences: dict | None = None) ->
 # Reference: docs/configuration.md. Check it with: nodkit sources check
 
 [kit]
-name = "{name}"                 # printed on every page
+name = {_toml_str(name)}                 # printed on every page
+{where}
+{who}
 timezone = "Europe/Copenhagen"
 max_age_hours = 26              # verify is CRITICAL when the newest good lists are older
 

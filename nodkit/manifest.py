@@ -24,6 +24,7 @@ class DatasetEntry:
     rows: int
     flagged_rows: int = 0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. stale source file (max_age_hours)
 
 
 @dataclass

@@ -10,7 +10,9 @@ reason. Rules, in order:
 4. Everything else is removed. Suspect and partial sets count neither
    towards keep_min nor against it: they never protect nor displace good ones.
 
-Nothing here touches the disk; `store.prune` carries out the plan.
+Nothing here touches the disk: `store.apply_retention` (after a good export)
+and `store.prune` (`nodkit prune`, under the lock, also removing .incoming
+debris) carry out the plan; docs/store-format.md, "Delete order".
 """
 
 from __future__ import annotations

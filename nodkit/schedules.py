@@ -24,6 +24,8 @@ from .errors import ConfigError
 from .resources import builtin_dir
 
 ACTIONS = ("export", "verify")
+INTERVAL_ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+DST_HOUR = 2  # 02:00-02:59 local is skipped or repeated when the clocks change (EU rules)
 FORMAT_VERSION = 1
 
 
@@ -38,7 +40,9 @@ class Job:
     def trigger(self, tz: dt.tzinfo):
         if self.cron is not None:
             return CronTrigger.from_crontab(self.cron, timezone=tz)
-        return IntervalTrigger(seconds=self.every_seconds, timezone=tz)
+        # A fixed anchor (not "now") keeps interval fire times the same in every
+        # process, so past due times can be computed for catch-up.
+        return IntervalTrigger(seconds=self.every_seconds, timezone=tz, start_date=INTERVAL_ANCHOR)
 
 
 def schedule_files(kit_home: Path | None) -> dict[str, Path]:
@@ -108,14 +112,59 @@ def due_times(job: Job, tz: dt.tzinfo, start: dt.datetime, end: dt.datetime, lim
     return times
 
 
+_WINDOWS = (dt.timedelta(minutes=10), dt.timedelta(hours=3), dt.timedelta(days=1), dt.timedelta(days=8))
+
+
 def last_due(jobs: list[Job], action: str, tz: dt.tzinfo, now: dt.datetime,
              lookback: dt.timedelta = dt.timedelta(days=8)) -> dt.datetime | None:
-    """The most recent time at or before `now` when an `action` job was due."""
+    """The most recent time at or before `now` when an `action` job was due.
+
+    Searches growing windows back from `now`, so a job that fires every few
+    seconds and a weekly one are both answered exactly without listing
+    thousands of fire times.
+    """
     latest = None
     for job in jobs:
         if job.action != action:
             continue
-        times = due_times(job, tz, now - lookback, now, limit=100_000 if job.every_seconds else 1000)
-        if times and (latest is None or times[-1] > latest):
-            latest = times[-1]
+        for window in [w for w in _WINDOWS if w < lookback] + [lookback]:
+            times = due_times(job, tz, now - window, now, limit=200_000)
+            if times:
+                if latest is None or times[-1] > latest:
+                    latest = times[-1]
+                break
     return latest
+
+
+def next_due(jobs: list[Job], action: str, tz: dt.tzinfo, now: dt.datetime) -> dt.datetime | None:
+    """The first time strictly after `now` when an `action` job is due."""
+    found = None
+    for job in jobs:
+        if job.action != action:
+            continue
+        nxt = job.trigger(tz).get_next_fire_time(None, now + dt.timedelta(microseconds=1))
+        if nxt is not None and (found is None or nxt < found):
+            found = nxt
+    return found
+
+
+def dst_warnings(jobs: list[Job]) -> list[str]:
+    """Cron jobs that can fire between 02:00 and 03:00 local time.
+
+    On the last Sunday of March that hour does not exist and on the last
+    Sunday of October it happens twice, so such a job runs late, early or
+    twice a year. The check looks only at the minute and hour fields, on a
+    day without a clock change.
+    """
+    warnings = []
+    for job in jobs:
+        if job.cron is None:
+            continue
+        minute, hour = job.cron.split()[:2]
+        plain = CronTrigger(minute=minute, hour=hour, timezone=dt.timezone.utc)
+        day = dt.datetime(2001, 1, 1, tzinfo=dt.timezone.utc)
+        nxt = plain.get_next_fire_time(None, day.replace(hour=DST_HOUR))
+        if nxt is not None and nxt < day.replace(hour=DST_HOUR + 1):
+            warnings.append(f"{job.source}: job '{job.id}' ({job.cron}) can run between 02:00 and 03:00, the hour "
+                            "the clocks change (skipped in March, repeated in October); move it outside that hour")
+    return warnings

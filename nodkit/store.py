@@ -174,22 +174,51 @@ class Store:
         shutil.rmtree(trash)
 
 
-def apply_retention(store: Store, policy, now: dt.datetime, *, dry_run: bool = False):
-    """Plan retention over every published set and carry it out (unless dry_run).
+def retention_plan(store: Store, policy, now: dt.datetime):
+    """The retention decisions for every published set, newest first (reads only).
 
     Unreadable (broken) sets are never removed automatically: they are
     evidence for `verify`, and removing what cannot be read is IT's call.
     """
-    from .retention import SetInfo, plan
+    from .retention import Decision, SetInfo, plan
 
-    infos = []
+    infos, broken = [], []
     for s in store.sets():
         if s.manifest is not None and s.created_at is not None:
             infos.append(SetInfo(s.id, s.created_at, s.status))
-    decisions = plan(infos, policy, now, store.latest_id())
+        else:
+            broken.append(Decision(s.id, True, "unreadable manifest: kept for inspection, remove by hand"))
+    decisions = plan(infos, policy, now, store.latest_id()) + broken
+    return sorted(decisions, key=lambda d: d.set_id, reverse=True)
+
+
+def apply_retention(store: Store, policy, now: dt.datetime, *, dry_run: bool = False):
+    """Plan retention over every published set and carry it out (unless dry_run).
+
+    The caller holds the store lock (export does; `prune` takes it).
+    """
+    decisions = retention_plan(store, policy, now)
     if not dry_run:
         for d in decisions:
             if not d.keep:
                 store.remove(d.set_id)
                 log.info("pruned set %s: %s", d.set_id, d.reason)
     return decisions
+
+
+@dataclass
+class PruneResult:
+    decisions: list
+    debris: list[str]
+    dry_run: bool
+
+
+def prune(store: Store, policy, now: dt.datetime, *, dry_run: bool = False) -> PruneResult:
+    """`nodkit prune`: under the store lock, remove .incoming debris and apply retention."""
+    with store.lock("prune"):
+        if dry_run:
+            debris = sorted(p.name for p in store.incoming_dir.iterdir()) if store.incoming_dir.exists() else []
+        else:
+            debris = store.clean_debris()
+        decisions = apply_retention(store, policy, now, dry_run=dry_run)
+    return PruneResult(decisions=decisions, debris=debris, dry_run=dry_run)

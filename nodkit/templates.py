@@ -31,6 +31,53 @@ class Column:
     mask: str | None = None
 
 
+FILTER_OPS = ("present", "one_of", "not_one_of")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One `[[include_if]]` entry: a row is on the list only if every condition holds.
+
+    Compares the printed text of `field`, ignoring case and surrounding space.
+    """
+
+    field: str
+    present: bool | None = None
+    one_of: tuple[str, ...] = ()
+    not_one_of: tuple[str, ...] = ()
+
+    def holds(self, shown: str) -> bool:
+        text = shown.strip().casefold()
+        if self.present is not None and bool(text) != self.present:
+            return False
+        if self.one_of and text not in {v.strip().casefold() for v in self.one_of}:
+            return False
+        if self.not_one_of and text in {v.strip().casefold() for v in self.not_one_of}:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """Planning horizon: rows dated today .. today + `days` (in `field`) are listed.
+
+    When `field` is a section field, every route/shift seen in the unit gets a
+    section for every day of the horizon, so a day without visits says so.
+    """
+
+    field: str
+    days: int = 3
+
+
+@dataclass(frozen=True)
+class TickBoxes:
+    """Empty tick-box columns for a paper form, one per day from today."""
+
+    days: int = 5
+    weekdays_only: bool = True
+    width: float = 0.55
+
+
 @dataclass(frozen=True)
 class Template:
     id: str
@@ -47,12 +94,18 @@ class Template:
     description: str = ""
     source: str = ""  # file it was loaded from
     extra_fields: tuple[str, ...] = field(default=())  # fields used by unit/section/sort only
+    include_if: tuple[Condition, ...] = ()
+    horizon: Horizon | None = None
+    tick_boxes: TickBoxes | None = None
+    cover_sections: tuple[str, ...] = ()  # sections whose rows go on binder covers ("whom to call")
+    order: tuple[tuple[str, tuple[str, ...]], ...] = ()  # field -> values in the order they sort
 
     @property
     def fields(self) -> tuple[str, ...]:
         """Every field the template reads, columns first."""
         seen: list[str] = [c.field for c in self.columns]
-        for f in (self.unit, *self.section, *self.sort, *self.extra_fields):
+        more = [c.field for c in self.include_if] + ([self.horizon.field] if self.horizon else [])
+        for f in (self.unit, *self.section, *self.sort, *self.extra_fields, *more):
             if f and f not in seen:
                 seen.append(f)
         return tuple(seen)
@@ -99,6 +152,34 @@ def load_template(path: Path) -> Template:
     sort = top.get("sort", (list, str), [])
     sort = [sort] if isinstance(sort, str) else sort
     section_title = top.get("section_title", str, " · ".join("{%s}" % f for f in section))
+    include_if = _conditions(doc, top)
+    horizon = None
+    if "horizon" in doc.data:
+        h = top.sub("horizon")
+        horizon = Horizon(field=h.get("field", str), days=h.get("days", int, 3))
+        if not 0 <= horizon.days <= 31:
+            raise h.fail("days", "must be between 0 and 31")
+        h.check_unknown()
+    tick_boxes = None
+    if "tick_boxes" in doc.data:
+        t = top.sub("tick_boxes")
+        tick_boxes = TickBoxes(days=t.get("days", int, 5), weekdays_only=t.get("weekdays_only", bool, True),
+                               width=t.get("width", float, 0.55))
+        if not 1 <= tick_boxes.days <= 14:
+            raise t.fail("days", "must be between 1 and 14")
+        if tick_boxes.width <= 0:
+            raise t.fail("width", "must be greater than 0")
+        t.check_unknown()
+    order_r = top.sub("order")
+    order = []
+    for name in order_r.table:
+        listed = order_r.get(name, list)
+        if not all(isinstance(v, str) for v in listed):
+            raise order_r.fail(name, "must be a list of texts in the order they should sort")
+        order.append((name, tuple(listed)))
+    cover_sections = top.get("cover_sections", list, [])
+    if not all(isinstance(x, str) for x in cover_sections):
+        raise top.fail("cover_sections", "must be a list of section titles")
     template = Template(
         id=path.stem, title=title, dataset=dataset, columns=tuple(columns),
         unit=top.get("unit", str, None), unit_default=top.get("unit_default", str, "Fælles"),
@@ -107,8 +188,13 @@ def load_template(path: Path) -> Template:
         empty_text=top.get("empty_text", str, "Ingen rækker"),
         description=top.get("description", str, ""), source=str(path),
         extra_fields=tuple(f for f in _section_fields(section_title)),
+        include_if=include_if, horizon=horizon, tick_boxes=tick_boxes, cover_sections=tuple(cover_sections),
+        order=tuple(order),
     )
     top.check_unknown()
+    for name, _ in order:
+        if name not in template.fields:
+            raise order_r.fail(name, "is not a field of this list (columns, section, sort)")
     for key, names in (("section", section), ("sort", sort)):
         for name in names:
             if not isinstance(name, str) or not name:
@@ -118,6 +204,25 @@ def load_template(path: Path) -> Template:
     except (KeyError, IndexError, ValueError) as exc:
         raise top.fail("section_title", f"invalid placeholder {exc}") from None
     return template
+
+
+def _conditions(doc: tomlfile.TomlDoc, top: tomlfile.Reader) -> tuple[Condition, ...]:
+    raw = top.get("include_if", list, [])
+    result = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise top.fail("include_if", "use [[include_if]] tables")
+        r = tomlfile.Reader(doc, ("include_if", i), entry, TemplateError)
+        cond = Condition(field=r.get("field", str), present=r.get("present", bool, None),
+                         one_of=tuple(r.get("one_of", list, [])), not_one_of=tuple(r.get("not_one_of", list, [])))
+        for key in ("one_of", "not_one_of"):
+            if not all(isinstance(v, str) for v in getattr(cond, key)):
+                raise r.fail(key, "must be a list of texts")
+        r.check_unknown()
+        if cond.present is None and not cond.one_of and not cond.not_one_of:
+            raise r.fail(None, f"needs one of {', '.join(FILTER_OPS)}")
+        result.append(cond)
+    return tuple(result)
 
 
 def template_dirs(kit_home: Path | None) -> list[Path]:

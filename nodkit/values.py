@@ -7,6 +7,8 @@ are personal data and messages may reach logs).
 
 Accepted Danish forms: dates 31-12-2026, 31.12.2026, 31/12/2026, 2026-12-31
 (and two-digit years); times 07.30, 07:30, 7.30, 0730; decimal comma.
+Native numbers (spreadsheet cells without a date format) are read as Excel
+serial dates (46022 = 31-12-2025) and day fractions (0.3125 = 07.30).
 """
 
 from __future__ import annotations
@@ -94,11 +96,24 @@ def _year(text: str) -> int:
     return year
 
 
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+
+
+def _excel_serial(value: Any) -> dt.datetime | None:
+    """A native number from a spreadsheet cell without a date format: Excel's day count."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value < 2958466:
+        return _EXCEL_EPOCH + dt.timedelta(days=float(value))
+    return None
+
+
 def parse_date(value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
+    serial = _excel_serial(value)
+    if serial is not None:
+        return serial.date()
     text = str(value).strip()
     if "T" in text or " " in text:
         try:
@@ -125,6 +140,9 @@ def parse_time(value: Any) -> dt.time:
     if isinstance(value, dt.timedelta):  # some drivers return TIME as a duration
         seconds = int(value.total_seconds()) % 86400
         return dt.time(seconds // 3600, seconds // 60 % 60)
+    if isinstance(value, float) and 0 <= value < 1:  # Excel time of day as a fraction of a day
+        minutes = round(value * 1440) % 1440
+        return dt.time(minutes // 60, minutes % 60)
     text = str(value).strip()
     m = _TIME.match(text) or _TIME_COMPACT.match(text)
     if m:

@@ -1,7 +1,7 @@
 """The `nodkit` command line: thin commands over the library.
 
 One module per concern registers its commands on `cli` (core: init, demo,
-export, password, list, verify). Only this package imports click.
+export, password, list; verify: verify, status, prune). Only this package imports click.
 
 Each command parses options, calls one library function and prints the
 result: data and --json to stdout, messages and logs to stderr. Errors are
@@ -121,3 +121,7 @@ def main(argv: list[str] | None = None) -> None:
 
 # Command modules register themselves on `cli`; import them last.
 from . import core  # noqa: E402,F401
+from . import verify  # noqa: E402,F401
+from . import run  # noqa: E402,F401
+from . import sources  # noqa: E402,F401
+from . import printing  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""Core commands: init, demo, export, password set, list, verify."""
+"""Core commands: init, demo, export, password set, list (verify, status, prune: cli/verify.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from . import EPILOG, _emit, _load, _progress, cli, json_option, kit_option
-from ..errors import UNKNOWN, NodkitError
 
 
 def _ask_password(audience: str) -> str:
@@ -195,34 +194,3 @@ def list_sets(kit, as_json):
         click.echo(f"{r['set']:<23} {created:<17} {age:>7} {r['status']:<8} {r['files'] or 0:>5} "
                    f"{r['bytes'] / 1e6:>7.1f}MB  {' '.join(r['password_generations'])}{mark}")
     click.echo("* = LATEST (the newest good set)", err=True)
-
-
-@cli.command(epilog="Example: nodkit verify --kit /srv/nodkit --json   (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")
-@kit_option
-@json_option
-@click.option("--all", "all_sets", is_flag=True, help="Check every set, not only LATEST.")
-@click.option("--no-decrypt", is_flag=True, help="Skip opening PDFs with their passwords (faster).")
-def verify(kit, as_json, all_sets, no_decrypt):
-    """Check that the newest lists are sound, decryptable and fresh.
-
-    Nagios/Icinga plugin convention: the first line is a summary with
-    perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
-    """
-    from ..verify import verify_kit
-    try:
-        report = verify_kit(_load(kit), decrypt=not no_decrypt, all_sets=all_sets)
-    except NodkitError as exc:
-        if as_json:
-            _emit({"status": "UNKNOWN", "exit_code": UNKNOWN, "error": str(exc)})
-        else:
-            click.echo(f"NODKIT UNKNOWN - {exc}")
-        sys.exit(UNKNOWN)
-    if as_json:
-        _emit(report.to_dict())
-    else:
-        click.echo(report.summary())
-        for p in report.problems:
-            click.echo(p.line())
-    sys.exit(report.exit_code)
-
-

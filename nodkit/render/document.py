@@ -29,7 +29,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageBreak, PageTemplate, Paragraph, Spacer
 from xml.sax.saxutils import escape as xml_escape
 
-from . import fonts
+from . import fonts, pagecode
 from ..validate import PreparedList, PreparedRow, UnitList
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,71 @@ def fmt_time(value: dt.datetime) -> str:
     return value.strftime("%d-%m-%Y kl. %H.%M")
 
 
+QR_SIZE = 17 * mm
+TICK_BOX = 3.6 * mm
+
+
 @dataclass
 class RenderResult:
     pdf: bytes
     pages: int
+    check: str = ""  # content check printed in the page code (see pagecode.py)
+
+
+def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:
+    """Column widths that fit the content.
+
+    Starts from the template's relative widths; a column whose longest text
+    is narrower than its share gives the surplus to columns that would have
+    to wrap, in proportion to their weights. A column never gets narrower
+    than the longest word of its heading. Linear in the rows: distinct texts
+    are measured, or only the 300 longest when a column has more than 3,000.
+    """
+    import heapq
+    total = sum(c.width for c in columns)
+    alloc = [usable * c.width / total for c in columns]
+    need: list[float] = []
+    floors: list[float] = []
+    for i, col in enumerate(columns):
+        if col.type == "tickbox":
+            need.append(alloc[i])
+            floors.append(alloc[i])
+            continue
+        distinct = {r.cells[i] for r in rows}
+        longest = distinct if len(distinct) <= 3000 else heapq.nlargest(300, distinct, key=len)
+        natural = max([stringWidth(t, fonts.REGULAR, BODY_SIZE) for t in longest] + [0.0])
+        floor = max([stringWidth(w, fonts.BOLD, BODY_SIZE) for w in col.heading.split()] + [10 * mm])
+        need.append(max(natural, floor) + 2 * PAD + 1)
+        floors.append(floor + 2 * PAD + 1)
+    widths = list(alloc)
+    for _ in range(len(columns)):
+        surplus = sum(w - n for w, n in zip(widths, need) if n < w)
+        hungry = [i for i, (w, n) in enumerate(zip(widths, need)) if n > w + 0.01]
+        if surplus < 1 or not hungry:
+            break
+        widths = [min(w, n) for w, n in zip(widths, need)]
+        weight = sum(columns[i].width for i in hungry)
+        for i in hungry:
+            widths[i] += surplus * columns[i].width / weight
+    # Still too narrow: let the columns that are a little short (a key-box code,
+    # a phone number) fit on one line, paid by the columns that wrap anyway,
+    # which keep at least 60 % of their share.
+    hungry = sorted((i for i, (w, n) in enumerate(zip(widths, need)) if n > w + 0.01),
+                    key=lambda i: need[i] - widths[i])
+    for pos, i in enumerate(hungry):
+        donors = hungry[pos + 1:]
+        give = {j: max(0.0, widths[j] - max(0.6 * alloc[j], floors[j])) for j in donors}
+        deficit = need[i] - widths[i]
+        if sum(give.values()) < deficit:
+            continue
+        total_give = sum(give.values())
+        for j in donors:
+            widths[j] -= deficit * give[j] / total_give
+        widths[i] = need[i]
+    slack = usable - sum(widths)
+    if slack > 0.5:  # everything fits: spread what is left by weight
+        widths = [w + slack * c.width / total for w, c in zip(widths, columns)]
+    return widths
 
 
 _WRAPPED: dict[tuple, list[str]] = {}
@@ -101,8 +162,10 @@ def _wrap(text: str, width: float, measure, size: float) -> list[str]:
 class _Layout:
     """Wrapped lines and heights of every physical row, shared by split parts."""
 
-    def __init__(self, rows: list[PreparedRow], widths: list[float], max_height: float):
+    def __init__(self, rows: list[PreparedRow], widths: list[float], max_height: float,
+                 ticks: tuple[int, ...] = ()):
         self.widths = widths
+        self.ticks = ticks  # indexes of tick-box columns
         self.lines: list[list[list[str]]] = []
         self.flag: list[bool] = []
         self.zebra: list[bool] = []
@@ -126,7 +189,7 @@ class _Layout:
 
 
 class RowTable(Flowable):
-    def __init__(self, layout: _Layout, start: int = 0, end: int | None = None):
+    def __init__(self, layout: "_Layout", start: int = 0, end: int | None = None):
         super().__init__()
         self.layout, self.start = layout, start
         self.end = len(layout.heights) if end is None else end
@@ -153,7 +216,8 @@ class RowTable(Flowable):
         heights = lay.heights
         c.setLineWidth(0.3)
         c.setStrokeColor(colors.Color(0.6, 0.6, 0.6))
-        # backgrounds and rules first, then all cell text as one PDF text object
+        # backgrounds, tick boxes and rules first, then all cell text as one PDF text object
+        tick_x = [FLAG_W + sum(lay.widths[:t]) + (lay.widths[t] - TICK_BOX) / 2 for t in lay.ticks]
         tops: list[float] = []
         y = sum(heights[self.start:self.end])
         for i in range(self.start, self.end):
@@ -163,6 +227,9 @@ class RowTable(Flowable):
             if lay.flag[i] or lay.zebra[i]:
                 c.setFillColor(FLAG_BG if lay.flag[i] else ZEBRA)
                 c.rect(0, y, self.width, h, stroke=0, fill=1)
+            if not lay.cont[i]:
+                for bx in tick_x:
+                    c.rect(bx, y + h - PAD - TICK_BOX + 0.5, TICK_BOX, TICK_BOX, stroke=1, fill=0)
             c.line(0, y, self.width, y)
         c.setFillColor(colors.black)
         text = _TextRun(c, fonts.REGULAR, BODY_SIZE)
@@ -242,6 +309,14 @@ class SectionMarker(Flowable):
         self.canv._nodkit_section = (self.title, self.canv.getPageNumber())
 
 
+def _label_column(tpl) -> int:
+    """The column that names a row for a human (e.g. the citizen), for problem notes."""
+    for i, col in enumerate(tpl.columns):
+        if col.type == "text" and col.required:
+            return i
+    return next((i for i, col in enumerate(tpl.columns) if col.type == "text"), 0)
+
+
 class _Canvas(Canvas):
     """Defines the 'total pages' form just before saving (forward reference)."""
 
@@ -262,9 +337,13 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
     pagesize = landscape(A4) if tpl.orientation == "landscape" else A4
     page_w, page_h = pagesize
     usable = page_w - 2 * MARGIN - FLAG_W
-    total_weight = sum(c.width for c in tpl.columns)
-    widths = [usable * c.width / total_weight for c in tpl.columns]
-    head_lines = [wrap_text(c.heading, w - 2 * PAD, fonts.BOLD) for c, w in zip(tpl.columns, widths)]
+    columns = prepared.columns
+    all_rows = [r for s in unit.sections for r in s.rows]
+    widths = fit_widths(columns, all_rows, usable)
+    ticks = tuple(i for i, c in enumerate(columns) if c.type == "tickbox")
+    check = pagecode.content_check(prepared.as_of.isoformat(), (r.cells for r in all_rows))
+    del all_rows
+    head_lines = [wrap_text(c.heading, w - 2 * PAD, fonts.BOLD) for c, w in zip(columns, widths)]
     head_h = max(len(h) for h in head_lines) * LEADING + 2 * PAD
     top_band = 30 * mm
     footer_h = 12 * mm
@@ -282,12 +361,12 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         canvas.drawString(MARGIN, top - 8, kit_name)
         canvas.setFont(fonts.BOLD, 9)
         canvas.setFillColor(RED)
-        canvas.drawRightString(page_w - MARGIN, top - 8, "FORTROLIGT")
+        canvas.drawRightString(page_w - MARGIN - QR_SIZE - 3 * mm, top - 8, "FORTROLIGT")
         canvas.setFillColor(colors.black)
         canvas.setFont(fonts.BOLD, 16)
         canvas.drawString(MARGIN, top - 28, title)
         canvas.setFont(fonts.REGULAR, 9.5)
-        canvas.drawRightString(page_w - MARGIN, top - 28, f"Data pr. {data_time}")
+        canvas.drawRightString(page_w - MARGIN - QR_SIZE - 3 * mm, top - 28, f"Data pr. {data_time}")
         # column headings, repeated on every page
         y = page_h - MARGIN - top_band
         canvas.setFillColor(HEAD_BG)
@@ -309,10 +388,6 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         canvas.drawString(MARGIN, fy + 4 * mm, "Fortroligt")
         canvas.setFont(fonts.REGULAR, 8)
         canvas.drawString(MARGIN + 18 * mm, fy + 4 * mm, f"Data pr. {data_time}   ·   Dannet {made_time}")
-        if set_id:
-            canvas.setFont(fonts.REGULAR, 6.5)
-            canvas.setFillColor(colors.Color(0.4, 0.4, 0.4))
-            canvas.drawString(MARGIN, fy, f"Sæt {set_id} · {file_label}")
 
     def frame_page(canvas: Canvas, doc) -> None:
         # the unchanging part is one form XObject drawn on every page: written
@@ -324,15 +399,20 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
             canvas._nodkit_frame = True
         canvas.saveState()
         canvas.doForm("nodkit-frame")
+        # per page: page code (QR), section heading, page number, set line with check
+        page = canvas.getPageNumber()
+        top = page_h - MARGIN
+        pagecode.draw(canvas, pagecode.payload(set_id or "-", file_label or "-", page, check),
+                      page_w - MARGIN - QR_SIZE, top - QR_SIZE, QR_SIZE)
         section, first_page = getattr(canvas, "_nodkit_section", ("", 0))
         canvas.setFillColor(colors.black)
         if section:
             canvas.setFont(fonts.BOLD, 12.5)
-            suffix = " (fortsat)" if canvas.getPageNumber() != first_page else ""
-            canvas.drawString(MARGIN, page_h - MARGIN - 48, section + suffix)
+            suffix = " (fortsat)" if page != first_page else ""
+            canvas.drawString(MARGIN, top - 48, section + suffix)
         fy = MARGIN
         canvas.setFont(fonts.REGULAR, 8)
-        label = f"Side {canvas.getPageNumber()} af "
+        label = f"Side {page} af "
         lx = page_w - MARGIN - 26 * mm
         canvas.drawString(lx, fy + 4 * mm, label)
         canvas._nodkit_total_xy = (0, 0)
@@ -340,6 +420,10 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         canvas.translate(lx + stringWidth(label, fonts.REGULAR, 8), fy + 4 * mm)
         canvas.doForm("nodkit-total")
         canvas.restoreState()
+        if set_id:
+            canvas.setFont(fonts.REGULAR, 6.5)
+            canvas.setFillColor(colors.Color(0.4, 0.4, 0.4))
+            canvas.drawString(MARGIN, fy, f"Sæt {set_id} · {file_label} · side {page} · kontrol {check}")
         canvas.restoreState()
 
     frame = Frame(MARGIN, MARGIN + footer_h, page_w - 2 * MARGIN, frame_h, leftPadding=0, rightPadding=0,
@@ -350,7 +434,8 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
                           subject=f"Nødliste, data pr. {data_time}", creator="nodkit")
     doc.addPageTemplates([PageTemplate(id="list", frames=[frame], onPageEnd=frame_page, pagesize=pagesize)])
     note_style = ParagraphStyle("note", fontName=fonts.REGULAR, fontSize=9, leading=11, spaceBefore=2)
-    note_head = ParagraphStyle("notehead", parent=note_style, fontName=fonts.BOLD, textColor=RED, spaceBefore=8)
+    note_head = ParagraphStyle("notehead", parent=note_style, fontName=fonts.BOLD, textColor=RED, spaceBefore=8,
+                               keepWithNext=1)  # never a heading alone at a page bottom
     empty_style = ParagraphStyle("empty", fontName=fonts.BOLD, fontSize=11, leading=14, spaceBefore=10)
     story: list[Flowable] = []
     sections = unit.sections or []
@@ -363,16 +448,17 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         if not section.rows:
             story.append(Paragraph(xml_escape(tpl.empty_text), empty_style))
             continue
-        story.append(RowTable(_Layout(section.rows, widths, frame_h)))
+        story.append(RowTable(_Layout(section.rows, widths, frame_h, ticks)))
         flagged = section.flagged
         if flagged:
             story.append(Spacer(1, 4))
             story.append(Paragraph(f"! {len(flagged)} række(r) med problemer – kontrollér i kildesystemet:", note_head))
-            first = tpl.columns[0].heading
+            label = _label_column(tpl)
             for row in flagged:
-                ident = row.cells[0] or "(tom)"
+                ident = row.cells[label] or "(tom)"
                 story.append(Paragraph(
-                    xml_escape(f"{first}: {ident} ({row.origin}): {'; '.join(row.problems)}"), note_style))
+                    xml_escape(f"{tpl.columns[label].heading}: {ident} ({row.origin}): {'; '.join(row.problems)}"),
+                    note_style))
     doc.build(story, canvasmaker=_Canvas)
     pages = doc.page if hasattr(doc, "page") else 0
-    return RenderResult(pdf=buf.getvalue(), pages=pages)
+    return RenderResult(pdf=buf.getvalue(), pages=pages, check=check)

@@ -26,6 +26,7 @@ caller, which encrypts and writes it. Rules kept here:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import multiprocessing
@@ -85,9 +86,9 @@ def resolve_workers(setting: int | str, total_rows: int, jobs: int) -> int:
 
 def _light(job: RenderJob) -> RenderJob:
     """The job without the other units' rows, so only this unit is pickled."""
-    p = job.prepared
-    return RenderJob(PreparedList(template=p.template, as_of=p.as_of, units={}), job.unit, job.kit_name,
-                     job.generated_at, job.set_id, job.file_label, job.passwords)
+    # keep everything else of the list (printed columns with tick boxes, horizon days)
+    prepared = dataclasses.replace(job.prepared, units={}, warnings=[])
+    return dataclasses.replace(job, prepared=prepared)
 
 
 def _render(job: RenderJob) -> RenderOutput:

@@ -18,6 +18,16 @@ def register(kind: str):
     return deco
 
 
+def describe(config: DatasetConfig) -> str:
+    """Where a dataset comes from, without secrets (for messages and the manifest)."""
+    if "path" in config.options:
+        return str(config.options["path"])
+    if "url" in config.options:
+        from .sqlsource import redact
+        return redact(str(config.options["url"]))
+    return config.kind
+
+
 def open_source(config: DatasetConfig, tz: dt.tzinfo) -> Source:
     _load_builtin()
     try:
@@ -29,8 +39,14 @@ def open_source(config: DatasetConfig, tz: dt.tzinfo) -> Source:
     return factory(config, tz)
 
 
+def known_kinds() -> list[str]:
+    _load_builtin()
+    return sorted(KINDS)
+
+
 def _load_builtin() -> None:
     from . import csvsource, sqlsource  # noqa: F401  (registers the kinds)
+    from . import xlsxsource  # noqa: F401
 
 
-__all__ = ["DatasetConfig", "Row", "Snapshot", "Source", "open_source", "register", "KINDS"]
+__all__ = ["DatasetConfig", "Row", "Snapshot", "Source", "open_source", "register", "known_kinds", "KINDS"]

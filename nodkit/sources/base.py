@@ -22,6 +22,7 @@ from typing import Any, Protocol
 class Row:
     values: dict[str, Any]
     origin: str  # "besoeg.csv:17" — where a human finds this row in the source
+    problems: list[str] = field(default_factory=list)  # found by the reader (Danish, no values); row is flagged
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Snapshot:
     columns: list[str]
     rows: list[Row]
     warnings: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # how it was read: encoding, delimiter, sheet …
 
 
 @dataclass
@@ -48,3 +50,34 @@ class DatasetConfig:
 
 class Source(Protocol):
     def fetch(self, now: dt.datetime) -> Snapshot: ...
+
+
+def stale_warning(name: str, as_of: dt.datetime, now: dt.datetime, max_age_hours: float | None) -> str | None:
+    """The warning for a source file older than its dataset's `max_age_hours`, else None."""
+    if max_age_hours is None:
+        return None
+    age = (now - as_of).total_seconds() / 3600
+    if age <= max_age_hours:
+        return None
+    return (f"stale: {name} is {age:.1f} hours old (data as of {as_of.isoformat(timespec='minutes')}), "
+            f"more than max_age_hours = {max_age_hours:g}")
+
+
+def cell_location(snapshot: Snapshot, origin: str, column: str | None) -> str:
+    """Where a human finds one cell: "besoeg.csv:17:5 (Dato)", "elever.xlsx:9:E (Navn)", "pupils row 3 (navn)"."""
+    if column is None:
+        return origin
+    if snapshot.kind in ("csv", "xlsx") and column in snapshot.columns:
+        index = snapshot.columns.index(column) + 1
+        pos = column_letter(index) if snapshot.kind == "xlsx" else str(index)
+        return f"{origin}:{pos} ({column})"
+    return f"{origin} ({column})"
+
+
+def column_letter(index: int) -> str:
+    """1 → A, 27 → AA (Excel column names)."""
+    letters = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters

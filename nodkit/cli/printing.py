@@ -1,0 +1,201 @@
+"""Printing commands: print (menu or scripted), audit show/verify, launcher install, guide."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import click
+
+from . import _emit, _load, cli, json_option, kit_option
+from ..errors import NodkitError, PrintError
+
+
+def _ask(prompt: str) -> str:
+    from ..menu import Quit
+    try:
+        return input(prompt)
+    except EOFError:
+        raise Quit() from None
+
+
+def _ask_secret(prompt: str) -> str:
+    from ..menu import Quit
+    try:
+        if sys.stdin.isatty():
+            return getpass.getpass(prompt)
+        click.echo(prompt, nl=False)
+        return input()
+    except EOFError:
+        raise Quit() from None
+
+
+def _pause(enabled: bool) -> None:
+    if enabled and sys.stdin.isatty():
+        try:
+            input("\nTryk Enter for at lukke vinduet.")
+        except EOFError:
+            pass
+
+
+@cli.command("print", epilog="Example: nodkit print --kit /srv/nodkit   (menu)   |   "
+                             "echo \"$PW\" | nodkit print --unit 'Område Nord' --template care-route "
+                             "--copies 2 --password-stdin")
+@kit_option
+@json_option
+@click.option("--set", "set_id", metavar="SET-ID", help="Print from this set. Default: LATEST (the newest good set).")
+@click.option("--unit", help="Unit (e.g. 'Område Nord'). Given: no questions asked (for scripts).")
+@click.option("--template", metavar="LIST", help="List id (e.g. care-route, binder). Default: the unit's binder "
+                                                  "if there is one, else all its lists.")
+@click.option("--audience", help="Audience folder, when a unit exists for several (default: the one the password opens).")
+@click.option("--copies", type=click.IntRange(1), help="Copies. Default: copies in [printer] (1).")
+@click.option("--printer", "queue", metavar="QUEUE", help="CUPS queue. Default: [printer] in nodkit.toml.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option("--pause", is_flag=True, help="Wait for Enter before exiting (for the desktop launcher).")
+def print_cmd(kit, as_json, set_id, unit, template, audience, copies, queue, password_stdin, pause):
+    """Print emergency lists: decrypt in memory and send them to the printer.
+
+    Without --unit: a numbered menu in Danish (unit, binder or list,
+    password, copies). With --unit and --password-stdin it asks nothing.
+    The password is checked against the files themselves; every attempt is
+    written to the audit log. No plaintext copy is ever written to disk.
+    """
+    try:
+        _print(kit, as_json, set_id, unit, template, audience, copies, queue, password_stdin)
+    except NodkitError as exc:
+        if pause:  # the launcher's window would close before the error line is read
+            click.echo(f"\nUdskrivning mislykkedes: {exc}", err=True)
+            _pause(pause)
+        raise
+    _pause(pause)
+
+
+def _print(kit, as_json, set_id, unit, template, audience, copies, queue, password_stdin):
+    from .. import printing
+    from ..menu import run_menu
+    config = _load(kit)
+    backend = printing.backend_for(config.printer, queue)
+    if unit is None:
+        if password_stdin or not sys.stdin.isatty():
+            raise PrintError("Ingen enhed valgt: giv --unit (og --password-stdin) for at udskrive uden spørgsmål, "
+                             "eller start 'nodkit print' i en terminal for menuen.")
+        result = run_menu(config, ask=_ask, ask_secret=_ask_secret, say=click.echo, set_id=set_id, backend=backend)
+        if as_json and result.printed:
+            _emit(result.printed.to_dict())
+        return
+    export_set = printing.resolve_set(config, set_id)
+    now = config.now()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Adgangskode: ")
+    else:
+        raise PrintError("Ingen adgangskode: brug --password-stdin og send adgangskoden på stdin.")
+    if not password:
+        raise PrintError("Tom adgangskode. Send adgangskoden på stdin med --password-stdin.")
+    files = printing.find_files(export_set, unit, None, audience)
+    if template is None:
+        binders = [f for f in files if f.template == printing.BINDER]
+        files = binders or files
+    else:
+        files = printing.find_files(export_set, unit, template, audience)
+    if audience is None and len({f.audience for f in files}) > 1:
+        opens = [f for f in files if printing.password_opens(config, export_set, f, password, audit=False)]
+        files = opens or files[:1]  # none opens: let print_files report the wrong password
+    age = printing.age_of(export_set, config, now)
+    if age.stale:
+        click.echo(f"ADVARSEL: {age.text()}.", err=True)
+    result = printing.print_files(config, export_set, files, password, copies or config.printer.copies,
+                                  backend=backend, titles=printing.template_titles(config))
+    if as_json:
+        _emit(result.to_dict() | {"age_hours": round(age.hours, 1), "stale": age.stale})
+    else:
+        jobs = ", ".join(j.job for j in result.jobs if j.job)
+        click.echo(f"Sendt til {result.printer}: {len(result.files)} fil(er), {result.pages} sider × "
+                   f"{result.copies}{f' (job {jobs})' if jobs else ''}")
+
+
+@cli.group(epilog="Example: nodkit audit verify --kit /srv/nodkit")
+def audit():
+    """The audit log of every decrypt and print (append-only, hash-chained)."""
+
+
+@audit.command("show", epilog="Example: nodkit audit show --kit /srv/nodkit --last 20")
+@kit_option
+@json_option
+@click.option("--last", type=click.IntRange(1), help="Only the newest N records.")
+def audit_show(kit, as_json, last):
+    """Print the audit log: time, user, action, set, pages, printer, result."""
+    from ..audit import AuditLog
+    config = _load(kit)
+    records = AuditLog(config.home).records()
+    if last:
+        records = records[-last:]
+    if as_json:
+        _emit({"records": records})
+        return
+    for r in records:
+        files = ", ".join(r.get("files") or [])
+        click.echo(f"{r.get('seq'):>5}  {r.get('time')}  {r.get('user')}  {r.get('action')}  set={r.get('set')}  "
+                   f"sider={r.get('pages')}×{r.get('copies')}  printer={r.get('printer')}  {r.get('result')}  [{files}]")
+    if not records:
+        click.echo("(ingen poster)", err=True)
+
+
+@audit.command("verify", epilog="Example: nodkit audit verify --kit /srv/nodkit && echo OK")
+@kit_option
+@json_option
+def audit_verify(kit, as_json):
+    """Check the hash chain; names every edited or removed record (exit 15 if any)."""
+    from ..audit import AuditLog
+    from ..errors import IntegrityError
+    config = _load(kit)
+    log = AuditLog(config.home)
+    result = log.verify()
+    if as_json:
+        _emit({"records": result.records, "ok": result.ok, "problems": [str(p) for p in result.problems]})
+    else:
+        for p in result.problems:
+            click.echo(f"{log.path}: {p}")
+        if result.ok:
+            click.echo(f"audit log OK: {result.records} record(s), chain intact")
+    if not result.ok:
+        raise IntegrityError(f"{log.path}: {result.problems[0]}"
+                             + (f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""))
+
+
+@cli.group(epilog="Example: nodkit launcher install --kit /srv/nodkit --output ~/Skrivebord")
+def launcher():
+    """Desktop shortcut that opens the print menu."""
+
+
+@launcher.command("install", epilog="Example: nodkit launcher install --kit /srv/nodkit --output ~/Desktop")
+@kit_option
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the .desktop file (e.g. ~/Desktop or ~/.local/share/applications).")
+def launcher_install(kit, output):
+    """Write 'Udskriv nødlister' (a Linux .desktop file) that opens the print menu in a terminal."""
+    from ..launcher import write_desktop_file
+    config = _load(kit)
+    path = write_desktop_file(config, output.expanduser())
+    click.echo(f"Genvej skrevet: {path}")
+
+
+@cli.command("guide", epilog="Example: nodkit guide --kit /srv/nodkit --output /tmp/vejledning.pdf")
+@kit_option
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write it. Default: store/udskrivningsvejledning.pdf.")
+def guide(kit, output):
+    """Write the one-page guide 'Sådan udskriver du nødlister' (plain PDF, no personal data)."""
+    from ..fsutil import write_atomic
+    from ..guide import guide_pdf, write_guide
+    config = _load(kit)
+    if output:
+        write_atomic(output, guide_pdf(config))
+        path = output
+    else:
+        config.store.mkdir(parents=True, exist_ok=True)
+        path = write_guide(config)
+    click.echo(str(path))
+

@@ -1,0 +1,97 @@
+"""Unattended operation: `nodkit run` (the scheduler) and `nodkit service install`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import _emit, _load, cli, json_option, kit_option
+
+
+@cli.command("run", epilog="Example: nodkit run --kit /srv/nodkit   (or check first: nodkit run --check --kit /srv/nodkit)")
+@kit_option
+@click.option("--check", is_flag=True, help="Print the jobs, their next run times, the catch-up decision and "
+                                            "schedule warnings, then exit (1 if there are warnings).")
+@json_option
+def run(kit, check, as_json):
+    """Run the scheduled exports and verifications until stopped.
+
+    Jobs come from schedules/*.toml (built-in: export 05:00 and 14:00, verify
+    hourly; a file with the same name in the kit's schedules/ replaces it),
+    in the kit's timezone. At start-up a missed export is caught up. Failed or
+    partial exports are retried with backoff ([scheduler] in nodkit.toml)
+    until the next scheduled export. Only one 'nodkit run' per kit.
+
+    SIGTERM or Ctrl-C stops (an export in progress is abandoned, published
+    sets are untouched); SIGHUP or editing nodkit.toml or a schedule file
+    reloads the schedules. Logs: logs/nodkit.log; state: logs/heartbeat.json.
+    """
+    from ..schedules import dst_warnings, load_jobs
+    from ..scheduler import decide_catch_up, describe, next_runs, run as run_scheduler
+    config = _load(kit)
+    if not check:
+        click.echo(f"nodkit run: scheduling {config.home} (log: {config.home / 'logs' / 'nodkit.log'}); "
+                   "stop with Ctrl-C or SIGTERM", err=True)
+        sys.exit(run_scheduler(config.home))
+    jobs = load_jobs(config.home, config.timezone)
+    now = config.now()
+    runs = next_runs(jobs, config.timezone, now)
+    warnings = dst_warnings(jobs)
+    catch = decide_catch_up(config, jobs, now)
+    if as_json:
+        _emit({"kit": str(config.home), "timezone": str(config.timezone),
+               "jobs": [{"id": j.id, "action": j.action, "cron": j.cron, "every_seconds": j.every_seconds,
+                         "source": j.source, "next_run": runs[j.id].isoformat() if j.id in runs else None}
+                        for j in jobs],
+               "catch_up": {"needed": catch.needed, "reason": catch.reason}, "warnings": warnings})
+    else:
+        click.echo(f"Schedules for {config.home} ({config.timezone}):")
+        for j in jobs:
+            nxt = runs[j.id].strftime("%Y-%m-%d %H:%M:%S %Z") if j.id in runs else "never"
+            click.echo(f"  {j.id:<20} {j.action:<7} {describe(j):<22} next {nxt}   ({j.source})")
+        click.echo(f"At start-up: {catch.reason}")
+        for w in warnings:
+            click.echo(f"  ! {w}", err=True)
+    sys.exit(1 if warnings else 0)
+
+
+@cli.group(epilog="Example: sudo nodkit service install --kit /srv/nodkit --user nodkit")
+def service():
+    """Install nodkit run as an operating-system service."""
+
+
+@service.command("install", epilog="Example: sudo nodkit service install --kit /srv/nodkit --user nodkit")
+@kit_option
+@click.option("--user", default="nodkit", show_default=True,
+              help="Dedicated system user the service runs as (must own the kit home).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("/etc/systemd/system/nodkit.service"), show_default=True,
+              help="Where to write the systemd unit.")
+@click.option("--dry-run", is_flag=True, help="Print the unit instead of writing it.")
+def service_install(kit, user, output, dry_run):
+    """Write a systemd unit that runs 'nodkit run' for this kit.
+
+    The unit restarts nodkit whenever it stops (Restart=always), runs it as a
+    dedicated user, and sandboxes it: the whole file system is read-only
+    except the kit home (ProtectSystem=strict, ReadWritePaths), private /tmp,
+    no new privileges, files created 0600 (UMask=0077). Linux only; for
+    Windows see docs/operations.md.
+    """
+    from ..service import install_unit, render_unit
+    config = _load(kit)
+    text = render_unit(config.home, user=user, kit_name=config.name)
+    if dry_run:
+        click.echo(text, nl=False)
+        return
+    install_unit(output, text)
+    click.echo(f"Wrote {output}", err=True)
+    unit = output.name
+    click.echo(f"""Next steps (as root):
+  useradd --system --home-dir {config.home} --shell /usr/sbin/nologin {user}   # if the user does not exist
+  chown -R {user}: {config.home}
+  systemctl daemon-reload
+  systemctl enable --now {unit}
+  systemctl status {unit}          # logs: journalctl -u {unit}, and {config.home / 'logs' / 'nodkit.log'}
+Reload schedules: systemctl reload {unit}   ·   stop: systemctl stop {unit}""")

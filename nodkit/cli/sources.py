@@ -1,0 +1,70 @@
+"""Source commands: sources check."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import _emit, _load, cli, json_option, kit_option
+
+
+@cli.group(epilog="Example: nodkit sources check --kit /srv/nodkit")
+def sources():
+    """Inspect the kit's data sources (datasets in nodkit.toml)."""
+
+
+@sources.command("check", epilog="Example: nodkit sources check --kit /srv/nodkit visits --json")
+@click.argument("datasets", nargs=-1)
+@kit_option
+@json_option
+@click.option("--problems", "max_problems", type=click.IntRange(0, 1000), default=5, show_default=True,
+              help="How many row problems to show per dataset.")
+def check(datasets, kit, as_json, max_problems):
+    """Read each dataset (or only DATASETS) and check it against its lists.
+
+    Per dataset: reachable or not and why, rows, data as of, mapped and
+    unmapped columns, required fields without a column, and the first row
+    problems with file:line:column. Nothing is exported. Exit 0 when every
+    dataset is fine, 1 when there are warnings (stale file, flagged rows),
+    12 when a dataset is broken (its lists would be skipped by an export).
+    """
+    from ..sources.check import check_sources
+    config = _load(kit)
+    report = check_sources(config, config.now(), list(datasets) or None, max_problems=max_problems)
+    if as_json:
+        _emit(report.to_dict())
+        sys.exit(report.exit_code)
+    click.echo(f"sources check: {report.summary()}")
+    for d in report.datasets:
+        label = {"ok": "OK", "warning": "WARNING", "broken": "BROKEN"}[d.status]
+        click.echo(f"\n{d.name} ({d.kind}) {label}: {d.source}")
+        if not d.reachable:
+            click.echo(f"  not readable: {d.error}")
+            continue
+        read_as = ", ".join(f"{k} {v}" for k, v in d.read_as.items())
+        click.echo(f"  {d.rows} rows, data as of {d.as_of}" + (f"; read as {read_as}" if read_as else ""))
+        click.echo(f"  columns: {', '.join(d.columns)}")
+        if not d.lists:
+            click.echo("  (no configured list uses this dataset)")
+        for lc in d.lists:
+            mapped = ", ".join(f"{f}={c}" for f, c in lc.mapping.items() if c)
+            click.echo(f"  list {lc.template}: {mapped}")
+            for m in lc.missing:
+                click.echo(f"    MISSING: {m}")
+            empty = [f for f, c in lc.mapping.items() if c is None]
+            if empty and not lc.missing:
+                click.echo(f"    no column (printed empty): {', '.join(empty)}")
+        if d.unmapped_columns:
+            click.echo(f"  unmapped columns: {', '.join(d.unmapped_columns)}")
+        for w in d.warnings:
+            click.echo(f"  ! {w}")
+        if d.flagged_rows:
+            click.echo(f"  {d.flagged_rows} row(s) with problems (kept and flagged on the lists):")
+        for p in d.problems:
+            click.echo(f"    {p}")
+        if d.more_problems:
+            click.echo(f"    … and {d.more_problems} more")
+    for tid, why in report.lists_skipped.items():
+        click.echo(f"\n! list {tid} skipped: {why}")
+    sys.exit(report.exit_code)

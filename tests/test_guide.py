@@ -1,0 +1,27 @@
+"""The one-page printing guide: written by export, plain, one page, with the kit's own details."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from conftest import pdftotext, run_cli
+
+
+def test_guide_is_written_by_export_plain_and_one_page(demo_kit):
+    cfg = demo_kit.home / "nodkit.toml"
+    lines = [line for line in cfg.read_text("utf-8").splitlines()
+             if not line.startswith(("location =", "contact ="))]
+    text = "\n".join(lines).replace("[kit]", '[kit]\nlocation = "Rådhuset, kælderen, rum K12"\n'
+                                             'contact = "IT-vagten 76 16 16 16"', 1)
+    cfg.write_text(text, "utf-8")
+    guide = demo_kit.home / "store" / "udskrivningsvejledning.pdf"
+    guide.unlink()
+    assert run_cli("export", "--kit", str(demo_kit.home)).exit_code == 0
+    info = subprocess.run(["pdfinfo", str(guide)], capture_output=True, text=True, check=True).stdout
+    assert "Pages:           1" in info and "Encrypted:       no" in info
+    body = re.sub(r"\s+", " ", pdftotext(guide, None))
+    for expected in ("Sådan udskriver du nødlister", "Rådhuset, kælderen, rum K12", "IT-vagten 76 16 16 16",
+                     f"nodkit print --kit {demo_kit.home}", "PDF-læser", str(demo_kit.home / "store")):
+        assert expected in body
+    assert oct(guide.stat().st_mode & 0o777) == "0o600"

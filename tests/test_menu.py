@@ -1,0 +1,224 @@
+"""The staff menu driven through its input/output callables, printing to a stand-in command printer.
+
+The stand-in printer is `sh -c 'cat > DIR/job-$$.pdf'`: the decrypted PDF it
+receives lands in the test's own tmp folder, never in the kit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import pdftotext
+from nodkit import crypto, printing
+from nodkit.config import PrinterConfig, load_config
+from nodkit.errors import PrintError
+from nodkit.menu import run_menu
+
+
+class Script:
+    """Answers in order; records everything said and asked."""
+
+    def __init__(self, *answers: str):
+        self.answers = list(answers)
+        self.transcript: list[str] = []
+
+    def ask(self, prompt: str) -> str:
+        self.transcript.append(prompt)
+        if not self.answers:
+            raise AssertionError("menu asked more than scripted:\n" + self.text)
+        answer = self.answers.pop(0)
+        return answer(self) if callable(answer) else answer
+
+    def say(self, line: str) -> None:
+        self.transcript.append(line)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.transcript)
+
+    def number_of(self, label: str) -> str:
+        return re.findall(rf"^\s*(\d+)\s+{re.escape(label)}", self.text, re.M)[-1]
+
+
+@pytest.fixture
+def kit(demo_kit, tmp_path):
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    config = load_config(demo_kit.home)
+    config.printer = PrinterConfig(backend="command", command=("sh", "-c", f'cat > "{paper}/job-$$.pdf"'))
+    return demo_kit, config, paper
+
+
+def _now(config, days=0.0):
+    export_set = printing.resolve_set(config)
+    created = dt.datetime.fromisoformat(export_set.manifest.created_at)
+    return created + dt.timedelta(days=days, minutes=5)
+
+
+def _unit_number(config, unit):
+    return str(printing.units(printing.resolve_set(config)).index(unit) + 1)
+
+
+def test_menu_prints_the_chosen_list(kit):
+    demo, config, paper = kit
+    entry = next(f for f in demo.files() if f["template"] == "medication" and f["unit"] == "Område Syd")
+    s = Script(_unit_number(config, "Område Syd"), lambda s: s.number_of("Medicinoversigt"),
+               demo.passwords["pleje"], "2")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert result.printed and result.printed.copies == 2
+    jobs = sorted(paper.glob("*.pdf"))
+    assert len(jobs) == 2  # the command has no {copies}: run once per copy
+    original = pdftotext(Path(entry["path"]), demo.passwords["pleje"])
+    printed = pdftotext(jobs[0], None)  # what the printer got is a plain PDF ...
+    assert printed == original  # ... with exactly the list's content
+    assert "Listerne er under en time gamle – data pr." in s.text
+    assert "ADVARSEL" not in s.text
+    record = json.loads((demo.home / "audit.log").read_text().splitlines()[-1])
+    assert record["files"] == ["pleje/Område Syd/medication.pdf"] and record["copies"] == 2
+    assert record["result"] == "ok" and record["pages"] == entry["pages"]
+
+
+def test_old_lists_are_warned_about(kit):
+    demo, config, paper = kit
+    s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["pleje"], "1")
+    run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config, days=3))
+    assert re.search(r"ADVARSEL: Listerne er 3 dage gamle – data pr\. \d\d\.\d\d\.\d{4} kl\. \d\d:\d\d", s.text)
+    assert "Husk: Listerne er 3 dage gamle" in s.text
+
+
+def test_without_a_binder_all_lists_is_the_default(kit):
+    demo, config, paper = kit
+    _reseal(config, lambda files: [f for f in files if f.template != "binder"])
+    s = Script(_unit_number(config, "Område Nord"), "", demo.passwords["pleje"], "1")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    singles = [f for f in printing.resolve_set(config).manifest.files if f.unit == "Område Nord"]
+    pages = sum(f.pages for f in singles)
+    assert re.search(rf"^\s+1\s+Alle lister for Område Nord \({pages} sider\)", s.text, re.M)
+    assert sorted(result.printed.files) == sorted(f.path for f in singles)
+    assert len(list(paper.glob("*.pdf"))) == len(singles)
+
+
+def test_bad_answers_are_explained_and_q_quits_without_printing(kit):
+    demo, config, paper = kit
+    s = Script("0", "abc", "q")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert result.printed is None
+    assert s.text.count("Skriv et tal fra 1 til") == 2
+    assert "Afsluttet uden at udskrive." in s.text
+    assert not list(paper.iterdir())
+    assert not (demo.home / "audit.log").exists()
+
+
+def test_three_wrong_passwords_stop_and_are_audited(kit):
+    demo, config, paper = kit
+    s = Script(_unit_number(config, "Område Nord"), "1", "forkert1", "forkert2", "forkert3")
+    with pytest.raises(PrintError, match="Forkert adgangskode tre gange"):
+        run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert "2 forsøg tilbage" in s.text and "1 forsøg tilbage" in s.text
+    assert not list(paper.iterdir())
+    log = (demo.home / "audit.log").read_text()
+    assert log.count('"action":"decrypt"') == 3 and "forkert1" not in log
+
+
+def test_other_audience_password_does_not_open_the_unit(kit):
+    demo, config, paper = kit
+    s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["skole"], "q")
+    run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert "Forkert adgangskode. Prøv igen" in s.text
+    assert not list(paper.iterdir())
+
+
+def _reseal(config, change):
+    """Rewrite the LATEST manifest's file list with `change` and sign it again (as an export would)."""
+    export_set = printing.resolve_set(config)
+    manifest = export_set.manifest
+    manifest.files = change(list(manifest.files))
+    data = manifest.to_bytes()
+    (export_set.path / "manifest.json").write_bytes(data)
+    (export_set.path / "manifest.sig").write_bytes(crypto.sign(config.keys, data))
+    return export_set
+
+
+def _add_binder(demo, config, unit="Område Nord"):
+    """The unit's binder: the export's own when it makes binders, else a stand-in copied from a list."""
+    export_set = printing.resolve_set(config)
+    existing = [f for f in export_set.manifest.files if f.unit == unit and f.template == "binder"]
+    if existing:
+        return existing[0]
+    source = next(f for f in export_set.manifest.files if f.unit == unit and f.template == "care-route")
+    binder = dataclasses.replace(source, path=source.path.replace("care-route.pdf", "binder.pdf"), template="binder")
+    shutil.copyfile(export_set.path / source.path, export_set.path / binder.path)
+    _reseal(config, lambda files: files + [binder])
+    return binder
+
+
+def test_binder_is_offered_first(kit):
+    demo, config, paper = kit
+    binder = _add_binder(demo, config)
+    s = Script(_unit_number(config, "Område Nord"), "", demo.passwords["pleje"], "")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert re.search(r"^\s+1\s+Samlet mappe \(alle lister\)", s.text, re.M)
+    assert result.printed.files == [binder.path]
+
+
+def test_tampered_manifest_refuses_to_print(kit):
+    demo, config, paper = kit
+    export_set = printing.resolve_set(config)
+    path = export_set.path / "manifest.json"
+    path.write_bytes(path.read_bytes().replace(b'"pages": 24', b'"pages": 25', 1))
+    with pytest.raises(PrintError, match="manifest.sig passer ikke"):
+        printing.resolve_set(config)
+
+
+def test_changed_file_is_refused(kit):
+    demo, config, paper = kit
+    export_set = printing.resolve_set(config)
+    entry = export_set.manifest.files[0]
+    target = export_set.path / entry.path
+    data = bytearray(target.read_bytes())
+    data[-20] ^= 1
+    target.write_bytes(bytes(data))
+    with pytest.raises(PrintError, match="ændret eller beskadiget"):
+        printing.print_files(config, export_set, [entry], demo.passwords[entry.audience], 1,
+                             now=_now(config))
+    assert not list(paper.iterdir())
+
+
+def test_shared_unit_names_the_audience(kit):
+    demo, config, paper = kit
+    s = Script(_unit_number(config, "Fælles"), lambda s: s.number_of("Kontaktliste – Skoler"),
+               demo.passwords["skole"], "1")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert "Kontaktliste – Hjemmeplejen" in s.text
+    assert result.printed.files == ["skole/Fælles/contacts.pdf"]
+
+
+def test_printer_not_ready_is_said_before_the_questions(kit):
+    demo, config, paper = kit
+    config.printer = PrinterConfig(backend="command", command=("/nonexistent/print-helper",))
+    s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["pleje"], "1")
+    with pytest.raises(PrintError, match="findes ikke"):
+        run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert s.text.index("!!! Printeren er ikke klar") < s.text.index("Hvilken enhed?")
+    record = json.loads((demo.home / "audit.log").read_text().splitlines()[-1])
+    assert record["action"] == "print" and record["result"].startswith("fejl: Udskriftskommandoen")
+
+
+def test_scripted_print_without_template_takes_the_binder(kit, tmp_path):
+    from conftest import run_cli
+    demo, config, paper = kit
+    binder = _add_binder(demo, config, "Område Syd")
+    cfg = demo.home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8") + f'\n[printer]\nbackend = "command"\n'
+                   f'command = ["sh", "-c", "cat > {paper}/job-$$.pdf"]\n', "utf-8")
+    result = run_cli("print", "--kit", str(demo.home), "--unit", "Område Syd", "--password-stdin", "--json",
+                     input=demo.passwords["pleje"] + "\n")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["files"] == [binder.path]

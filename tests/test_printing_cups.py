@@ -1,0 +1,228 @@
+"""Real printing: a private cupsd with a cups-pdf queue, `nodkit print` scripted and through the menu.
+
+The fixture starts its own cupsd (own config, spool and socket in a temp
+folder; CUPS_SERVER points the clients at it), so the system's CUPS is not
+touched. cups-pdf reads its settings from /etc/cups/cups-pdf-<name>.conf for
+the device URI cups-pdf:/<name>; the fixture writes one for its queue (root
+only) so the "paper" lands in the temp folder, and removes it afterwards.
+In CI (CI=true) a missing CUPS fails the tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import pdftotext, run_cli
+
+CUPSD = shutil.which("cupsd") or "/usr/sbin/cupsd"
+LPADMIN = shutil.which("lpadmin") or "/usr/sbin/lpadmin"
+PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
+NODKIT = Path(sys.executable).with_name("nodkit")
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CUPS printing test cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@dataclass
+class Cups:
+    root: Path
+    queue: str
+    out: Path
+    env: dict
+
+    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(list(argv), env={**os.environ, **self.env}, capture_output=True, text=True,
+                              check=check, timeout=30)
+
+    def printed(self) -> set[Path]:
+        return set(self.out.glob("*.pdf"))
+
+    def wait_for_new(self, before: set[Path], count: int = 1, timeout: float = 90) -> list[Path]:
+        """The new PDFs cups-pdf wrote, once the queue has no pending jobs left."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = sorted(self.printed() - before)
+            pending = self.run("lpstat", "-o", self.queue, check=False).stdout.strip()
+            if len(new) >= count and not pending:
+                return new
+            time.sleep(0.3)
+        log = (self.root / "log" / "error_log").read_text(errors="replace")[-3000:]
+        raise AssertionError(f"cups-pdf wrote {len(self.printed() - before)} file(s), expected {count}; log:\n{log}")
+
+
+@pytest.fixture(scope="module")
+def cups():
+    if not Path(CUPSD).exists() or not shutil.which("lp"):
+        _unavailable("cupsd/lp not installed (apt-get install cups cups-client printer-driver-cups-pdf)")
+    if not PPD.exists() or not Path("/usr/lib/cups/backend/cups-pdf").exists():
+        _unavailable("printer-driver-cups-pdf not installed")
+    if os.geteuid() != 0:
+        _unavailable("needs root: cups-pdf reads its per-queue settings from /etc/cups")
+    root = Path(tempfile.mkdtemp(prefix="nodkit-cups-"))
+    root.chmod(0o755)  # cupsd's filters run as lp and must reach the spool
+    for sub in ("spool", "cache", "state", "log"):
+        (root / sub).mkdir()
+    for sub in ("out", "tmp"):
+        (root / sub).mkdir(mode=0o1777)
+        (root / sub).chmod(0o1777)
+    sock = root / "cups.sock"
+    (root / "cups-files.conf").write_text(
+        f"ServerRoot {root}\nRequestRoot {root}/spool\nCacheDir {root}/cache\nStateDir {root}/state\n"
+        f"TempDir {root}/tmp\nErrorLog {root}/log/error_log\nAccessLog {root}/log/access_log\n"
+        f"PageLog {root}/log/page_log\nServerBin /usr/lib/cups\nDataDir /usr/share/cups\n"
+        "User lp\nGroup lp\nSystemGroup root\nFileDevice No\nSandboxing Relaxed\n")
+    (root / "cupsd.conf").write_text(
+        f"LogLevel info\nListen {sock}\nBrowsing No\nWebInterface No\nDefaultAuthType None\n"
+        "<Location />\n  Order allow,deny\n  Allow all\n</Location>\n"
+        "<Location /admin>\n  Order allow,deny\n  Allow all\n</Location>\n"
+        "<Policy default>\n  <Limit All>\n    Order deny,allow\n  </Limit>\n</Policy>\n")
+    queue = f"nodkit-test-{secrets.token_hex(3)}"
+    pdf_conf = Path(f"/etc/cups/cups-pdf-{queue}.conf")
+    pdf_conf.write_text(f"Out {root}/out\nAnonDirName {root}/out\nLabel 0\nTitlePref 1\n")
+    proc = subprocess.Popen([CUPSD, "-f", "-c", str(root / "cupsd.conf"), "-s", str(root / "cups-files.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    c = Cups(root=root, queue=queue, out=root / "out", env={"CUPS_SERVER": str(sock)})
+    try:
+        deadline = time.monotonic() + 20
+        # lpstat -r exits 0 either way; only the text tells ("scheduler is not running")
+        while c.run("lpstat", "-r", check=False).stdout.strip() != "scheduler is running":
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("private cupsd did not start: " +
+                                     (root / "log" / "error_log").read_text(errors="replace")[-2000:])
+            time.sleep(0.2)
+        c.run(LPADMIN, "-p", queue, "-E", "-v", f"cups-pdf:/{queue}", "-P", str(PPD))
+        yield c
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        pdf_conf.unlink(missing_ok=True)
+        Path(f"/var/log/cups/cups-pdf-{queue}_log").unlink(missing_ok=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _ascii_names(text: str, count: int = 4) -> list[str]:
+    """Person names from a list's own text that survive the spooler's PDF→PS→PDF round trip
+    (text extraction drops letters like ø from the re-encoded fonts)."""
+    names = re.findall(r"\b([A-Z][a-z]{2,} (?:[A-Z][a-z]{2,}))\b", text)
+    skip = {"Data pr", "Side"}
+    found = []
+    for n in names:
+        if n not in found and not any(n.startswith(s) for s in skip):
+            found.append(n)
+    assert len(found) >= count, f"too few plain-ASCII names in the list: {found}"
+    return found[:count]
+
+
+def _care_route(demo_kit) -> tuple[Path, dict]:
+    entry = next(f for f in demo_kit.files() if f["template"] == "care-route" and f["unit"] == "Område Nord")
+    return Path(entry["path"]), entry
+
+
+def test_scripted_print_reaches_the_printer_with_the_names(demo_kit, cups):
+    path, entry = _care_route(demo_kit)
+    expected = _ascii_names(pdftotext(path, demo_kit.passwords["pleje"]))
+    before = cups.printed()
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--template", "care-route",
+                     "--printer", cups.queue, "--password-stdin", "--json",
+                     input=demo_kit.passwords["pleje"] + "\n", env=cups.env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["printer"] == cups.queue and data["pages"] == entry["pages"] and data["jobs"][0]
+    [paper] = cups.wait_for_new(before)
+    text = pdftotext(paper, None)  # the spooler's output: what came out of the printer
+    for name in expected:
+        assert name in text
+    info = subprocess.run(["pdfinfo", str(paper)], capture_output=True, text=True).stdout
+    assert re.search(rf"Pages:\s+{entry['pages']}\b", info)
+    records = [json.loads(line) for line in (demo_kit.home / "audit.log").read_text().splitlines()]
+    assert records[-1]["action"] == "print" and records[-1]["result"] == "ok"
+    assert records[-1]["printer"] == cups.queue and records[-1]["files"] == ["pleje/Område Nord/care-route.pdf"]
+    assert run_cli("audit", "verify", "--kit", str(demo_kit.home)).exit_code == 0
+
+
+def test_wrong_password_prints_nothing(demo_kit, cups):
+    before = cups.printed()
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--template", "care-route",
+                     "--printer", cups.queue, "--password-stdin", input="not-the-password\n", env=cups.env)
+    assert result.exit_code == 16
+    assert "Forkert adgangskode" in result.stderr
+    assert not cups.run("lpstat", "-o", cups.queue, check=False).stdout.strip()
+    time.sleep(1)  # a job, had one been sent, would have reached cups-pdf by now
+    assert cups.printed() == before
+    last = json.loads((demo_kit.home / "audit.log").read_text().splitlines()[-1])
+    assert last["action"] == "decrypt" and last["result"].startswith("fejl")
+    assert "not-the-password" not in (demo_kit.home / "audit.log").read_text()
+
+
+def test_paused_queue_and_unknown_queue_are_explained(demo_kit, cups):
+    cups.run("cupsdisable", cups.queue)
+    try:
+        result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--printer", cups.queue,
+                         "--password-stdin", input=demo_kit.passwords["pleje"] + "\n", env=cups.env)
+    finally:
+        cups.run("cupsenable", cups.queue)
+    assert result.exit_code == 16
+    assert "pause" in result.stderr and f"cupsenable {cups.queue}" in result.stderr
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--printer", "no-such-queue",
+                     "--password-stdin", input=demo_kit.passwords["pleje"] + "\n", env=cups.env)
+    assert result.exit_code == 16
+    assert "'no-such-queue' findes ikke" in result.stderr
+
+
+def test_menu_in_a_real_terminal_submits_a_job(demo_kit, cups):
+    pexpect = pytest.importorskip("pexpect")
+    path, entry = _care_route(demo_kit)
+    expected = _ascii_names(pdftotext(path, demo_kit.passwords["pleje"]), 2)
+    before = cups.printed()
+    env = {**os.environ, **cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8"}
+    child = pexpect.spawn(str(NODKIT), ["print", "--printer", cups.queue], env=env, encoding="utf-8", timeout=30)
+    transcript = io.StringIO()
+    child.logfile_read = transcript
+    try:
+        child.expect("Enhed: ")
+        menu = child.before
+        number = re.search(r"(\d+)\s+Område Nord", menu).group(1)
+        child.sendline("9")  # out of range: explained and asked again
+        child.expect("Skriv et tal fra 1 til")
+        child.expect("Enhed: ")
+        child.sendline(number)
+        child.expect(r"Valg \[1\]: ")
+        number = re.search(r"(\d+)\s+Køreliste", child.before).group(1)
+        child.sendline(number)
+        child.expect("Adgangskode")
+        child.sendline("forkert-kode")
+        child.expect("Forkert adgangskode. Prøv igen")
+        child.expect("Adgangskode")
+        child.sendline(demo_kit.passwords["pleje"])
+        child.expect(r"Hvor mange kopier\? \[1\]: ")
+        child.sendline("")
+        child.expect("Sendt til printeren")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+    assert demo_kit.passwords["pleje"] not in transcript.getvalue()  # hidden input is not echoed
+    [paper] = cups.wait_for_new(before)
+    text = pdftotext(paper, None)
+    for name in expected:
+        assert name in text

@@ -1,0 +1,138 @@
+"""Rendering one list: nothing lost, readable widths, page codes that decode."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nodkit.render import render_unit
+from nodkit.render import pagecode
+from nodkit.render.document import fit_widths
+from nodkit.sources.base import DatasetConfig, Row, Snapshot
+from nodkit.templates import load_template
+from nodkit.validate import PreparedRow, prepare
+
+TZ = dt.timezone(dt.timedelta(hours=1))
+NOW = dt.datetime(2026, 11, 23, 6, 0, tzinfo=TZ)
+
+TEMPLATE = '''title = "Testliste"
+dataset = "d"
+section = ["group"]
+section_title = "Gruppe {group}"
+sort = ["n"]
+[[columns]]
+field = "n"
+heading = "Nr."
+type = "int"
+width = 0.5
+[[columns]]
+field = "name"
+heading = "Navn"
+[[columns]]
+field = "note"
+heading = "Bemærkning"
+width = 3
+'''
+
+
+def _prepared(tmp_path: Path, rows: list[dict]):
+    path = tmp_path / "t.toml"
+    path.write_text(TEMPLATE, "utf-8")
+    tpl = load_template(path)
+    ds = DatasetConfig(name="d", kind="csv", options={}, columns={}, where="nodkit.toml:1")
+    snap = Snapshot(dataset="d", kind="csv", source="d.csv", as_of=NOW, columns=list(rows[0]),
+                    rows=[Row(values=r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
+    return prepare(tpl, ds, snap)
+
+
+def _text(pdf: bytes) -> str:
+    return subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+
+
+def test_500_row_section_keeps_every_row_in_order(tmp_path):
+    prepared = _prepared(tmp_path, [{"group": "A", "n": str(500 - i), "name": f"Person {500 - i:03d}", "note": ""}
+                                    for i in range(500)])
+    unit = prepared.units["Fælles"]
+    result = render_unit(prepared, unit, kit_name="Test", generated_at=NOW, set_id="S1", file_label="Fælles/t.pdf")
+    text = _text(result.pdf)
+    positions = [text.find(f"Person {n:03d}") for n in range(1, 501)]
+    assert all(p >= 0 for p in positions), "a row is missing"
+    assert positions == sorted(positions), "rows out of order"
+    assert result.pages > 5
+    assert text.count("Gruppe A (fortsat)") == result.pages - 1  # section named on every page
+    assert f"Side {result.pages} af {result.pages}" in text
+
+
+def test_5000_character_note_is_not_cut(tmp_path):
+    words = [f"ord{i:04d}" for i in range(700)]  # 700 × 8 chars = 5,600 characters with spaces
+    note = " ".join(words)
+    assert len(note) >= 5000
+    prepared = _prepared(tmp_path, [{"group": "A", "n": "1", "name": "Lang", "note": note},
+                                    {"group": "A", "n": "2", "name": "Efter", "note": "kort"}])
+    result = render_unit(prepared, prepared.units["Fælles"], kit_name="Test", generated_at=NOW)
+    text = _text(result.pdf)
+    positions = [text.find(w) for w in words]
+    assert all(p >= 0 for p in positions), f"{sum(p < 0 for p in positions)} words lost"
+    assert positions == sorted(positions)
+    assert text.find("Efter") > positions[-1]
+
+
+def test_unbreakable_long_word_wraps_without_loss(tmp_path):
+    word = "X" * 400 + "SLUT"
+    prepared = _prepared(tmp_path, [{"group": "A", "n": "1", "name": word, "note": ""}])
+    text = _text(render_unit(prepared, prepared.units["Fælles"], kit_name="Test", generated_at=NOW).pdf)
+    assert "".join(text.split()).count("X") >= 400 and "SLUT" in text
+
+
+def test_widths_fit_short_columns_and_give_the_rest_to_long_ones():
+    class Col:
+        def __init__(self, heading, width=1.0, type="text"):
+            self.heading, self.width, self.type = heading, width, type
+
+    cols = [Col("Telefon"), Col("Bemærkning")]
+    rows = [PreparedRow(cells=["12 34 56 78", "en meget lang bemærkning " * 10], problems=[], origin="x")]
+    widths = fit_widths(cols, rows, 500.0)
+    assert abs(sum(widths) - 500.0) < 0.5
+    assert widths[0] < 120 < widths[1]  # the phone column shrank to its content
+
+
+@pytest.mark.skipif(shutil.which("zbarimg") is None, reason="zbarimg (zbar-tools) not installed")
+def test_every_page_has_a_qr_code_that_decodes(tmp_path):
+    prepared = _prepared(tmp_path, [{"group": g, "n": "1", "name": "X", "note": ""} for g in "AB"])
+    result = render_unit(prepared, prepared.units["Fælles"], kit_name="Test", generated_at=NOW,
+                         set_id="20261123T050000Z-ab12", file_label="Område Nord/t.pdf")
+    assert result.pages == 2
+    subprocess.run(["pdftoppm", "-png", "-r", "200", "-", str(tmp_path / "p")], input=result.pdf, check=True)
+    for page, png in enumerate(sorted(tmp_path.glob("p-*.png")), start=1):
+        out = subprocess.run(["zbarimg", "-q", "--raw", str(png)], capture_output=True, text=True)
+        assert out.returncode == 0, f"no QR code found on page {page}"
+        decoded = pagecode.parse(out.stdout.strip())
+        assert decoded == {"set": "20261123T050000Z-ab12", "file": "Område Nord/t.pdf", "page": str(page),
+                           "check": result.check}
+    # the check changes when the content changes
+    other = _prepared(tmp_path, [{"group": g, "n": "2", "name": "X", "note": ""} for g in "AB"])
+    assert render_unit(other, other.units["Fælles"], kit_name="Test", generated_at=NOW).check != result.check
+
+
+def test_problem_note_heading_never_alone_at_page_bottom(tmp_path):
+    """Whatever the row count, the red "rows with problems" heading stays with its first line."""
+    checked = 0
+    for n in range(32, 40):  # the page fills at 35 rows
+        rows = [{"group": "A", "n": str(i), "name": "" if i == 0 else f"P{i}", "note": ""} for i in range(n)]
+        path = tmp_path / "t.toml"
+        path.write_text(TEMPLATE.replace('heading = "Navn"', 'heading = "Navn"\nrequired = true'), "utf-8")
+        tpl = load_template(path)
+        ds = DatasetConfig(name="d", kind="csv", options={}, columns={}, where="nodkit.toml:1")
+        snap = Snapshot(dataset="d", kind="csv", source="d.csv", as_of=NOW, columns=list(rows[0]),
+                        rows=[Row(values=r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
+        prepared = prepare(tpl, ds, snap)
+        pages = _text(render_unit(prepared, prepared.units["Fælles"], kit_name="Test", generated_at=NOW).pdf).split("\f")
+        for page in pages:
+            if "med problemer" in page:
+                assert "mangler Navn" in page, f"{n} rows: heading alone at the bottom of a page"
+                checked += 1
+    assert checked == 8

@@ -1,0 +1,98 @@
+"""The store's delete side: prune under the lock, dry runs, and the removal order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+
+import pytest
+
+from conftest import run_cli
+from kittools import clone_set, quiet_schedule
+from nodkit.config import load_config
+from nodkit.errors import LockError, StoreError
+from nodkit.store import Store
+
+
+def old_sets(kit, ages_and_status):
+    now = dt.datetime.now(dt.timezone.utc)
+    return {clone_set(kit.home, now - dt.timedelta(days=age), status): (age, status) for age, status in ages_and_status}
+
+
+def set_ids(kit) -> set[str]:
+    return {p.name for p in (kit.home / "store" / "sets").iterdir()}
+
+
+def test_prune_dry_run_prints_every_decision_and_deletes_nothing(demo_kit):
+    made = old_sets(demo_kit, [(2, "good"), (8, "good"), (9, "suspect"), (10, "good"), (12, "good")])
+    before = set_ids(demo_kit)
+    result = run_cli("prune", "--kit", str(demo_kit.home), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert set_ids(demo_kit) == before
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert set(lines) == before, "one line per set"
+    by_age = {age: sid for sid, (age, _) in made.items()}
+    assert "keep" in lines[demo_kit.latest] and "LATEST" in lines[demo_kit.latest]
+    assert "keep_min" in lines[by_age[2]] and "keep_min" in lines[by_age[8]]
+    assert "would remove" in lines[by_age[9]] and "suspect set" in lines[by_age[9]]
+    assert "would remove" in lines[by_age[10]] and "would remove" in lines[by_age[12]]
+    assert "dry run" in result.stdout
+
+
+def test_prune_removes_old_sets_and_debris_and_keeps_verify_clean(demo_kit):
+    quiet_schedule(demo_kit.home)
+    made = old_sets(demo_kit, [(1, "good"), (2, "good"), (8, "good"), (9, "partial")])
+    debris = demo_kit.home / "store" / ".incoming" / "20261101T000000Z-abcd"
+    debris.mkdir(parents=True)
+    (debris / "half.pdf").write_bytes(b"%PDF-1.7 half")
+    result = run_cli("prune", "--kit", str(demo_kit.home), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    removed = {d["set"] for d in data["decisions"] if not d["keep"]}
+    assert removed == {sid for sid, (age, _) in made.items() if age >= 8}
+    assert set_ids(demo_kit) == {demo_kit.latest} | {sid for sid, (age, _) in made.items() if age < 8}
+    assert data["debris"] == [debris.name] and not debris.exists()
+    assert run_cli("verify", "--kit", str(demo_kit.home), "--all").exit_code == 0
+
+
+def test_prune_refuses_while_an_export_holds_the_lock(demo_kit):
+    store = Store(load_config(demo_kit.home).store)
+    with store.lock("export"):
+        result = run_cli("prune", "--kit", str(demo_kit.home))
+    assert result.exit_code == LockError.exit_code
+    assert "another nodkit process" in result.stderr
+
+
+def test_removal_takes_the_set_out_of_view_before_deleting_files(demo_kit, monkeypatch):
+    """A crash while deleting files leaves no half set in sets/, only debris the next run removes."""
+    (victim,) = old_sets(demo_kit, [(10, "good")])
+    store = Store(demo_kit.home / "store")
+    seen = {}
+
+    def crash(path, *a, **kw):
+        seen["still_listed"] = victim in {s.id for s in store.sets()}
+        seen["path"] = path
+        raise OSError("power cut")
+    monkeypatch.setattr(shutil, "rmtree", crash)
+    with pytest.raises(OSError):
+        store.remove(victim)
+    assert seen["still_listed"] is False
+    assert seen["path"].parent == store.incoming_dir
+    monkeypatch.undo()
+    assert victim not in set_ids(demo_kit)
+    with store.lock("test"):
+        assert store.clean_debris() == [seen["path"].name]
+
+
+def test_latest_cannot_be_removed(demo_kit):
+    with pytest.raises(StoreError, match="it is LATEST"):
+        Store(demo_kit.home / "store").remove(demo_kit.latest)
+
+
+def test_unreadable_set_is_kept_and_explained(demo_kit):
+    (victim,) = old_sets(demo_kit, [(30, "good")])
+    (demo_kit.home / "store" / "sets" / victim / "manifest.json").write_text("{broken", "utf-8")
+    result = run_cli("prune", "--kit", str(demo_kit.home), "--dry-run")
+    line = next(line for line in result.stdout.splitlines() if line.strip().startswith(victim))
+    assert "keep" in line and "unreadable manifest" in line
