@@ -81,8 +81,10 @@ def test_broken_dataset_exits_12_and_the_others_are_still_checked(demo_kit):
     assert result.exit_code == 12
     data = {d["name"]: d for d in json.loads(result.stdout)["datasets"]}
     assert data["medication"]["status"] == "broken" and data["medication"]["reachable"] is True
+    cfg = demo_kit.home / "nodkit.toml"
+    line = cfg.read_text("utf-8").splitlines().index("[datasets.medication]") + 1
     assert data["medication"]["lists"][0]["missing"] == [
-        f"dataset 'medication' has no column 'Præparat' (mapped to field 'drug' at {demo_kit.home / 'nodkit.toml'}:46)"]
+        f"dataset 'medication' has no column 'Præparat' (mapped to field 'drug' at {cfg}:{line})"]
     assert data["medication"]["unmapped_columns"] == ["Praeparat"]
     assert data["contacts"]["status"] == "broken" and data["contacts"]["reachable"] is False
     assert "kontakter.csv: no such file" in data["contacts"]["error"]
