@@ -12,6 +12,9 @@ folder, create a kit there with the demo's dataset configuration, run
 - the largest single list rendered again in this process by nodkit (no
   encryption) and by a bare reportlab canvas loop (no layout engine, no
   encryption): the practical floor, and nodkit's ratio to it,
+- the binders (one per audience and unit, assembled with pikepdf from the
+  lists already rendered in memory, plus cover, contents and printing guide):
+  files, pages and the wall seconds to assemble and encrypt them,
 - printing the first page of the largest binder (template "binder"; without
   binders, of the largest list): decrypt, extract page 1 in memory, hand it
   to a no-op spooler.
@@ -148,6 +151,8 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
         render_s = result.timings.get("render", {})
         per_template = {}
         for (tid, _unit), f in unique.items():
+            if tid == "binder":
+                continue
             row = per_template.setdefault(tid, {"files": 0, "rows": 0, "pages": 0})
             row["files"] += 1
             row["rows"] += f.rows
@@ -158,15 +163,19 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
             row["rows_per_s"] = round(row["rows"] / seconds, 1) if seconds else None
             row["pages_per_s"] = round(row["pages"] / seconds, 1) if seconds else None
         encrypt_s = result.timings.get("encrypt", 0.0)
-        rows_total = sum(r["rows"] for t, r in per_template.items() if t != "binder")
+        rows_total = sum(r["rows"] for r in per_template.values())
         pages_total = sum(r["pages"] for r in per_template.values())
+        binder_files = [f for f in result.files if f.template == "binder"]
+        binders = {"files": len(binder_files), "pages": sum(f.pages for f in binder_files),
+                   "largest_pages": max((f.pages for f in binder_files), default=0),
+                   "wall_s": round(result.timings.get("binder_wall", 0.0), 2)}
         n_workers = resolve_workers(config.workers, rows_total, len(unique))
 
         # the floor: the largest single list, rendered in this process both ways
         largest = max((f for (t, _u), f in unique.items() if t != "binder"), key=lambda f: f.rows)
         tpl = templates[largest.template]
         snap = open_source(config.datasets[tpl.dataset], config.timezone).fetch(config.now())
-        prepared = prepare(tpl, config.datasets[tpl.dataset], snap)
+        prepared = prepare(tpl, config.datasets[tpl.dataset], snap, today=config.now().date())
         unit = prepared.units[largest.unit]
         del snap
         gc.collect()
@@ -186,11 +195,10 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
 
         # printing page 1 of a binder; without binders, of the largest list (the same work:
         # open the encrypted file, decrypt page 1's objects, write a one-page PDF in memory)
-        binders = [f for f in result.files if f.template == "binder"]
-        big = max(binders or result.files, key=lambda f: f.pages)
+        big = max(binder_files or result.files, key=lambda f: f.pages)
         seconds, spooled = print_first_page(big.path.read_bytes(), PASSWORDS[big.audience])
         binder = {"file": big.relpath, "template": big.template, "pages": big.pages,
-                  "first_page_s": round(seconds, 3), "spooled_bytes": spooled, "is_binder": bool(binders)}
+                  "first_page_s": round(seconds, 3), "spooled_bytes": spooled, "is_binder": bool(binder_files)}
         rss_self = peak_rss()
         # a spawned child's ru_maxrss starts at its parent's peak (Linux keeps it over exec);
         # the workers report their own VmHWM instead
@@ -206,7 +214,7 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
             "encrypt_cpu_s": round(encrypt_s, 2), "encrypt_share": round(encrypt_s / cpu, 3) if cpu else None,
             "peak_rss_self": rss_self, "peak_rss_child": worker_rss,
             "peak_rss_bound": rss_self + n_workers * worker_rss if n_workers > 1 else rss_self,
-            "templates": per_template, "floor": floor, "binder": binder,
+            "templates": per_template, "binders": binders, "floor": floor, "binder": binder,
         }
         figures["bench_wall_s"] = round(time.perf_counter() - bench_started, 2)
         figures["targets"] = _targets(figures)
@@ -241,8 +249,11 @@ def report(fig: dict) -> str:
     for tid, r in sorted(fig["templates"].items()):
         out.append(f"{tid:<18}{r['files']:>7}{r['rows']:>10,}{r['pages']:>9,}{r['render_cpu_s']:>9.2f}"
                    f"{(r['rows_per_s'] or 0):>10,.0f}{(r['pages_per_s'] or 0):>10,.0f}")
-    out += ["(rows/s and pages/s: per core, CPU seconds spent rendering that template)", "",
-            f"export: {fig['files']} files, {fig['rows']:,} rows, {fig['pages']:,} pages in "
+    bs = fig["binders"]
+    out += ["(rows/s and pages/s: per core, CPU seconds spent rendering that template)",
+            f"binders: {bs['files']} files, {bs['pages']:,} pages (largest {bs['largest_pages']:,}), assembled from "
+            f"the rendered lists and encrypted in {bs['wall_s']:.1f} s wall", "",
+            f"export: {fig['files']} files, {fig['rows']:,} rows, {fig['pages']:,} list pages in "
             f"{fig['export_wall_s']:.1f} s wall, {fig['export_cpu_s']:.1f} s CPU (incl. child processes); "
             f"{fig['rows_per_s_wall']:,.0f} rows/s, {fig['pages_per_s_wall']:,.0f} pages/s wall",
             f"before rendering: fetch {fig['fetch_wall_s']:.1f} s, validate and sort {fig['validate_wall_s']:.1f} s "

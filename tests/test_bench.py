@@ -18,7 +18,7 @@ def test_bench_prints_every_figure():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for needle in ("rows/s", "pages/s", "care-route", "medication", "class-list", "s wall", "s CPU",
-                   "encryption:", "peak RSS:", "canvas floor", "ratio", "print first page", "PASS"):
+                   "encryption:", "peak RSS:", "canvas floor", "ratio", "binders:", "print first page", "PASS"):
         assert needle in out, needle
 
 
@@ -38,4 +38,5 @@ def test_bench_json_figures_are_consistent():
     assert fig["peak_rss_self"] > 10 * 1024 * 1024
     assert fig["floor"]["rows"] > 0 and fig["floor"]["ratio"] > 0
     assert fig["floor"]["nodkit_pages"] >= 1 and fig["floor"]["floor_pages"] >= 1
+    assert fig["binder"]["is_binder"] and fig["binders"]["files"] >= 1 and fig["binders"]["pages"] > fig["pages"] / 2
     assert fig["binder"]["pages"] >= 1 and fig["binder"]["spooled_bytes"] > 0 and fig["binder"]["first_page_s"] > 0
