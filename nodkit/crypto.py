@@ -234,7 +234,10 @@ class PasswordBook:
         if not entries:
             return
         newest = max(e["generation"] for e in entries)
-        self.data[audience] = [e for e in entries if e["generation"] == newest or e["generation"] in in_use]
+        kept = [e for e in entries if e["generation"] == newest or e["generation"] in in_use]
+        if len(kept) == len(entries):
+            return  # nothing to forget: do not rewrite the secrets file on every export
+        self.data[audience] = kept
         self.save()
 
     def save(self) -> None:
