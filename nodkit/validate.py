@@ -86,7 +86,7 @@ def column_map(template: Template, dataset: DatasetConfig, snapshot: Snapshot) -
                 if actual is None:
                     raise SourceError(
                         f"{snapshot.source}: dataset '{dataset.name}' has no column '{configured}' "
-                        f"(mapped to field '{name}' at {dataset.where}); columns are: {', '.join(snapshot.columns)}")
+                        f"(mapped to field '{name}' at {dataset.where}); {_columns_text(dataset, snapshot)}")
                 configured = actual
             mapping[name] = configured
             continue
@@ -103,6 +103,21 @@ def column_map(template: Template, dataset: DatasetConfig, snapshot: Snapshot) -
             warnings.append(f"list '{template.id}': field '{name}' has no column in dataset '{dataset.name}'; printed empty")
         mapping[name] = actual
     return mapping, warnings
+
+
+def _columns_text(dataset: DatasetConfig, snapshot: Snapshot) -> str:
+    """The source's column names for an error message, unless the "header" is really a data row.
+
+    An export without its header line makes the first data row the header:
+    listing it would put personal data into the message, the log and the
+    manifest. When none of the configured column names is among the
+    headers, the names are not shown.
+    """
+    known = {c.casefold().strip() for c in dataset.columns.values()}
+    if not any(c.casefold().strip() in known for c in snapshot.columns):
+        return (f"none of the configured column names is in its first line ({len(snapshot.columns)} columns, "
+                "not shown): is the header line missing?")
+    return f"columns are: {', '.join(snapshot.columns)}"
 
 
 def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
