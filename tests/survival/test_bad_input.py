@@ -86,13 +86,13 @@ def _edit_config(home: Path, old: str, new: str) -> None:
     ("config wrong type", "max_age_hours = 26", 'max_age_hours = "a day"', r"nodkit\.toml:\d+.*max_age_hours"),
     ("config unknown key", "[export]", "[export]\nsuspect_dorp = 0.4", r"nodkit\.toml:\d+.*suspect_dorp"),
     ("config unknown template", 'templates = ["class-list"]', 'templates = ["class-lists"]', None),
-])
+], ids=["syntax", "wrong-type", "unknown-key", "unknown-template"])
 def test_malformed_config(demo_kit, name, old, new, message):
     case = Case(demo_kit, name)
     _edit_config(case.home, old, new)
     if name == "config unknown template":
         # an audience naming a list nobody defined: the other lists are made, the set is partial (exit 1)
-        result = case.run("export", code=1, message=r"class-lists")
+        case.run("export", code=1, message=r"class-lists")
         case.untouched()
         return
     case.run("export", code=10, message=message)
@@ -106,7 +106,7 @@ def test_malformed_config(demo_kit, name, old, new, message):
     ("template syntax error", 'title = "Kontaktliste\n'),
     ("template wrong type", 'format_version = 1\ntitle = 12\ndataset = "contacts"\n[[columns]]\nfield = "name"\n'),
     ("template unknown dataset", 'format_version = 1\ntitle = "X"\ndataset = "nope"\n[[columns]]\nfield = "name"\nheading = "Navn"\n'),
-])
+], ids=["syntax", "wrong-type", "unknown-dataset"])
 def test_broken_site_template(demo_kit, name, text):
     case = Case(demo_kit, name)
     (case.home / "templates").mkdir(exist_ok=True)

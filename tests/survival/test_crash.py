@@ -151,13 +151,18 @@ def test_sigkill_real_nodkit_export_command(demo_kit):
     home = _crash_kit(demo_kit)
     secrets = load_secrets(demo_kit.sources, home, demo_kit.passwords)
     env = {**os.environ, "NODKIT_HOME": str(home)}
-    started = time.monotonic()
-    proc = subprocess.run(NODKIT + ["export"], env=env, capture_output=True, text=True)
-    duration = time.monotonic() - started
-    assert proc.returncode == 0, proc.stderr
-    n = trials(3)
+    runs = []
+    for _ in range(2):
+        started = time.monotonic()
+        proc = subprocess.run(NODKIT + ["export"], env=env, capture_output=True, text=True)
+        runs.append(time.monotonic() - started)
+        assert proc.returncode == 0, proc.stderr
+    duration = max(runs)
+    n = trials(4)
     rng = random.Random(90)
-    delays = [duration * 1.1 * (i + rng.random()) / n for i in range(n)]
+    # the forked test covers the export's own work densely; here the kills are spread over the
+    # second half of the command's run (the first is interpreter start and imports)
+    delays = [duration * (0.5 + 0.6 * (i + rng.random()) / n) for i in range(n)]
     outcomes: dict[str, int] = {}
     outputs = [proc.stdout, proc.stderr]
     for delay in delays:
@@ -176,9 +181,9 @@ def test_sigkill_real_nodkit_export_command(demo_kit):
         assert nxt.returncode == 0, nxt.stderr
         final = assert_store_sound(home)
         assert final.incoming == [] and final.tmp_files == []
-        verify = subprocess.run(NODKIT + ["verify"], env=env, capture_output=True, text=True)
-        assert verify.returncode == 0, verify.stdout
-        outputs.append(verify.stdout)
+    verify = subprocess.run(NODKIT + ["verify", "--all"], env=env, capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout
+    outputs.append(verify.stdout)
     assert_no_secrets(home, secrets, *outputs)
     record("sigkill_command", trials=n, export_seconds=round(duration, 3), outcomes=outcomes)
 
