@@ -15,6 +15,7 @@ cleans the debris and succeeds. Then the secrets scan runs over the kit.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -37,18 +38,30 @@ pytestmark = pytest.mark.survival
 
 KEEP_MIN = 3
 NODKIT = [sys.executable, "-m", "nodkit"]
+_CLOCK: list = []
+
+
+def _tick(home: Path):
+    """A simulated clock one minute further on every call, so set ids and ages are distinct and
+    retention prunes the same way however fast the machine is."""
+    if not _CLOCK:
+        _CLOCK.append(load_config(home).now() - dt.timedelta(days=30))
+    _CLOCK[0] += dt.timedelta(minutes=1)
+    return _CLOCK[0]
+
+
 def _crash_kit(demo_kit) -> Path:
     """The small kit with a fresh store and retention that prunes every run down to KEEP_MIN sets."""
     home = demo_kit.home
     make_small(home)
     cfg = home / "nodkit.toml"
-    text = cfg.read_text("utf-8").replace("days = 7 ", "days = 0.00001 ")
+    text = cfg.read_text("utf-8").replace("days = 7 ", "days = 0.0001 ")
     cfg.write_text(text, "utf-8")
     shutil.rmtree(home / "store")
     config = load_config(home)
     assert config.retention.days < 0.001 and config.retention.keep_min == KEEP_MIN
     for _ in range(KEEP_MIN):
-        assert run_export(config).status == "good"
+        assert run_export(config, now=_tick(home)).status == "good"
     return home
 
 
@@ -66,7 +79,7 @@ def _check_kept(before, after, where: str) -> None:
 
 def _recover(home: Path, before_recovery) -> None:
     """The next export cleans the debris and succeeds; the result is sound and debris-free."""
-    result = run_export(load_config(home))
+    result = run_export(load_config(home), now=_tick(home))
     assert result.status == "good" and result.latest, result.reasons
     after = assert_store_sound(home)
     assert after.latest == result.id
@@ -81,7 +94,7 @@ def _clean(home: Path) -> None:
     store = Store(config.store)
     with store.lock("export"):
         store.clean_debris()
-        apply_retention(store, config.retention, config.now())
+        apply_retention(store, config.retention, _tick(home))
     after = assert_store_sound(home)
     assert after.incoming == [] and after.tmp_files == [], f"debris left after cleaning: {after}"
     assert not list((home / "keys").glob(".*.tmp")), "temporary key files left in keys/"
@@ -99,13 +112,14 @@ def _outcome(before, after) -> str:
 
 def _fork_export(home: Path, hook=None) -> int:
     """Run run_export in a forked child; returns its pid. The child never returns into pytest."""
+    now = _tick(home)
     pid = os.fork()
     if pid == 0:  # child
         code = 0
         try:
             if hook:
                 hook()
-            run_export(load_config(home))
+            run_export(load_config(home), now=now)
         except BaseException:
             code = 1
         finally:
@@ -234,7 +248,8 @@ def test_crash_before_every_filesystem_operation(demo_kit, tmp_path):
     oplog = tmp_path / "ops.jsonl"
     assert _run_with_hook(home, None, oplog) == 0
     ops = [json.loads(line) for line in oplog.read_text().splitlines()]
-    assert any(op[1] == "rename" and "/sets/" in op[2] for op in ops), "publish rename not seen"
+    assert any(op[1] == "rename" and ".incoming" in op[2] for op in ops), "publish rename not seen"
+    assert any(op[1] == "rename" and "/sets/" in op[2] for op in ops), "prune rename not seen"
     assert any(op[1] == "replace" for op in ops), "LATEST replace not seen"
     _recover(home, state(home))
     # CI: the first PDF's open/write/fsync and every operation from the manifest write onwards (seal,
