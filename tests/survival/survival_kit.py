@@ -31,6 +31,12 @@ def trials(base: int) -> int:
     return max(1, int(base * factor))
 
 
+def verify_args() -> list[str]:
+    """`nodkit verify` options for a full check: --decrypt where verify does not decrypt by default (issue 6)."""
+    from nodkit.cli import cli
+    return ["--decrypt"] if any(p.name == "decrypt" for p in cli.commands["verify"].params) else []
+
+
 def record(name: str, **figures) -> None:
     """Print measured figures (pytest -s shows them) and append them to $NODKIT_SURVIVAL_FIGURES (docs)."""
     import json

