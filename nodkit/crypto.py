@@ -137,8 +137,17 @@ def sign(keys_dir: Path, data: bytes) -> bytes:
 
 
 def check_signature(public: Ed25519PublicKey, data: bytes, signature_file: bytes) -> bool:
+    """True only for the exact file `sign` writes: a changed byte anywhere is a failure.
+
+    Base64 decoding alone forgives some changes (the unused bits of the last
+    character, trailing whitespace), so the file must also be the canonical
+    encoding of the signature it holds.
+    """
     try:
-        public.verify(base64.b64decode(signature_file.strip(), validate=True), data)
+        signature = base64.b64decode(signature_file.strip(), validate=True)
+        if base64.b64encode(signature) + b"\n" != signature_file:
+            return False
+        public.verify(signature, data)
         return True
     except (InvalidSignature, ValueError):
         return False
@@ -234,7 +243,10 @@ class PasswordBook:
         if not entries:
             return
         newest = max(e["generation"] for e in entries)
-        self.data[audience] = [e for e in entries if e["generation"] == newest or e["generation"] in in_use]
+        kept = [e for e in entries if e["generation"] == newest or e["generation"] in in_use]
+        if len(kept) == len(entries):
+            return  # nothing to forget: do not rewrite the secrets file on every export
+        self.data[audience] = kept
         self.save()
 
     def save(self) -> None:

@@ -52,10 +52,13 @@ class KitLock:
                             hint=f"lock file: {self.path}")
         info = {"pid": os.getpid(), "since": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                 "purpose": self.purpose}
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, json.dumps(info).encode())
         self.fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, json.dumps(info).encode())
+        except OSError:
+            pass  # full disk: the note only explains a refusal; the lock itself is held
         return self
 
     def _holder(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import sys
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -27,6 +28,24 @@ def setup_stderr(verbose: int) -> None:
     root.addHandler(handler)
 
 
+class _LogFileHandler(logging.handlers.RotatingFileHandler):
+    """The kit's log file. When it cannot be written (disk full), say so once on stderr in one
+    line and carry on: the logging module's default is a traceback on every record."""
+
+    _warned = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        if self._warned:
+            return
+        self._warned = True
+        exc = sys.exc_info()[1]
+        reason = getattr(exc, "strerror", None) or exc
+        try:
+            sys.stderr.write(f"nodkit: warning: cannot write the log file {self.baseFilename}: {reason}\n")
+        except Exception:
+            pass
+
+
 def setup_file(home: Path) -> None:
     root = logging.getLogger("nodkit")
     logs = home / "logs"
@@ -35,7 +54,7 @@ def setup_file(home: Path) -> None:
     path = logs / "nodkit.log"
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
+    handler = _LogFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(FORMAT))
     handler._nodkit_file = str(logs)  # type: ignore[attr-defined]

@@ -126,12 +126,30 @@ class Store:
         target = self.sets_dir / incoming.id
         try:
             os.rename(incoming.path, target)
+        except OSError as exc:
+            raise StoreError(f"{target}: cannot publish: {exc.strerror}") from None
+        try:
             fsync_dir(self.sets_dir)
             if make_latest:
                 write_atomic(self.latest_file, (incoming.id + "\n").encode())
         except OSError as exc:
-            raise StoreError(f"{target}: cannot publish: {exc.strerror}") from None
+            # A failed run leaves no new set behind (e.g. the disk filled up writing LATEST):
+            # move it back to .incoming/, where the caller or the next run removes it.
+            # Never when LATEST already names it (the replace happened, only its fsync failed).
+            if self._latest_quietly() != incoming.id:
+                try:
+                    os.rename(target, incoming.path)
+                    fsync_dir(self.sets_dir)
+                except OSError:
+                    pass
+            raise StoreError(f"{self.latest_file}: cannot publish set {incoming.id}: {exc.strerror}") from None
         return ExportSet(incoming.id, target, manifest)
+
+    def _latest_quietly(self) -> str | None:
+        try:
+            return self.latest_id()
+        except StoreError:
+            return None
 
     def latest_id(self) -> str | None:
         try:

@@ -168,7 +168,7 @@ def column_map(template: Template, dataset: DatasetConfig, snapshot: Snapshot) -
             parts.append(f"dataset '{dataset.name}' has no column for fields "
                          f"{', '.join(repr(m.field) for m in unmapped)} needed by list '{template.id}'; "
                          f"map them under [datasets.{dataset.name}.columns] at {dataset.where}")
-        raise SourceError(f"{snapshot.source}: " + "; ".join(parts) + f"; columns are: {', '.join(snapshot.columns)}")
+        raise SourceError(f"{snapshot.source}: " + "; ".join(parts) + f"; {_columns_text(dataset, snapshot)}")
     return mapping, warnings
 
 
@@ -191,6 +191,26 @@ def tick_columns(template: Template, today: dt.date) -> tuple[Column, ...]:
         day += dt.timedelta(days=1)
     return tuple(Column(field=f"__tick{i}", heading=f"{WEEKDAYS[d.weekday()]} {d:%d-%m}", type="tickbox",
                         width=tb.width) for i, d in enumerate(days))
+
+
+def _columns_text(dataset: DatasetConfig, snapshot: Snapshot) -> str:
+    """The source's column names for an error message, unless the "header" is really a data row.
+
+    An export without its header line makes the first data row the header:
+    listing it would put personal data into the message, the log and the
+    manifest. When none of the configured column names is among the
+    headers, the names are not shown.
+    """
+    if header_looks_like_data(dataset, snapshot):
+        return (f"none of the configured column names is in its first line ({len(snapshot.columns)} columns, "
+                "not shown): is the header line missing?")
+    return f"columns are: {', '.join(snapshot.columns)}"
+
+
+def header_looks_like_data(dataset: DatasetConfig, snapshot: Snapshot) -> bool:
+    """True when no configured column name is among the headers: the first line is probably data."""
+    known = {c.casefold().strip() for c in dataset.columns.values()}
+    return bool(known) and not any(c.casefold().strip() in known for c in snapshot.columns)
 
 
 def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,

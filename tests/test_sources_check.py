@@ -81,10 +81,8 @@ def test_broken_dataset_exits_12_and_the_others_are_still_checked(demo_kit):
     assert result.exit_code == 12
     data = {d["name"]: d for d in json.loads(result.stdout)["datasets"]}
     assert data["medication"]["status"] == "broken" and data["medication"]["reachable"] is True
-    cfg = demo_kit.home / "nodkit.toml"
-    line = cfg.read_text("utf-8").splitlines().index("[datasets.medication]") + 1
     assert data["medication"]["lists"][0]["missing"] == [
-        f"dataset 'medication' has no column 'Præparat' (mapped to field 'drug' at {cfg}:{line})"]
+        f"dataset 'medication' has no column 'Præparat' (mapped to field 'drug' at {demo_kit.home / 'nodkit.toml'}:{_line_of(demo_kit, '[datasets.medication]')})"]
     assert data["medication"]["unmapped_columns"] == ["Praeparat"]
     assert data["contacts"]["status"] == "broken" and data["contacts"]["reachable"] is False
     assert "kontakter.csv: no such file" in data["contacts"]["error"]
@@ -152,3 +150,22 @@ def test_xlsx_problems_name_excel_row_and_column_letter(demo_kit):
     assert contacts["source"].endswith("kontakter.xlsx (sheet 'Sheet', header row 3)")
     assert contacts["warnings"] == []  # title rows above the header are normal, not a warning
     assert contacts["read_as"] == {"sheet": "Sheet", "header_row": 3}
+
+
+def test_missing_header_line_never_shows_the_first_data_row(demo_kit):
+    path = demo_kit.sources / "medicin.csv"
+    lines = path.read_bytes().decode("utf-8-sig").split("\r\n")
+    first_row = lines[1].split(";")
+    path.write_bytes(("\ufeff" + "\r\n".join(lines[1:])).encode("utf-8"))  # header line lost
+    result = run_cli("sources", "check", "--kit", str(demo_kit.home), "medication", "--json")
+    assert result.exit_code == 12, result.output
+    assert "is the header line missing?" in result.output
+    for cell in (first_row[1], first_row[2]):  # citizen name and CPR number
+        assert cell not in result.output
+    export = run_cli("export", "--kit", str(demo_kit.home))
+    assert first_row[1] not in export.output and first_row[2] not in export.output
+
+
+def _line_of(kit, text: str) -> int:
+    lines = (kit.home / "nodkit.toml").read_text("utf-8").splitlines()
+    return lines.index(text) + 1

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from ..config import KitConfig
 from ..errors import OK, WARNING, ConfigError, NodkitError, SourceError
 from ..templates import Template, load_templates
-from ..validate import match_columns, prepare
+from ..validate import header_looks_like_data, match_columns, prepare
 from . import describe, open_source
 from .base import Snapshot, cell_location
 
@@ -139,9 +139,13 @@ def _check_one(config: KitConfig, name: str, lists: list[Template], now: dt.date
     result.reachable = True
     result.source, result.rows = snap.source, len(snap.rows)
     result.as_of = snap.as_of.isoformat(timespec="seconds")
-    result.columns = list(snap.columns)
+    hide = header_looks_like_data(ds, snap)  # a missing header line would show a data row here
+    result.columns = [] if hide else list(snap.columns)
     result.read_as = dict(snap.details)
     result.warnings = list(snap.warnings)
+    if hide:
+        result.warnings.append(f"none of the configured column names is in the first line ({len(snap.columns)} "
+                               "columns, not shown): is the header line missing?")
     used: set[str] = set()
     problems: dict[str, tuple[int, str]] = {}  # location+reason -> (row index, text), source order
     by_origin = {row.origin: i for i, row in enumerate(snap.rows)}
@@ -157,7 +161,7 @@ def _check_one(config: KitConfig, name: str, lists: list[Template], now: dt.date
         check.rows, check.flagged_rows = prepared.rows, prepared.flagged
         result.flagged_rows = max(result.flagged_rows, prepared.flagged)
         _collect(snap, prepared, problems, by_origin)
-    result.unmapped_columns = [c for c in snap.columns if c not in used] if lists else []
+    result.unmapped_columns = [c for c in snap.columns if c not in used] if lists and not hide else []
     ordered = sorted(problems.values())
     result.problems = [text for _, text in ordered[:max_problems]]
     result.more_problems = max(0, len(ordered) - max_problems)
