@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nodkit import crypto
 from nodkit.config import load_config
+from nodkit.guide import GUIDE_NAME
 from nodkit.store import Store
 from nodkit.verify import verify_set
 
@@ -195,6 +196,7 @@ def _texts_of(data: bytes) -> list[str]:
     return texts
 
 
+PLAIN_GUIDE = Path("store") / GUIDE_NAME
 SECRET_DIRS = ("keys",)  # passwords and the private key live here by design (0600); personal data must not
 
 
@@ -210,7 +212,9 @@ def scan_home(home: Path, secrets: Secrets) -> list[str]:
         hits = set()
         for text in _texts_of(data):
             hits.update(secrets.find(text, allow_passwords=allow))
-        if data.startswith(b"%PDF") and b"/Encrypt" not in data:
+        # the printing guide is plain by design (issue 7: no personal data, readable without a password);
+        # it is still scanned for secrets above like every file
+        if data.startswith(b"%PDF") and b"/Encrypt" not in data and rel != PLAIN_GUIDE:
             hits.add("plaintext PDF")
         if hits:
             found.append(f"{rel}: {sorted(hits)}")
