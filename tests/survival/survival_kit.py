@@ -214,7 +214,8 @@ def scan_home(home: Path, secrets: Secrets) -> list[str]:
             hits.update(secrets.find(text, allow_passwords=allow))
         # the printing guide is plain by design (issue 7: no personal data, readable without a password);
         # it is still scanned for secrets above like every file
-        if data.startswith(b"%PDF") and b"/Encrypt" not in data and rel != PLAIN_GUIDE:
+        guide = rel == PLAIN_GUIDE or (rel.parent == PLAIN_GUIDE.parent and rel.name.startswith(f".{GUIDE_NAME}."))
+        if data.startswith(b"%PDF") and b"/Encrypt" not in data and not guide:  # guide or its temp file
             hits.add("plaintext PDF")
         if hits:
             found.append(f"{rel}: {sorted(hits)}")
