@@ -145,6 +145,8 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
     store = Store(config.store)
     with store.lock("export"):
         store.clean_debris()
+        for tmp in config.keys.glob(".*.tmp"):  # a crash while saving a key file (password set) left this
+            tmp.unlink(missing_ok=True)
         reasons: list[str] = []
         warnings: list[str] = []
         for tid in sorted(wanted):

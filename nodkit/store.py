@@ -104,7 +104,7 @@ class Store:
             for entry in self.incoming_dir.iterdir():
                 shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
                 removed.append(entry.name)
-        for entry in self.root.glob(".LATEST.*.tmp"):
+        for entry in self.root.glob(".*.tmp"):  # fsutil.write_atomic temp files (LATEST, the guide)
             entry.unlink(missing_ok=True)
             removed.append(entry.name)
         if removed:

@@ -292,7 +292,7 @@ def _plain_pdf(path: Path, *, unparseable: bool = True) -> bool:
         return unparseable  # a PDF we cannot show to be encrypted is treated as plaintext
 
 
-def _check_guide(path: Path) -> list[Problem]:
+def check_guide(path: Path) -> list[Problem]:
     """The printing guide is plain by design; anything else under its name is a plaintext leak."""
     import pikepdf
 
@@ -321,7 +321,7 @@ def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_bus
         if entry.name in KNOWN_STORE_ENTRIES or (entry.name.startswith(".LATEST.") and entry.name.endswith(".tmp")):
             continue
         if entry.name == GUIDE and entry.is_file():
-            problems += _check_guide(entry)
+            problems += check_guide(entry)
             continue
         problems += _walk_stray(entry, "not part of the store layout", WARNING)
     if store.sets_dir.exists():

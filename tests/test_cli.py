@@ -133,3 +133,18 @@ def test_init_name_with_quotes_and_backslash_gives_valid_config(tmp_path):
     assert result.exit_code == 0, result.output
     from nodkit.config import load_config
     assert load_config(tmp_path / "k").name == name
+
+
+def test_verify_usage_error_is_unknown_for_monitoring(demo_kit):
+    result = run_cli("verify", "--kit", str(demo_kit.home), "--no-such-option")
+    assert result.exit_code == 3
+    result = run_cli("list", "--no-such-option")
+    assert result.exit_code == 2
+
+
+def test_export_removes_key_file_debris(demo_kit):
+    debris = demo_kit.home / "keys" / ".audiences.json.0badc0de.tmp"
+    debris.write_text("{}")
+    assert run_cli("export", "--kit", str(demo_kit.home)).exit_code == 0
+    assert not debris.exists()
+    assert (demo_kit.home / "keys" / "audiences.json").exists()

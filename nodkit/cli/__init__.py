@@ -85,6 +85,11 @@ def cli(ctx, verbose, debug):
     setup_stderr(verbose)
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in argv (first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
@@ -102,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(CRITICAL)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        # a monitoring system calling verify with a wrong option must see UNKNOWN, not CRITICAL
+        sys.exit(UNKNOWN if _command(argv) == "verify" and exc.exit_code == CRITICAL else exc.exit_code)
     except KeyboardInterrupt:
         click.echo("nodkit: interrupted", err=True)
         sys.exit(130)

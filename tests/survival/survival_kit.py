@@ -13,14 +13,14 @@ import io
 import os
 import re
 import sqlite3
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nodkit import crypto
 from nodkit.config import load_config
-from nodkit.guide import GUIDE_NAME
 from nodkit.store import Store
-from nodkit.verify import verify_set
+from nodkit.verify import check_guide, verify_set
 
 
 def trials(base: int) -> int:
@@ -196,7 +196,7 @@ def _texts_of(data: bytes) -> list[str]:
     return texts
 
 
-PLAIN_GUIDE = Path("store") / GUIDE_NAME
+GUIDE = Path("store") / "udskrivningsvejledning.pdf"
 SECRET_DIRS = ("keys",)  # passwords and the private key live here by design (0600); personal data must not
 
 
@@ -212,11 +212,13 @@ def scan_home(home: Path, secrets: Secrets) -> list[str]:
         hits = set()
         for text in _texts_of(data):
             hits.update(secrets.find(text, allow_passwords=allow))
-        # the printing guide is plain by design (issue 7: no personal data, readable without a password);
-        # it is still scanned for secrets above like every file
-        guide = rel == PLAIN_GUIDE or (rel.parent == PLAIN_GUIDE.parent and rel.name.startswith(f".{GUIDE_NAME}."))
-        if data.startswith(b"%PDF") and b"/Encrypt" not in data and not guide:  # guide or its temp file
-            hits.add("plaintext PDF")
+        if data.startswith(b"%PDF") and b"/Encrypt" not in data:
+            if rel == GUIDE and not check_guide(path):
+                # the printing guide is plain by design: it must be the guide and hold no secret
+                text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout
+                hits.update(secrets.find(text))
+            else:
+                hits.add("plaintext PDF")
         if hits:
             found.append(f"{rel}: {sorted(hits)}")
     return found

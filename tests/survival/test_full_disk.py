@@ -23,7 +23,7 @@ from survival_kit import assert_no_secrets, assert_store_sound, load_secrets, ma
 
 pytestmark = pytest.mark.survival
 
-SIZE = 1536 * 1024  # bytes; a small-kit set is about 100 kB, so a few sets fit
+SIZE = 16 * 1024 * 1024  # bytes; a small-kit set with binders is a few hundred kB and the 7-day window keeps every run
 
 
 def _need_root():
