@@ -25,5 +25,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## bench: benchmark the export on synthetic data (SCALE=copenhagen|small|tiny; docs/performance.md)
+SCALE ?= copenhagen
+bench: $(STAMP)
+	$(BIN)/python -m bench --scale $(SCALE) $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

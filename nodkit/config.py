@@ -92,6 +92,7 @@ class KitConfig:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     location: str | None = None  # where the kit PC stands (printed on the guide)
     contact: str | None = None   # whom to call when printing fails (printed on the guide)
+    workers: int | str = "auto"  # render processes: "auto" (one per core) or a number
 
     @property
     def store(self) -> Path:
@@ -140,6 +141,9 @@ def load_config(home: Path) -> KitConfig:
     suspect_drop = exp.get("suspect_drop", float, 0.5)
     if not 0 < suspect_drop <= 1:
         raise exp.fail("suspect_drop", "must be a share between 0 and 1, e.g. 0.5 for 50 %")
+    workers = exp.get("workers", (str, int), "auto")
+    if (isinstance(workers, str) and workers != "auto") or (isinstance(workers, int) and not 1 <= workers <= 64):
+        raise exp.fail("workers", f"must be \"auto\" or a number of processes from 1 to 64; got '{workers}'")
     exp.check_unknown()
 
     sch = top.sub("scheduler")
@@ -205,7 +209,7 @@ def load_config(home: Path) -> KitConfig:
     return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
                      suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
                      printer=printer, path=path, monitoring=monitoring, scheduler=scheduler,
-                     location=location, contact=contact)
+                     location=location, contact=contact, workers=workers)
 
 
 def _monitoring(mon) -> MonitoringPolicy:

@@ -15,6 +15,7 @@ Only a good set becomes LATEST and only after a good set is anything pruned
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -28,8 +29,8 @@ from . import __version__, crypto
 from .config import KitConfig
 from .errors import ConfigError, NodkitError, SourceError, StoreError
 from .manifest import DatasetEntry, FileEntry, Manifest
-from .render import render_unit
 from .render.binder import Appendix, Binder, BinderPart, build_binder
+from .render.parallel import RenderJob, render_all
 from .render.fonts import missing_glyphs
 from .sources import describe, open_source
 from .sources.base import Snapshot
@@ -64,6 +65,9 @@ class ExportResult:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    # CPU seconds {"render": {template: s}, "encrypt": s} (render in whichever process did it),
+    # "fetch_wall"/"validate_wall" seconds, "render_peak_rss": bytes, the largest rendering process's peak
+    timings: dict = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -151,7 +155,9 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
             elif tid not in templates:
                 reasons.append(f"list '{tid}' skipped: no template file {tid}.toml")
         usable = {tid: templates[tid] for tid in wanted if tid in templates}
+        fetch_started = time.perf_counter()
         snapshots, fetch_errors = fetch_all(config, {t.dataset for t in usable.values()}, now)
+        fetch_seconds = time.perf_counter() - fetch_started
         if usable and not snapshots:
             raise SourceError("no dataset could be read; nothing exported: " + "; ".join(
                 f"{k}: {v}" for k, v in sorted(fetch_errors.items())))
@@ -160,11 +166,12 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
         for name, snap in sorted(snapshots.items()):
             warnings += [f"dataset '{name}': {w}" for w in snap.warnings]
         set_id = new_set_id(now)
+        timings: dict = {"render": {}, "encrypt": 0.0, "fetch_wall": fetch_seconds}
         incoming = store.begin(set_id)
         try:
             files, list_warnings, dataset_flags = _render_and_write(
                 config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now, reasons, progress,
-                appendices if appendices is not None else _guide_appendix(config))
+                appendices if appendices is not None else _guide_appendix(config), timings)
             warnings += list_warnings
             status = "partial" if reasons else "good"
             suspect = _suspect_reasons(config, store, snapshots)
@@ -198,7 +205,8 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                              flagged_rows=entry.flagged_rows) for entry in files]
     seconds = time.monotonic() - started
     result = ExportResult(set=published, status=status, reasons=reasons, files=exported,
-                          latest=(status == "good"), seconds=seconds, warnings=warnings, pruned=pruned)
+                          latest=(status == "good"), seconds=seconds, warnings=warnings, pruned=pruned,
+                          timings=timings)
     log.info("export %s: %s, %d files, %d rows, %d pages, %.1f s, %d warnings%s", set_id, status, len(exported),
              sum(f.rows for f in exported), sum(f.pages for f in exported), seconds, len(warnings) + len(reasons),
              "" if status == "good" else " — not made LATEST")
@@ -208,71 +216,105 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
 
 
 def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now,
-                      reasons, progress, appendices=()):
-    jobs: list[tuple[Template, PreparedList, str, list[str]]] = []
+                      reasons, progress, appendices=(), timings=None):
+    timings = timings if timings is not None else {"render": {}, "encrypt": 0.0}
     warnings: list[str] = []
     dataset_flags: dict[str, int] = {}
-    for tid, template in sorted(usable.items()):
-        snap = snapshots.get(template.dataset)
-        if snap is None:
-            reasons.append(f"list '{tid}' skipped: its dataset '{template.dataset}' failed")
-            continue
-        try:
-            prepared = prepare(template, config.datasets[template.dataset], snap, today=now.date())
-        except SourceError as exc:
-            reasons.append(f"list '{tid}' skipped: {exc}")
-            log.error("list %s skipped: %s", tid, exc)
-            continue
-        warnings += prepared.warnings
-        if prepared.filtered:
-            log.info("list %s: %d row(s) left out by the template's filter/horizon (intended)", tid,
-                     prepared.filtered)
-        dataset_flags[template.dataset] = max(dataset_flags.get(template.dataset, 0), prepared.flagged)
-        if prepared.flagged:
-            log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
-        missing = missing_glyphs(cell for u in prepared.units.values() for s in u.sections
-                                 for r in s.rows for cell in r.cells)
-        if missing:
-            text = ", ".join(f"U+{ord(c):04X}" for c in sorted(missing))
-            warnings.append(f"list '{tid}': the font cannot draw {len(missing)} character(s) ({text}); "
-                            "they print as empty boxes")
-            log.warning(warnings[-1])
-        jobs.append((template, prepared, tid, wanted[tid]))
-    total = sum(len(p.units) for _, p, _, _ in jobs)
-    done = 0
+    # (template, prepared, tid, audiences) per validated list, for the binders; a list's rows are
+    # kept only when its template puts some of them on the binder covers (cover_sections)
+    jobs: list[tuple[Template, PreparedList, str, list[str]]] = []
+    by_job: dict[int, tuple[Template, str, list[str]]] = {}
+
+    def planned():
+        """Validate one list at a time and hand its units to the renderers at once, so
+        the render processes work while the next list is being validated."""
+        validate_started = time.perf_counter()
+        for tid, template in sorted(usable.items()):
+            snap = snapshots.get(template.dataset)
+            if snap is None:
+                reasons.append(f"list '{tid}' skipped: its dataset '{template.dataset}' failed")
+                continue
+            try:
+                prepared = prepare(template, config.datasets[template.dataset], snap, today=now.date())
+            except SourceError as exc:
+                reasons.append(f"list '{tid}' skipped: {exc}")
+                log.error("list %s skipped: %s", tid, exc)
+                continue
+            warnings.extend(prepared.warnings)
+            if prepared.filtered:
+                log.info("list %s: %d row(s) left out by the template's filter/horizon (intended)", tid,
+                         prepared.filtered)
+            dataset_flags[template.dataset] = max(dataset_flags.get(template.dataset, 0), prepared.flagged)
+            if prepared.flagged:
+                log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
+            missing = missing_glyphs(cell for u in prepared.units.values() for s in u.sections
+                                     for r in s.rows for cell in r.cells)
+            if missing:
+                text = ", ".join(f"U+{ord(c):04X}" for c in sorted(missing))
+                warnings.append(f"list '{tid}': the font cannot draw {len(missing)} character(s) ({text}); "
+                                "they print as empty boxes")
+                log.warning(warnings[-1])
+            audiences = wanted[tid]
+            jobs.append((template, prepared if template.cover_sections else _without_rows(prepared), tid,
+                         audiences))
+            for unit_name, unit in prepared.units.items():
+                targets = [a for a in audiences
+                           if config.audiences[a].units is None or unit_name in config.audiences[a].units]
+                if not targets:
+                    continue
+                file_label = f"{safe_name(unit_name)}/{tid}.pdf"
+                job = RenderJob(prepared, unit, kit_name=config.name, generated_at=now, set_id=set_id,
+                                file_label=file_label,
+                                passwords={a: secrets_by_audience[a].password for a in targets})
+                by_job[id(job)] = (template, tid, targets)
+                validate_ended = time.perf_counter()
+                yield job
+                validate_started += time.perf_counter() - validate_ended  # not validation time
+        timings["validate_wall"] = time.perf_counter() - validate_started
+
+    rows_hint = sum(len(snapshots[t.dataset].rows) for t in usable.values() if t.dataset in snapshots)
     files: list[FileEntry] = []
     parts: dict[str, list[BinderPart]] = {}  # unit -> rendered lists, kept in memory for the binders
-    for template, prepared, tid, audiences in jobs:
-        for unit_name, unit in prepared.units.items():
-            targets = [a for a in audiences
-                       if config.audiences[a].units is None or unit_name in config.audiences[a].units]
-            if not targets:
-                continue
-            file_label = f"{safe_name(unit_name)}/{tid}.pdf"
-            rendered = render_unit(prepared, unit, kit_name=config.name, generated_at=now, set_id=set_id,
-                                   file_label=file_label)
-            for audience in targets:
-                secret = secrets_by_audience[audience]
+    for done, (job, output) in enumerate(render_all(planned(), config.workers, rows_hint=rows_hint), start=1):
+        template, tid, targets = by_job.pop(id(job))
+        unit_name, unit, rendered = job.unit.unit, job.unit, output.result
+        timings["render"][tid] = timings["render"].get(tid, 0.0) + output.seconds
+        timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
+        timings["encrypt"] += output.encrypt_seconds
+        for audience in targets:
+            secret = secrets_by_audience[audience]
+            data = output.encrypted.get(audience)
+            if data is None:
+                started = time.process_time()
                 data = crypto.encrypt_pdf(rendered.pdf, secret.password)
-                relpath = f"{audience}/{file_label}"
-                incoming.write(relpath, data)
-                files.append(FileEntry(
-                    path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=rendered.pages,
-                    template=tid, audience=audience, unit=unit_name, password_generation=secret.generation,
-                    sections=len(unit.sections), rows=unit.rows, flagged_rows=unit.flagged,
-                    as_of=prepared.as_of.isoformat(timespec="seconds")))
-            parts.setdefault(unit_name, []).append(BinderPart(
-                title=template.title, template=tid, unit=unit_name, pdf=rendered.pdf, pages=rendered.pages,
-                as_of=prepared.as_of, sections=len(unit.sections), rows=unit.rows))
-            del rendered
-            done += 1
-            if progress:
-                progress("render", done, total)
-    files += _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, list(appendices))
+                timings["encrypt"] += time.process_time() - started
+            relpath = f"{audience}/{job.file_label}"
+            incoming.write(relpath, data)
+            files.append(FileEntry(
+                path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=rendered.pages,
+                template=tid, audience=audience, unit=unit_name, password_generation=secret.generation,
+                sections=len(unit.sections), rows=unit.rows, flagged_rows=unit.flagged,
+                as_of=job.prepared.as_of.isoformat(timespec="seconds")))
+        parts.setdefault(unit_name, []).append(BinderPart(
+            title=template.title, template=tid, unit=unit_name, pdf=rendered.pdf, pages=rendered.pages,
+            as_of=job.prepared.as_of, sections=len(unit.sections), rows=unit.rows))
+        del rendered, output, job
+        if progress:
+            progress("render", done, done + len(by_job))
+    binder_started = time.perf_counter()
+    files += _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, list(appendices),
+                            timings)
+    timings["binder_wall"] = time.perf_counter() - binder_started
     return files, warnings, dataset_flags
 
 
-def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices) -> list[FileEntry]:
+def _without_rows(prepared: PreparedList) -> PreparedList:
+    """The list's template, columns and "data as of" without its rows (enough for the binders)."""
+    return dataclasses.replace(prepared, units={}, warnings=[])
+
+
+def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices,
+                   timings=None) -> list[FileEntry]:
     """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit)."""
     kit_wide = {tid for template, _, tid, _ in jobs if template.unit is None}
     files: list[FileEntry] = []
@@ -299,7 +341,10 @@ def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, n
                             contacts=contacts, appendices=appendices)
             rendered = build_binder(binder, set_id=set_id, file_label=file_label)
             secret = secrets_by_audience[audience.name]
+            started = time.process_time()
             data = crypto.encrypt_pdf(rendered.pdf, secret.password)
+            if timings is not None:
+                timings["encrypt"] = timings.get("encrypt", 0.0) + time.process_time() - started
             relpath = f"{audience.name}/{file_label}"
             incoming.write(relpath, data)
             files.append(FileEntry(

@@ -39,7 +39,7 @@ class Problem:
     reason: str = ""  # English, for `nodkit sources check` and logs
 
 
-@dataclass
+@dataclass(slots=True)
 class PreparedRow:
     cells: list[str]
     problems: list[str]
@@ -239,47 +239,43 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     routes: dict[str, dict[tuple, dict[str, str]]] = {}
     hpos = template.section.index(template.horizon.field) if (
         template.horizon and template.horizon.field in template.section) else None
+    # Work out each distinct raw value of a field once: a list repeats the same
+    # areas, drugs, times and names thousands of times (memo: raw -> outcome).
+    fields = [(name, _field_reader(kinds.get(name), name, column, key_of)) for name, column in mapping.items()]
+    empty_keys = {f: key_of(f, None, "") for f in set(template.section) | set(template.sort)}
+    column_fields = [c.field for c in template.columns]
+    no_ticks = [""] * len(extra_cols)
+    horizon_field = template.horizon.field if days else None
     for row in snapshot.rows:
+        row_values = row.values
         parsed: dict[str, Any] = {}
         shown: dict[str, str] = {}
+        keys: dict[str, tuple] = {}
         details: list[Problem] = [Problem(None, None, text, text) for text in row.problems]
-        for name, column in mapping.items():
-            raw = row.values.get(column) if column else None
-            col = kinds.get(name)
-            kind = col.type if col else "text"
-            if values.is_empty(raw):
-                parsed[name], shown[name] = None, ""
-                if col is not None and col.required:
-                    details.append(Problem(column, name, f"mangler {col.heading}",
-                                           f"required field '{name}' is empty"))
-                continue
-            try:
-                value = values.parse(raw, kind)
-            except values.ValueProblem as problem:
-                parsed[name] = None
-                shown[name] = str(raw).strip()
-                heading = col.heading if col else name
-                details.append(Problem(column, name, f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}",
-                                       f"field '{name}': {problem}"))
-                continue
-            parsed[name] = value
-            shown[name] = values.format_value(value, kind, col.mask if col else None)
+        for name, read in fields:
+            value, text, key, problem = read(row_values.get(read.column) if read.column else None)
+            parsed[name], shown[name], keys[name] = value, text, key
+            if problem is not None:
+                details.append(problem)
         if not all(cond.holds(shown.get(cond.field, "")) for cond in template.include_if):
             filtered += 1
             continue
-        if days and parsed.get(template.horizon.field) is not None and parsed[template.horizon.field] not in days:
+        if horizon_field and parsed.get(horizon_field) is not None and parsed[horizon_field] not in days:
             filtered += 1
             continue
         unit = (shown.get(template.unit) or "Uden enhed") if template.unit else template.unit_default
         if units is not None and unit not in units:
             continue
-        skey = tuple(key_of(f, parsed.get(f), shown.get(f, "")) for f in template.section)
-        titles.setdefault((unit, skey), _title(template, shown))
+        skey = tuple(keys[f] if f in keys else empty_keys[f] for f in template.section)
+        if (unit, skey) not in titles:
+            titles[(unit, skey)] = _title(template, shown)
         if hpos is not None:
             routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
-        prepared = PreparedRow(cells=[shown.get(c.field, "") for c in template.columns] + [""] * len(extra_cols),
-                               problems=[p.text for p in details], origin=row.origin,
-                               key=tuple(key_of(f, parsed.get(f), shown.get(f, "")) for f in template.sort),
+        cells = [shown.get(f, "") for f in column_fields]
+        if no_ticks:
+            cells += no_ticks
+        prepared = PreparedRow(cells=cells, problems=[p.text for p in details], origin=row.origin,
+                               key=tuple(keys[f] if f in keys else empty_keys[f] for f in template.sort),
                                details=details)
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
     if hpos is not None:  # every route on every day of the horizon, empty or not
@@ -309,6 +305,44 @@ def _title(template: Template, shown: dict[str, str]) -> str:
         return ""
     title = template.section_title.format(**{f: shown.get(f, "") for f in template.fields})
     return title.strip(" ·-") or "(uden navn)"
+
+
+def _field_reader(col, name: str, column: str | None, key_of):
+    """raw value -> (parsed, shown text, sort key, Problem or None), memoised per field.
+
+    The outcome depends only on the raw value and the field, so each distinct
+    value is parsed, formatted and keyed once; Problem is immutable and shared.
+    """
+    kind = col.type if col else "text"
+    mask = col.mask if col else None
+    required = col is not None and col.required
+    heading = col.heading if col else name
+    memo: dict = {}
+
+    def read(raw):
+        if type(raw) is not str:  # only text is memoised: 1, 1.0 and True are equal keys
+            return _outcome(raw)
+        outcome = memo.get(raw)
+        if outcome is None:
+            outcome = memo[raw] = _outcome(raw)
+        return outcome
+
+    def _outcome(raw):
+        if values.is_empty(raw):
+            problem = (Problem(column, name, f"mangler {heading}", f"required field '{name}' is empty")
+                       if required else None)
+            return None, "", key_of(name, None, ""), problem
+        try:
+            value = values.parse(raw, kind)
+        except values.ValueProblem as exc:
+            shown = str(raw).strip()
+            return None, shown, key_of(name, None, shown), Problem(
+                column, name, f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}", f"field '{name}': {exc}")
+        shown = values.format_value(value, kind, mask)
+        return value, shown, key_of(name, value, shown), None
+
+    read.column = column
+    return read
 
 
 _DANISH_TYPE = {

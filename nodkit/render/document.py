@@ -22,6 +22,8 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.rl_accel import fp_str
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageBreak, PageTemplate, Paragraph, Spacer
@@ -114,24 +116,42 @@ def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:
     return widths
 
 
+_WRAPPED: dict[tuple, list[str]] = {}
+_WRAP_CACHE_MAX = 200_000
+
+
 def wrap_text(text: str, width: float, font: str = fonts.REGULAR, size: float = BODY_SIZE) -> list[str]:
-    """Greedy word wrap; words wider than the column are broken by character."""
-    if "\n" not in text and stringWidth(text, font, size) <= width:
+    """Greedy word wrap; words wider than the column are broken by character.
+
+    Memoised per process: lists repeat the same values (drugs, times, services,
+    headings) thousands of times. Callers must not modify the returned list.
+    """
+    key = (text, width, font, size)
+    lines = _WRAPPED.get(key)
+    if lines is None:
+        if len(_WRAPPED) >= _WRAP_CACHE_MAX:
+            _WRAPPED.clear()
+        lines = _WRAPPED[key] = _wrap(text, width, pdfmetrics.getFont(font).stringWidth, size)
+    return lines
+
+
+def _wrap(text: str, width: float, measure, size: float) -> list[str]:
+    if "\n" not in text and measure(text, size) <= width:
         return [text]
     lines: list[str] = []
     for para in text.splitlines() or [""]:
         line = ""
         for word in para.split(" "):
             candidate = f"{line} {word}" if line else word
-            if stringWidth(candidate, font, size) <= width:
+            if measure(candidate, size) <= width:
                 line = candidate
                 continue
             if line:
                 lines.append(line)
-            while stringWidth(word, font, size) > width and len(word) > 1:
+            while measure(word, size) > width and len(word) > 1:
                 cut = len(word) - 1
-                while cut > 1 and stringWidth(word[:cut], font, size) > width:
-                    cut = max(1, int(cut * 0.8)) if stringWidth(word[: int(cut * 0.8)], font, size) > width else cut - 1
+                while cut > 1 and measure(word[:cut], size) > width:
+                    cut = max(1, int(cut * 0.8)) if measure(word[: int(cut * 0.8)], size) > width else cut - 1
                 lines.append(word[:cut])
                 word = word[cut:]
             line = word
@@ -154,6 +174,12 @@ class _Layout:
         for index, row in enumerate(rows):
             cells = [wrap_text(text, w - 2 * PAD) for text, w in zip(row.cells, widths)]
             total = max(len(c) for c in cells)
+            if total <= max_lines:  # the common case: the row fits on a page
+                self.lines.append(cells)
+                self.flag.append(row.flagged)
+                self.zebra.append(index % 2 == 1)
+                self.cont.append(False)
+                continue
             for start in range(0, total, max_lines):
                 self.lines.append([c[start:start + max_lines] for c in cells])
                 self.flag.append(row.flagged)
@@ -187,36 +213,86 @@ class RowTable(Flowable):
     def draw(self):
         c = self.canv
         lay = self.layout
-        y = sum(lay.heights[self.start:self.end])
-        c.setFont(fonts.REGULAR, BODY_SIZE)
+        heights = lay.heights
         c.setLineWidth(0.3)
         c.setStrokeColor(colors.Color(0.6, 0.6, 0.6))
+        # backgrounds, tick boxes and rules first, then all cell text as one PDF text object
+        tick_x = [FLAG_W + sum(lay.widths[:t]) + (lay.widths[t] - TICK_BOX) / 2 for t in lay.ticks]
+        tops: list[float] = []
+        y = sum(heights[self.start:self.end])
         for i in range(self.start, self.end):
-            h = lay.heights[i]
+            h = heights[i]
             y -= h
+            tops.append(y + h)
             if lay.flag[i] or lay.zebra[i]:
                 c.setFillColor(FLAG_BG if lay.flag[i] else ZEBRA)
                 c.rect(0, y, self.width, h, stroke=0, fill=1)
-            c.setFillColor(colors.black)
+            if not lay.cont[i]:
+                for bx in tick_x:
+                    c.rect(bx, y + h - PAD - TICK_BOX + 0.5, TICK_BOX, TICK_BOX, stroke=1, fill=0)
+            c.line(0, y, self.width, y)
+        c.setFillColor(colors.black)
+        text = _TextRun(c, fonts.REGULAR, BODY_SIZE)
+        for i, top in zip(range(self.start, self.end), tops):
+            x = FLAG_W + PAD
+            first = top - PAD - BODY_SIZE + 1
+            for cell, w in zip(lay.lines[i], lay.widths):
+                ty = first
+                for line in cell:
+                    if line:
+                        text.add(x, ty, line)
+                    ty -= LEADING
+                x += w
+        text.finish()
+        for i, top in zip(range(self.start, self.end), tops):
             if lay.flag[i] and not lay.cont[i]:
                 c.setFillColor(RED)
                 c.setFont(fonts.BOLD, BODY_SIZE)
-                c.drawString(1.2, y + h - PAD - BODY_SIZE + 1, "!")
-                c.setFont(fonts.REGULAR, BODY_SIZE)
-                c.setFillColor(colors.black)
-            for t in lay.ticks:
-                if not lay.cont[i]:
-                    bx = FLAG_W + sum(lay.widths[:t]) + (lay.widths[t] - TICK_BOX) / 2
-                    c.rect(bx, y + h - PAD - TICK_BOX + 0.5, TICK_BOX, TICK_BOX, stroke=1, fill=0)
-            x = FLAG_W
-            for cell, w in zip(lay.lines[i], lay.widths):
-                ty = y + h - PAD - BODY_SIZE + 1
-                for text in cell:
-                    if text:
-                        c.drawString(x + PAD, ty, text)
-                    ty -= LEADING
-                x += w
-            c.line(0, y, self.width, y)
+                c.drawString(1.2, top - PAD - BODY_SIZE + 1, "!")
+        c.setFont(fonts.REGULAR, BODY_SIZE)
+        c.setFillColor(colors.black)
+
+
+class _TextRun:
+    """Many strings in one font and size as a single BT…ET text object.
+
+    Same operators canvas.drawString writes for a TrueType font (subset font
+    name, Tf, Tj), without a text object per string; each distinct string is
+    encoded once per document (the glyph subsets belong to the document).
+    """
+
+    def __init__(self, canv: Canvas, font_name: str, size: float):
+        self.canv = canv
+        self.font = pdfmetrics.getFont(font_name)
+        cache = getattr(canv, "_nodkit_text_cache", None)
+        if cache is None:
+            cache = canv._nodkit_text_cache = {}
+        self.cache = cache.setdefault((font_name, size), {})
+        self.size = fp_str(size)
+        self.code = ["BT"]
+        self.subset_name: str | None = None
+
+    def _encode(self, text: str) -> list[tuple[str, str]]:
+        doc, font, escape = self.canv._doc, self.font, self.canv._escape
+        parts = [(font.getSubsetInternalName(subset, doc), escape(chunk))
+                 for subset, chunk in font.splitString(text, doc)]
+        self.cache[text] = parts
+        return parts
+
+    def add(self, x: float, y: float, text: str) -> None:
+        code = self.code
+        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+        parts = self.cache.get(text) or self._encode(text)
+        for name, chunk in parts:
+            if name != self.subset_name:
+                code.append(f"{name} {self.size} Tf")
+                self.subset_name = name
+            code.append(f"({chunk}) Tj")
+
+    def finish(self) -> None:
+        if len(self.code) > 1:
+            self.code.append("ET")
+            self.canv._code.append(" ".join(self.code))
 
 
 class SectionMarker(Flowable):
@@ -277,9 +353,8 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
     made_time = fmt_time(generated_at)
     title = f"{tpl.title} – {unit.unit}"
 
-    def frame_page(canvas: Canvas, doc) -> None:
-        canvas.saveState()
-        section, first_page = getattr(canvas, "_nodkit_section", ("", 0))
+    def frame_static(canvas: Canvas) -> None:
+        """The parts of the page frame that are the same on every page."""
         top = page_h - MARGIN
         canvas.setFillColor(colors.black)
         canvas.setFont(fonts.REGULAR, 8.5)
@@ -292,12 +367,6 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         canvas.drawString(MARGIN, top - 28, title)
         canvas.setFont(fonts.REGULAR, 9.5)
         canvas.drawRightString(page_w - MARGIN - QR_SIZE - 3 * mm, top - 28, f"Data pr. {data_time}")
-        code = pagecode.payload(set_id or "-", file_label or "-", canvas.getPageNumber(), check)
-        pagecode.draw(canvas, code, page_w - MARGIN - QR_SIZE, top - QR_SIZE, QR_SIZE)
-        if section:
-            canvas.setFont(fonts.BOLD, 12.5)
-            suffix = " (fortsat)" if canvas.getPageNumber() != first_page else ""
-            canvas.drawString(MARGIN, top - 48, section + suffix)
         # column headings, repeated on every page
         y = page_h - MARGIN - top_band
         canvas.setFillColor(HEAD_BG)
@@ -319,7 +388,31 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         canvas.drawString(MARGIN, fy + 4 * mm, "Fortroligt")
         canvas.setFont(fonts.REGULAR, 8)
         canvas.drawString(MARGIN + 18 * mm, fy + 4 * mm, f"Data pr. {data_time}   ·   Dannet {made_time}")
-        label = f"Side {canvas.getPageNumber()} af "
+
+    def frame_page(canvas: Canvas, doc) -> None:
+        # the unchanging part is one form XObject drawn on every page: written
+        # once per file instead of ~20 text objects on each of thousands of pages
+        if not getattr(canvas, "_nodkit_frame", False):
+            canvas.beginForm("nodkit-frame")
+            frame_static(canvas)
+            canvas.endForm()
+            canvas._nodkit_frame = True
+        canvas.saveState()
+        canvas.doForm("nodkit-frame")
+        # per page: page code (QR), section heading, page number, set line with check
+        page = canvas.getPageNumber()
+        top = page_h - MARGIN
+        pagecode.draw(canvas, pagecode.payload(set_id or "-", file_label or "-", page, check),
+                      page_w - MARGIN - QR_SIZE, top - QR_SIZE, QR_SIZE)
+        section, first_page = getattr(canvas, "_nodkit_section", ("", 0))
+        canvas.setFillColor(colors.black)
+        if section:
+            canvas.setFont(fonts.BOLD, 12.5)
+            suffix = " (fortsat)" if page != first_page else ""
+            canvas.drawString(MARGIN, top - 48, section + suffix)
+        fy = MARGIN
+        canvas.setFont(fonts.REGULAR, 8)
+        label = f"Side {page} af "
         lx = page_w - MARGIN - 26 * mm
         canvas.drawString(lx, fy + 4 * mm, label)
         canvas._nodkit_total_xy = (0, 0)
@@ -330,8 +423,7 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         if set_id:
             canvas.setFont(fonts.REGULAR, 6.5)
             canvas.setFillColor(colors.Color(0.4, 0.4, 0.4))
-            canvas.drawString(MARGIN, fy, f"Sæt {set_id} · {file_label} · side {canvas.getPageNumber()} · "
-                                           f"kontrol {check}")
+            canvas.drawString(MARGIN, fy, f"Sæt {set_id} · {file_label} · side {page} · kontrol {check}")
         canvas.restoreState()
 
     frame = Frame(MARGIN, MARGIN + footer_h, page_w - 2 * MARGIN, frame_h, leftPadding=0, rightPadding=0,

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
+import re
 from typing import Iterable
 from urllib.parse import quote
 
@@ -61,12 +63,138 @@ def parse(text: str) -> dict[str, str]:
 
 
 def matrix(text: str) -> list[list[bool]]:
-    """The QR module matrix for `text` (rows top to bottom; True = dark)."""
-    qr = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    """The QR module matrix for `text` (rows top to bottom; True = dark).
+
+    Module for module what reportlab's encoder makes (`_reference_matrix`,
+    tests/test_pagecode.py compares them), several times faster: a list gets
+    a code on every page. The fixed patterns and the data module positions of
+    a version are worked out once; the Reed-Solomon check bytes come from
+    log/antilog tables instead of reportlab's polynomial objects; the data
+    bits are placed with C-level byte operations.
+    """
+    n, flat = _flat(text)
+    return [[bool(v) for v in flat[r * n:(r + 1) * n]] for r in range(n)]
+
+
+def _flat(text: str) -> tuple[int, bytes]:
+    """(modules per side, the matrix row by row as bytes of 0/1)."""
+    qr = qrencoder.QRCode(None, _LEVEL)
+    qr.addData(text)
+    version = qr.calculate_version()
+    n, base, gather, places = _layout(version)
+    codewords = _codewords(qr.dataList, version)
+    bits = format(int.from_bytes(bytes(codewords), "big"), f"0{len(codewords) * 8}b")
+    bits = bits.encode("ascii").translate(_BITS).ljust(places + 1, b"\0")  # remainder bits and the "not data" slot
+    data = bytes(gather(bits))
+    return n, (int.from_bytes(base, "big") ^ int.from_bytes(data, "big")).to_bytes(n * n, "big")
+
+
+_DARK = re.compile(b"\x01+")
+_span = operator.methodcaller("span")
+_BITS = bytes.maketrans(b"01", b"\0\1")
+
+
+def _reference_matrix(text: str) -> list[list[bool]]:
+    """reportlab's own encoder, same level and mask (the reference for `matrix`)."""
+    qr = qrencoder.QRCode(None, _LEVEL)
     qr.addData(text)
     qr.version = qr.calculate_version()
     qr.makeImpl(False, 0)
     return qr.modules
+
+
+_LEVEL = qrencoder.QRErrorCorrectLevel.M
+_EXP = qrencoder.EXP_TABLE
+_LOG = qrencoder.LOG_TABLE
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(version: int):
+    """For `version`: (side, fixed patterns with mask 0 applied to empty data modules as bytes,
+    a gather from the data bits to every module (0 for fixed modules), number of data modules)."""
+    qr = qrencoder.QRCode(version, _LEVEL)
+    qr.version = version
+    qr.dataCache = []  # no data: every data module is just its mask bit
+    qr.makeImpl(False, 0)
+    n = qr.moduleCount
+    positions = list(qr._dataPosIterator())
+    base = bytes(1 if m else 0 for row in qr.modules for m in row)
+    source = [len(positions)] * (n * n)  # index of the zero byte after the data bits
+    for k, (col, row) in enumerate(positions):
+        source[row * n + col] = k
+    return n, base, operator.itemgetter(*source), len(positions)
+
+
+@functools.lru_cache(maxsize=8)
+def _blocks(version: int) -> list[tuple[int, int, list[int]]]:
+    """(data codewords, check codewords, remainder table) per Reed-Solomon block."""
+    out = []
+    for block in qrencoder.QRRSBlock.getRSBlocks(version, _LEVEL):
+        ec = block.totalCount - block.dataCount
+        gen = qrencoder.QRUtil.getErrorCorrectPolynomial(ec)
+        out.append((block.dataCount, ec, _remainder_table(tuple(_LOG[gen.get(i)] for i in range(1, ec + 1)))))
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _remainder_table(gen_log: tuple[int, ...]) -> list[int]:
+    """For each factor 0-255: factor × the generator (without its leading 1), packed into one int."""
+    return [0] + [int.from_bytes(bytes(_EXP[(_LOG[f] + g) % 255] for g in gen_log), "big") for f in range(1, 256)]
+
+
+class _Bits:
+    """qrencoder.QRBitBuffer's writing interface on one integer (it stores bit by bit)."""
+
+    def __init__(self):
+        self.value = 0
+        self.length = 0
+
+    def put(self, num: int, length: int) -> None:
+        self.value = (self.value << length) | (num & ((1 << length) - 1))
+        self.length += length
+
+    def putBit(self, bit) -> None:  # noqa: N802 (qrencoder's name)
+        self.put(1 if bit else 0, 1)
+
+    def getLengthInBits(self) -> int:  # noqa: N802
+        return self.length
+
+
+def _codewords(data_list, version: int) -> list[int]:
+    """Data and error-correction codewords, interleaved (as qrencoder.QRCode.createData)."""
+    blocks = _blocks(version)
+    total = sum(count for count, _, _ in blocks)
+    buffer = _Bits()
+    for data in data_list:
+        data.write(buffer, version)
+    if buffer.length > total * 8:
+        raise ValueError("page code too long for its QR version")
+    if buffer.length + 4 <= total * 8:
+        buffer.put(0, 4)
+    buffer.put(0, -buffer.length % 8)
+    pad = (0xEC, 0x11)
+    n = 0
+    while buffer.length < total * 8:
+        buffer.put(pad[n % 2], 8)
+        n += 1
+    raw = list(buffer.value.to_bytes(buffer.length // 8, "big"))
+    dc: list[list[int]] = []
+    ec: list[list[int]] = []
+    offset = 0
+    for count, ec_count, table in blocks:
+        data = raw[offset:offset + count]
+        offset += count
+        # polynomial division by the generator with the remainder held as one int of ec_count bytes
+        rem, shift, keep = 0, 8 * (ec_count - 1), (1 << 8 * ec_count) - 1
+        for byte in data:
+            rem = ((rem << 8) & keep) ^ table[byte ^ (rem >> shift)]
+        dc.append(data)
+        ec.append(list(rem.to_bytes(ec_count, "big")))
+    out = []
+    for group in (dc, ec):
+        for i in range(max(len(g) for g in group)):
+            out.extend(g[i] for g in group if i < len(g))
+    return out
 
 
 def draw(canvas, text: str, x: float, y: float, size: float) -> None:
@@ -74,20 +202,11 @@ def draw(canvas, text: str, x: float, y: float, size: float) -> None:
 
     One filled path of module-sized rectangles in module units (integer
     coordinates keep the page stream small: about 2 KB a page)."""
-    modules = matrix(text)
-    n = len(modules)
+    n, flat = _flat(text)
     ops = []
-    for r, row in enumerate(modules):
-        top = n - 1 - r
-        c = 0
-        while c < n:
-            if row[c]:
-                start = c
-                while c < n and row[c]:
-                    c += 1
-                ops.append(f"{start} {top} {c - start} 1 re")
-            else:
-                c += 1
+    for r in range(n):
+        top, offset = n - 1 - r, r * n
+        ops += [f"{a - offset} {top} {b - a} 1 re" for a, b in map(_span, _DARK.finditer(flat, offset, offset + n))]
     canvas.saveState()
     canvas.translate(x, y)
     canvas.scale(size / n, size / n)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a municipality's snapshot has hundreds of thousands of rows
 class Row:
     values: dict[str, Any]
     origin: str  # "besoeg.csv:17" — where a human finds this row in the source

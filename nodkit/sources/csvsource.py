@@ -176,6 +176,7 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
     shorter: list[int] = []
     start = 1
     last_line = 0  # first line of the last record, if a field in it holds a line break
+    shared = {}.setdefault  # one string object per distinct value: areas, drugs, times repeat thousands of times
     try:
         for record in reader:
             line = start
@@ -193,7 +194,8 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
                                 "værdierne kan være forskudt")
             elif len(record) < len(header):
                 shorter.append(line)
-            values = {name: (record[i] if i < len(record) else None) for i, name in enumerate(header)}
+            values = {name: (shared(record[i], record[i]) if i < len(record) else None)
+                      for i, name in enumerate(header)}
             rows.append(Row(values=values, origin=f"{path.name}:{line}", problems=problems))
     except csv.Error as exc:
         opened = _unclosed_quote(text, _line_offsets(text)[min(start, len(_line_offsets(text))) - 1], delim)

@@ -121,7 +121,9 @@ class SqlSource:
                         raise SourceError(f"{where}: the query for dataset '{self.config.name}' returns no rows "
                                           f"(use a SELECT; configured at {self.config.where})")
                     columns = [str(c) for c in result.keys()]
-                    rows = [Row(values=dict(zip(columns, rec)), origin=f"{self.config.name} row {i}")
+                    shared = {}.setdefault  # one object per distinct value, as in the CSV reader
+                    rows = [Row(values={c: (shared(v, v) if isinstance(v, str) else v) for c, v in zip(columns, rec)},
+                                origin=f"{self.config.name} row {i}")
                             for i, rec in enumerate(result, start=1)]
             finally:
                 engine.dispose()

@@ -1,0 +1,147 @@
+"""Parallel rendering gives the same lists as rendering in one process."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import run_cli
+from nodkit.config import load_config
+from nodkit.errors import ConfigError
+from nodkit.export import run_export
+from nodkit.render.document import _wrap, wrap_text
+from nodkit.render import fonts
+from nodkit.render.parallel import AUTO_MIN_ROWS, resolve_workers
+from reportlab.pdfbase import pdfmetrics
+
+
+def _set_workers(home, value: str) -> None:
+    cfg = home / "nodkit.toml"
+    text = re.sub(r"^workers = .*\n", "", cfg.read_text("utf-8"), flags=re.M)
+    cfg.write_text(text.replace("[export]\n", f"[export]\nworkers = {value}\n", 1), "utf-8")
+
+
+def _raw_text(path, password) -> str:
+    # reading order, not -layout: the layout mode places columns page-wide, so
+    # the (random) set id in the footer would shift every column
+    proc = subprocess.run(["pdftotext", "-upw", password, str(path), "-"], capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+def _texts(result, passwords, mask_checks: bool = False) -> dict[str, tuple[int, int, str]]:
+    out = {}
+    for f in result.files:
+        text = _raw_text(f.path, passwords[f.audience]).replace(result.id, "<set>")
+        if mask_checks:  # the page code's content check covers "data as of", to the second
+            text = re.sub(r"kontrol [0-9a-f]+", "kontrol <check>", text)
+        out[f.relpath] = (f.pages, f.rows, text)
+    return out
+
+
+def test_parallel_and_sequential_exports_are_the_same(demo_kit):
+    _set_workers(demo_kit.home, "1")
+    config = load_config(demo_kit.home)
+    now = config.now()
+    sequential = run_export(config, now)
+    _set_workers(demo_kit.home, "2")
+    config = load_config(demo_kit.home)
+    assert config.workers == 2
+    parallel = run_export(config, now)
+    assert parallel.status == sequential.status == "good"
+    assert [f.relpath for f in parallel.files] == [f.relpath for f in sequential.files]
+    seq, par = _texts(sequential, demo_kit.passwords), _texts(parallel, demo_kit.passwords)
+    assert seq.keys() == par.keys()
+    # a database's "data as of" is the time of the read, so its lists' check codes differ
+    # between the two exports; files from the same data must match to the check code
+    as_of = {f.path: f.as_of for f in sequential.set.manifest.files}
+    lists = [f for f in parallel.set.manifest.files if f.template != "binder"]
+    same_data = [f.path for f in lists if f.as_of == as_of[f.path]]
+    # a binder holds all of its audience's lists
+    same_data += [f.path for f in parallel.set.manifest.files if f.template == "binder"
+                  and all(g.path in same_data for g in lists if g.audience == f.audience)]
+    assert any(p.endswith("medication.pdf") for p in same_data) and any("binder" in p for p in same_data)
+    for relpath in same_data:
+        assert par[relpath] == seq[relpath], relpath
+    seq_m, par_m = (_texts(sequential, demo_kit.passwords, mask_checks=True),
+                    _texts(parallel, demo_kit.passwords, mask_checks=True))
+    for relpath in seq:
+        assert par_m[relpath] == seq_m[relpath], relpath
+    # the text really is there: special names survive the one-text-object-per-table writer
+    routes = "".join(t for path, (_p, _r, t) in par.items() if path.endswith("care-route.pdf"))
+    for name in ("Łukasz Wiśniewski", "Nguyễn Thị Hoa", "Şükrü Yılmaz"):
+        assert name in routes
+    list_texts = [t for path, (_p, _r, t) in par.items() if not path.endswith("binder.pdf")]
+    assert sum(t.count("Side 1 af") for t in list_texts) == len(list_texts)
+    # render time is reported per list for the benchmark, the binders' assembly as a whole
+    assert set(parallel.timings["render"]) == {f.template for f in parallel.files} - {"binder"}
+    assert parallel.timings["binder_wall"] > 0
+
+
+@pytest.mark.parametrize("setting, rows, jobs, expected", [
+    (1, 10**6, 50, 1),
+    (4, 10**6, 2, 2),           # never more processes than lists
+    ("auto", AUTO_MIN_ROWS - 1, 50, 1),  # small exports render in-process
+])
+def test_resolve_workers(setting, rows, jobs, expected):
+    assert resolve_workers(setting, rows, jobs) == expected
+
+
+def test_auto_uses_the_cores_for_big_exports():
+    assert 1 <= resolve_workers("auto", 10**6, 100) <= 8
+
+
+@pytest.mark.parametrize("value", ['"many"', "0", "1.5"])
+def test_bad_workers_setting_names_the_line(demo_kit, value):
+    _set_workers(demo_kit.home, value)
+    with pytest.raises(ConfigError) as err:
+        load_config(demo_kit.home)
+    assert "nodkit.toml" in str(err.value) and "workers" in str(err.value)
+
+
+def test_export_command_still_works_with_workers(demo_kit):
+    _set_workers(demo_kit.home, '"auto"')
+    result = run_cli("export", "--kit", str(demo_kit.home))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("text, width", [
+    ("Kort", 100.0),
+    ("Gives med mad, knuses ikke, måles før: blodsukker og blodtryk hver morgen", 60.0),
+    ("Ééééééééééééééééééééééééééééééééééééééééééé", 30.0),
+    ("linje 1\nlinje 2 er længere end kolonnen tillader", 50.0),
+])
+def test_memoised_wrap_matches_the_plain_wrap(text, width):
+    fonts.register()
+    measure = pdfmetrics.getFont(fonts.REGULAR).stringWidth
+    first = wrap_text(text, width)
+    assert first == _wrap(text, width, measure, 9.5)
+    assert wrap_text(text, width) == first
+    assert all(measure(line, 9.5) <= width or len(line) == 1 for line in first)
+    assert "".join(first).replace(" ", "") == text.replace("\n", "").replace(" ", "")
+
+
+def _die(job):  # a worker that is killed mid-export
+    import os
+    os._exit(9)
+
+
+def test_a_dying_render_process_does_not_fail_the_export(demo_kit, monkeypatch, caplog):
+    from nodkit.render import parallel
+    from nodkit.render.parallel import RenderJob, render_all
+    from nodkit.sources import open_source
+    from nodkit.templates import load_templates
+    from nodkit.validate import prepare
+    config = load_config(demo_kit.home)
+    tpl = load_templates(None)["medication"]
+    snap = open_source(config.datasets[tpl.dataset], config.timezone).fetch(config.now())
+    prepared = prepare(tpl, config.datasets[tpl.dataset], snap)
+    jobs = [RenderJob(prepared, unit, "Test", config.now(), "set", f"{name}.pdf")
+            for name, unit in prepared.units.items()]
+    expected = [out.result.pages for _job, out in render_all(jobs, 1)]
+    monkeypatch.setattr(parallel, "_render_in_worker", _die)
+    got = [(job.file_label, out.result.pages) for job, out in render_all(jobs, 2)]
+    assert [label for label, _ in got] == [j.file_label for j in jobs]
+    assert [pages for _, pages in got] == expected
+    assert "rendering the rest in this process" in caplog.text
