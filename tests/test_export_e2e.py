@@ -189,3 +189,22 @@ def test_row_with_bad_values_is_kept_flagged_and_explained(demo_kit):
     assert listed == len(rows) - 1
     log = (demo_kit.home / "logs" / "nodkit.log").read_text("utf-8")
     assert "1 row(s) with problems" in log and citizen not in log
+
+
+def test_sigterm_during_export_cleans_up_and_exits_130(demo_kit):
+    import signal
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "nodkit", "export", "--kit", str(demo_kit.home)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    incoming = demo_kit.home / "store" / ".incoming"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(incoming.glob("*/*")):
+        time.sleep(0.02)
+    assert any(incoming.glob("*/*")), "never caught the export in progress"
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not any(incoming.iterdir()), "the abandoned set was not cleaned up"
+    assert run_cli("verify", "--kit", str(demo_kit.home)).exit_code in (0, 1)

@@ -90,9 +90,21 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM ends a command like Ctrl-C: work in progress is cleaned up, exit 130.
+    (`nodkit run` installs its own handlers for a graceful stop.)"""
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    _sigterm_as_interrupt()
     try:
         cli.main(args=argv, prog_name="nodkit", standalone_mode=False)
     except NodkitError as exc:
@@ -102,7 +114,10 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             click.echo(f"nodkit: hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click wraps Ctrl-C / SIGTERM in Abort
+            click.echo("nodkit: interrupted", err=True)
+            sys.exit(130)
         click.echo("nodkit: aborted", err=True)
         sys.exit(CRITICAL)
     except click.ClickException as exc:
