@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from nodkit.demo import (DRUGS, FIRST, LAST, SERVICES, SPECIAL, STREETS, _csv, _phone,
+from nodkit.demo import (DRUGS, SCHOOL_SCHEMA, FIRST, LAST, SERVICES, SPECIAL, STREETS, _csv, _phone,
                          fictitious_cpr)
 from nodkit.fsutil import private_dir, write_atomic
 
@@ -135,17 +135,7 @@ def _write_school_db(path: Path, rng: random.Random, scale: Scale, today: dt.dat
     if path.exists():
         path.unlink()
     db = sqlite3.connect(path)
-    db.executescript("""
-        CREATE TABLE klasser (id INTEGER PRIMARY KEY, skole TEXT NOT NULL, klasse TEXT NOT NULL);
-        CREATE TABLE elever (id INTEGER PRIMARY KEY, klasse_id INTEGER REFERENCES klasser(id), navn TEXT NOT NULL,
-                             foedselsdato TEXT, allergier TEXT, afhentes_af TEXT, afhentningssted TEXT);
-        CREATE TABLE vaerger (elev_id INTEGER REFERENCES elever(id), navn TEXT, telefon TEXT);
-        CREATE INDEX vaerger_elev ON vaerger(elev_id);
-        CREATE VIEW elevliste AS
-          SELECT k.skole, k.klasse, e.navn AS elev, e.foedselsdato, e.allergier, e.afhentes_af, e.afhentningssted,
-                 (SELECT group_concat(v.navn || ' ' || v.telefon, '; ') FROM vaerger v WHERE v.elev_id = e.id) AS vaerger
-          FROM elever e JOIN klasser k ON k.id = e.klasse_id;
-    """)
+    db.executescript(SCHOOL_SCHEMA)
     classes = []
     for n in range(scale.classes):
         school = f"Skole {n % scale.schools + 1:03d}"

@@ -161,14 +161,8 @@ def load_config(home: Path) -> KitConfig:
     sch.check_unknown()
 
     datasets: dict[str, DatasetConfig] = {}
-    ds_top = top.sub("datasets")
-    for dname, raw in ds_top.table.items():
-        ds_top.seen.add(dname)
-        if not isinstance(raw, dict):
-            raise ds_top.fail(dname, "must be a table [datasets.NAME]")
-        if not _NAME.match(dname):
-            raise ds_top.fail(dname, "dataset names use a-z, 0-9, - and _")
-        r = ds_top.sub(dname)
+    for dname, r in top.named_tables("datasets", "dataset", _NAME, "a-z, 0-9, - and _"):
+        raw = r.table
         from .sources import known_kinds
         kind = r.get("kind", str, choices=tuple(known_kinds()))
         cols = r.get("columns", dict, {})
@@ -185,14 +179,7 @@ def load_config(home: Path) -> KitConfig:
                                         where=doc.where("datasets", dname))
 
     audiences: dict[str, Audience] = {}
-    aud_top = top.sub("audiences")
-    for aname, raw in aud_top.table.items():
-        aud_top.seen.add(aname)
-        if not isinstance(raw, dict):
-            raise aud_top.fail(aname, "must be a table [audiences.NAME]")
-        if not _NAME.match(aname):
-            raise aud_top.fail(aname, "audience names use a-z, 0-9, - and _ (they name folders)")
-        r = aud_top.sub(aname)
+    for aname, r in top.named_tables("audiences", "audience", _NAME, "a-z, 0-9, - and _ (they name folders)"):
         templates = r.get("templates", list)
         if not templates or not all(isinstance(t, str) for t in templates):
             raise r.fail("templates", "must list at least one template id, e.g. [\"care-route\"]")

@@ -144,6 +144,17 @@ class Reader:
         table = self.get(key, dict, {} if default_empty else ...)
         return Reader(self.doc, self.keys + (key,), table, self.error)
 
+    def named_tables(self, key: str, what: str, name_pattern, name_rule: str):
+        """Yield (name, Reader) for each [key.NAME] table, checking that NAME fits the pattern."""
+        top = self.sub(key)
+        for name, raw in top.table.items():
+            top.seen.add(name)
+            if not isinstance(raw, dict):
+                raise top.fail(name, f"must be a table [{key}.NAME]")
+            if not name_pattern.match(name):
+                raise top.fail(name, f"{what} names use {name_rule}")
+            yield name, top.sub(name)
+
     def check_unknown(self) -> None:
         for key in self.table:
             if key not in self.seen:
