@@ -15,6 +15,7 @@ Only a good set becomes LATEST and only after a good set is anything pruned
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import hashlib
@@ -29,8 +30,8 @@ from . import __version__, crypto
 from .config import KitConfig
 from .errors import ConfigError, NodkitError, SourceError, StoreError
 from .manifest import DatasetEntry, FileEntry, Manifest
-from .render.binder import Appendix, Binder, BinderPart, build_binder
-from .render.parallel import RenderJob, render_all
+from .render.binder import Appendix, Binder, BinderPart
+from .render.parallel import BinderJob, RenderJob, assemble_all, render_all, resolve_workers
 from .render.fonts import missing_glyphs
 from .sources import describe, open_source
 from .sources.base import Snapshot
@@ -303,7 +304,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
             progress("render", done, done + len(by_job))
     binder_started = time.perf_counter()
     files += _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, list(appendices),
-                            timings)
+                            timings, rows_hint)
     timings["binder_wall"] = time.perf_counter() - binder_started
     return files, warnings, dataset_flags
 
@@ -314,10 +315,17 @@ def _without_rows(prepared: PreparedList) -> PreparedList:
 
 
 def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices,
-                   timings=None) -> list[FileEntry]:
-    """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit)."""
+                   timings=None, rows_hint: int = 0) -> list[FileEntry]:
+    """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit).
+
+    The binders are planned here, then assembled and encrypted in the render
+    processes (`assemble_all`), in plan order. `parts` is emptied once planned:
+    each list's plain PDF is then held only by the binders still to be
+    submitted, so it is let go as soon as the last binder that needs it is on
+    its way.
+    """
     kit_wide = {tid for template, _, tid, _ in jobs if template.unit is None}
-    files: list[FileEntry] = []
+    plan: collections.deque = collections.deque()  # (audience, unit, parts, contacts, file_label)
     for audience in config.audiences.values():
         order = {tid: n for n, tid in enumerate(audience.templates)}
         mine = {tid for _, _, tid, auds in jobs if audience.name in auds}
@@ -335,24 +343,40 @@ def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, n
             units = [common[0].unit]  # only kit-wide lists: one binder for them
         for unit in units:
             own = [p for p in chosen(unit) if p.template not in kit_wide]
-            file_label = f"{safe_name(unit)}/binder.pdf"
-            binder = Binder(unit=unit, audience_title=audience.title, kit_name=config.name, parts=own + common,
-                            generated_at=now, valid_until=now + dt.timedelta(hours=config.max_age_hours),
-                            contacts=contacts, appendices=appendices)
-            rendered = build_binder(binder, set_id=set_id, file_label=file_label)
-            secret = secrets_by_audience[audience.name]
-            started = time.process_time()
-            data = crypto.encrypt_pdf(rendered.pdf, secret.password)
-            if timings is not None:
-                timings["encrypt"] = timings.get("encrypt", 0.0) + time.process_time() - started
-            relpath = f"{audience.name}/{file_label}"
-            incoming.write(relpath, data)
-            files.append(FileEntry(
-                path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=rendered.pages,
-                template="binder", audience=audience.name, unit=unit, password_generation=secret.generation,
-                sections=len(binder.parts), rows=0, flagged_rows=0,
-                as_of=min(p.as_of for p in binder.parts).isoformat(timespec="seconds")))
-            log.info("binder %s/%s: %d lists, %d pages", audience.name, unit, len(binder.parts), rendered.pages)
+            plan.append((audience, unit, own + common, contacts, f"{safe_name(unit)}/binder.pdf"))
+    parts.clear()  # from here on only the plan holds the plain list PDFs
+    workers = resolve_workers(config.workers, rows_hint, len(plan))
+
+    def binder_jobs():
+        while plan:
+            audience, unit, chosen_parts, contacts, file_label = plan.popleft()
+            job = BinderJob(Binder(unit=unit, audience_title=audience.title, kit_name=config.name,
+                                   parts=chosen_parts, generated_at=now,
+                                   valid_until=now + dt.timedelta(hours=config.max_age_hours),
+                                   contacts=contacts, appendices=appendices),
+                            set_id=set_id, file_label=file_label, audience=audience.name,
+                            password=secrets_by_audience[audience.name].password)
+            del chosen_parts  # the job alone holds this binder's lists now
+            yield job
+            del job
+
+    files: list[FileEntry] = []
+    for job, output in assemble_all(binder_jobs(), workers):
+        binder, audience = job.binder, config.audiences[job.audience]
+        secret = secrets_by_audience[audience.name]
+        if timings is not None:
+            timings["encrypt"] = timings.get("encrypt", 0.0) + output.encrypt_seconds
+            timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
+        data = output.encrypted
+        relpath = f"{audience.name}/{job.file_label}"
+        incoming.write(relpath, data)
+        files.append(FileEntry(
+            path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=output.pages,
+            template="binder", audience=audience.name, unit=binder.unit, password_generation=secret.generation,
+            sections=len(binder.parts), rows=0, flagged_rows=0,
+            as_of=min(p.as_of for p in binder.parts).isoformat(timespec="seconds")))
+        log.info("binder %s/%s: %d lists, %d pages", audience.name, binder.unit, len(binder.parts), output.pages)
+        del job, output, binder, data
     return files
 
 

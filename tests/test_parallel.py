@@ -145,3 +145,23 @@ def test_a_dying_render_process_does_not_fail_the_export(demo_kit, monkeypatch, 
     assert [label for label, _ in got] == [j.file_label for j in jobs]
     assert [pages for _, pages in got] == expected
     assert "rendering the rest in this process" in caplog.text
+
+
+def test_a_dying_binder_process_does_not_fail_the_export(demo_kit, monkeypatch, caplog):
+    from nodkit.render import parallel
+    _set_workers(demo_kit.home, "1")
+    config = load_config(demo_kit.home)
+    now = config.now()
+    sequential = run_export(config, now)
+    _set_workers(demo_kit.home, "2")
+    config = load_config(demo_kit.home)
+    monkeypatch.setattr(parallel, "_assemble_in_worker", _die)
+    result = run_export(config, now)
+    assert result.status == "good"
+    assert "assembling the rest in this process" in caplog.text
+    binders = [(f.relpath, f.pages) for f in result.files if f.template == "binder"]
+    assert binders and binders == [(f.relpath, f.pages) for f in sequential.files if f.template == "binder"]
+    assert [f.relpath for f in result.files] == [f.relpath for f in sequential.files]
+    first = next(f for f in result.files if f.template == "binder")
+    text = _raw_text(first.path, demo_kit.passwords[first.audience])
+    assert "Nødmappe" in text and "Indhold" in text

@@ -22,6 +22,10 @@ caller, which encrypts and writes it. Rules kept here:
   not fail the export: the remaining lists are rendered in this process.
 - `workers = "auto"` renders in-process when the export is small (a process
   pool costs about a second to start) and otherwise uses one process per core.
+- Binders (`assemble_all`) are assembled and encrypted in the processes too,
+  in the order given; jobs are taken from the caller's iterator only as
+  processes free up, so list PDFs no later binder needs can be let go early.
+  Only the encrypted binder comes back.
 """
 
 from __future__ import annotations
@@ -35,11 +39,14 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .. import crypto
 from ..validate import PreparedList, UnitList
 from .document import RenderResult, render_unit
+
+if TYPE_CHECKING:
+    from .binder import Binder
 
 log = logging.getLogger(__name__)
 
@@ -189,5 +196,93 @@ def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto", *,
                 yield job, output
         finally:
             for _job, future in submitted:
+                if future is not None:
+                    future.cancel()
+
+
+@dataclass
+class BinderJob:
+    """One binder to assemble from plain list PDFs and encrypt, in a render process."""
+
+    binder: "Binder"
+    set_id: str
+    file_label: str
+    audience: str
+    password: str
+
+
+@dataclass
+class BinderOutput:
+    pages: int
+    encrypted: bytes
+    seconds: float  # CPU seconds assembling in its process
+    encrypt_seconds: float
+    peak_rss: int = 0
+
+
+def _assemble(job: BinderJob) -> BinderOutput:
+    from .binder import build_binder
+    started = time.process_time()
+    rendered = build_binder(job.binder, set_id=job.set_id, file_label=job.file_label)
+    built = time.process_time()
+    data = crypto.encrypt_pdf(rendered.pdf, job.password)
+    return BinderOutput(rendered.pages, data, built - started, time.process_time() - built, peak_rss())
+
+
+_assemble_in_worker = _assemble  # what the pool runs (a test swaps in a worker that dies)
+
+
+def assemble_all(jobs: Iterable[BinderJob], workers: int) -> Iterator[tuple[BinderJob, BinderOutput]]:
+    """Yield (job, output) for every binder job, in the order given.
+
+    `jobs` is consumed lazily and at most two jobs per process are pending, so
+    the caller can let go of list PDFs that no later binder needs while the
+    earlier binders are being assembled. Only the encrypted binder comes back
+    (the plain binder never leaves the process that built it). A dead or
+    unavailable process pool falls back to this process, like render_all.
+    """
+    if workers <= 1:
+        for job in jobs:
+            yield job, _assemble(job)
+        return
+    log.info("assembling binders in %d processes", workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_warm_up) as pool:
+        pending: list[tuple[BinderJob, Future | None]] = []
+        broken = False
+        source = iter(jobs)
+
+        def fill() -> None:
+            nonlocal broken
+            while len(pending) < 2 * workers:
+                job = next(source, None)
+                if job is None:
+                    return
+                future = None
+                if not broken:
+                    try:
+                        future = pool.submit(_assemble_in_worker, job)
+                    except (BrokenProcessPool, OSError, RuntimeError) as exc:
+                        broken = True
+                        log.warning("binder processes unavailable (%s); assembling in this process", exc)
+                pending.append((job, future))
+
+        try:
+            fill()
+            while pending:
+                job, future = pending.pop(0)
+                output = None
+                if future is not None and not broken:
+                    try:
+                        output = future.result()
+                    except BrokenProcessPool as exc:
+                        broken = True
+                        log.warning("a binder process failed (%s); assembling the rest in this process", exc)
+                if output is None:
+                    output = _assemble(job)
+                fill()
+                yield job, output
+                del job, output
+        finally:
+            for _job, future in pending:
                 if future is not None:
                     future.cancel()
