@@ -142,6 +142,38 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
+class _FallbackPool:
+    """A process pool that, once a process dies or cannot start, does the rest in this process.
+
+    Shared by render_all and assemble_all; only their scheduling differs.
+    """
+
+    def __init__(self, executor: ProcessPoolExecutor, noun: str, verb: str):
+        self.executor, self.noun, self.verb = executor, noun, verb
+        self.broken = False
+
+    def submit(self, fn, arg) -> Future | None:
+        """A future, or None once the pool is unusable (the caller then works locally)."""
+        if self.broken:
+            return None
+        try:
+            return self.executor.submit(fn, arg)
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            self.broken = True
+            log.warning("%s processes unavailable (%s); %s in this process", self.noun, exc, self.verb)
+            return None
+
+    def result(self, future: Future | None, local, job):
+        """The future's result, or `local(job)` when there is none or its process died."""
+        if future is not None and not self.broken:
+            try:
+                return future.result()
+            except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
+                self.broken = True
+                log.warning("a %s process failed (%s); %s the rest in this process", self.noun, exc, self.verb)
+        return local(job)
+
+
 def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto", *,
                rows_hint: int | None = None) -> Iterator[tuple[RenderJob, RenderOutput]]:
     """Yield (job, output) for every job, in the order given.
@@ -159,19 +191,12 @@ def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto", *,
             yield job, _render(job)
         return
     log.info("rendering in %d processes", count)
-    with ProcessPoolExecutor(max_workers=count, mp_context=_context(), initializer=_warm_up) as pool:
+    with ProcessPoolExecutor(max_workers=count, mp_context=_context(), initializer=_warm_up) as executor:
+        pool = _FallbackPool(executor, "render", "rendering")
         submitted: list[tuple[RenderJob, Future | None]] = []
-        broken = False
 
         def submit(job: RenderJob) -> Future | None:
-            nonlocal broken
-            if not broken:
-                try:
-                    return pool.submit(_render_in_worker, _light(job))
-                except (BrokenProcessPool, OSError, RuntimeError) as exc:
-                    broken = True
-                    log.warning("render processes unavailable (%s); rendering in this process", exc)
-            return None
+            return pool.submit(_render_in_worker, _light(job))
 
         try:
             if isinstance(jobs, list):
@@ -183,15 +208,7 @@ def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto", *,
                 for job in jobs:  # the workers start on each job while the next is prepared
                     submitted.append((job, submit(job)))
             for index, (job, future) in enumerate(submitted):
-                output = None
-                if future is not None and not broken:
-                    try:
-                        output = future.result()
-                    except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-                        broken = True
-                        log.warning("a render process failed (%s); rendering the rest in this process", exc)
-                if output is None:
-                    output = _render(job)
+                output = pool.result(future, _render, job)
                 submitted[index] = (job, None)  # let the PDF go once the caller has it
                 yield job, output
         finally:
@@ -246,39 +263,23 @@ def assemble_all(jobs: Iterable[BinderJob], workers: int) -> Iterator[tuple[Bind
             yield job, _assemble(job)
         return
     log.info("assembling binders in %d processes", workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_warm_up) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_warm_up) as executor:
+        pool = _FallbackPool(executor, "binder", "assembling")
         pending: list[tuple[BinderJob, Future | None]] = []
-        broken = False
         source = iter(jobs)
 
         def fill() -> None:
-            nonlocal broken
             while len(pending) < 2 * workers:
                 job = next(source, None)
                 if job is None:
                     return
-                future = None
-                if not broken:
-                    try:
-                        future = pool.submit(_assemble_in_worker, job)
-                    except (BrokenProcessPool, OSError, RuntimeError) as exc:
-                        broken = True
-                        log.warning("binder processes unavailable (%s); assembling in this process", exc)
-                pending.append((job, future))
+                pending.append((job, pool.submit(_assemble_in_worker, job)))
 
         try:
             fill()
             while pending:
                 job, future = pending.pop(0)
-                output = None
-                if future is not None and not broken:
-                    try:
-                        output = future.result()
-                    except BrokenProcessPool as exc:
-                        broken = True
-                        log.warning("a binder process failed (%s); assembling the rest in this process", exc)
-                if output is None:
-                    output = _assemble(job)
+                output = pool.result(future, _assemble, job)
                 fill()
                 yield job, output
                 del job, output
