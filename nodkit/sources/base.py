@@ -17,6 +17,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import ConfigError
+
 
 @dataclass(slots=True)  # slots: a municipality's snapshot has hundreds of thousands of rows
 class Row:
@@ -46,6 +48,23 @@ class DatasetConfig:
     options: dict[str, Any]
     columns: dict[str, str]  # template field -> source column
     where: str  # "nodkit.toml:42" for error messages
+
+    def error(self, message: str) -> ConfigError:
+        """A ConfigError about this dataset, located at its table in nodkit.toml."""
+        return ConfigError(f"{self.where}: dataset '{self.name}': {message}")
+
+    def options_for(self, *required: str) -> dict[str, Any]:
+        """A copy of the adapter options to pop from; a missing required key is an error."""
+        opts = dict(self.options)
+        for key in required:
+            if key not in opts:
+                raise self.error(f"key '{key}' is required for kind {self.kind}")
+        return opts
+
+    def reject_unknown(self, opts: dict[str, Any]) -> None:
+        """Options left after an adapter popped the ones it knows are typos: refuse them."""
+        if opts:
+            raise self.error(f"unknown key(s) for kind {self.kind}: {', '.join(sorted(opts))}")
 
 
 class Source(Protocol):

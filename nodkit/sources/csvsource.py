@@ -29,7 +29,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import ConfigError, SourceError
+from ..errors import SourceError
 from . import register
 from .base import DatasetConfig, Row, Snapshot, stale_warning
 
@@ -239,7 +239,7 @@ def pop_max_age(opts: dict, config: DatasetConfig) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"{config.where}: dataset '{config.name}': max_age_hours must be a number of hours above 0")
+        raise config.error("max_age_hours must be a number of hours above 0")
     return float(value)
 
 
@@ -247,20 +247,17 @@ def pop_max_age(opts: dict, config: DatasetConfig) -> float | None:
 class CsvSource:
     def __init__(self, config: DatasetConfig, tz: dt.tzinfo):
         self.config, self.tz = config, tz
-        opts = dict(config.options)
-        if "path" not in opts:
-            raise ConfigError(f"{config.where}: dataset '{config.name}': key 'path' is required for kind csv")
+        opts = config.options_for("path")
         self.path = str(opts.pop("path"))
         self.encoding = str(opts.pop("encoding", "auto"))
         self.delimiter = str(opts.pop("delimiter", "auto"))
         if self.delimiter in ("\\t", "tab"):
             self.delimiter = "\t"
         if self.delimiter != "auto" and (len(self.delimiter) != 1 or self.delimiter in '"\r\n'):
-            raise ConfigError(f"{config.where}: dataset '{config.name}': delimiter must be \"auto\", \"tab\" "
-                              "or one character")
+            raise config.error("delimiter must be \"auto\", \"tab\" "
+                               "or one character")
         self.max_age_hours = pop_max_age(opts, config)
-        if opts:
-            raise ConfigError(f"{config.where}: dataset '{config.name}': unknown key(s) for kind csv: {', '.join(sorted(opts))}")
+        config.reject_unknown(opts)
 
     def fetch(self, now: dt.datetime) -> Snapshot:
         path = newest_match(self.path, self.config.where)

@@ -31,7 +31,7 @@ import os
 import re
 import time
 
-from ..errors import ConfigError, SourceError
+from ..errors import SourceError
 from . import register
 from .base import DatasetConfig, Row, Snapshot
 
@@ -53,29 +53,25 @@ def password_env_name(dataset: str) -> str:
 class SqlSource:
     def __init__(self, config: DatasetConfig, tz: dt.tzinfo):
         self.config, self.tz = config, tz
-        opts = dict(config.options)
-        for key in ("url", "query"):
-            if key not in opts:
-                raise ConfigError(f"{config.where}: dataset '{config.name}': key '{key}' is required for kind sql")
+        opts = config.options_for("url", "query")
         self.url = str(opts.pop("url"))
         self.query = str(opts.pop("query"))
         timeout = opts.pop("timeout", 60)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigError(f"{config.where}: dataset '{config.name}': timeout must be a number of seconds above 0")
+            raise config.error("timeout must be a number of seconds above 0")
         self.timeout = float(timeout)
         self.password_env = str(opts.pop("password_env", password_env_name(config.name)))
         opts.pop("max_age_hours", None)
-        if opts:
-            raise ConfigError(f"{config.where}: dataset '{config.name}': unknown key(s) for kind sql: {', '.join(sorted(opts))}")
+        config.reject_unknown(opts)
         try:
             import sqlalchemy as sa
             parsed = sa.engine.make_url(self.url)
         except Exception:
-            raise ConfigError(f"{config.where}: dataset '{config.name}': url is not a valid SQLAlchemy URL "
-                              "(e.g. sqlite:///skole.db or postgresql+psycopg://user@host/db)") from None
+            raise config.error("url is not a valid SQLAlchemy URL "
+                               "(e.g. sqlite:///skole.db or postgresql+psycopg://user@host/db)") from None
         if parsed.password:
-            raise ConfigError(f"{config.where}: dataset '{config.name}': do not put the password in the url; "
-                              f"set the environment variable {self.password_env} instead")
+            raise config.error("do not put the password in the url; "
+                               f"set the environment variable {self.password_env} instead")
 
     def _engine(self, deadline: list[float]):
         import sqlalchemy as sa

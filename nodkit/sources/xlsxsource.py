@@ -28,7 +28,7 @@ import warnings as pywarnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, SourceError
+from ..errors import SourceError
 from . import register
 from .base import DatasetConfig, Row, Snapshot, column_letter, stale_warning
 from .csvsource import _unique_header, newest_match, pop_max_age
@@ -143,19 +143,16 @@ def read_xlsx(path: Path, *, sheet: str | None = None, header_row: int | None = 
 class XlsxSource:
     def __init__(self, config: DatasetConfig, tz: dt.tzinfo):
         self.config, self.tz = config, tz
-        opts = dict(config.options)
-        if "path" not in opts:
-            raise ConfigError(f"{config.where}: dataset '{config.name}': key 'path' is required for kind xlsx")
+        opts = config.options_for("path")
         self.path = str(opts.pop("path"))
         sheet = opts.pop("sheet", None)
         self.sheet = None if sheet is None else str(sheet)
         header_row = opts.pop("header_row", None)
         if header_row is not None and (isinstance(header_row, bool) or not isinstance(header_row, int) or header_row < 1):
-            raise ConfigError(f"{config.where}: dataset '{config.name}': header_row must be a row number from 1")
+            raise config.error("header_row must be a row number from 1")
         self.header_row = header_row
         self.max_age_hours = pop_max_age(opts, config)
-        if opts:
-            raise ConfigError(f"{config.where}: dataset '{config.name}': unknown key(s) for kind xlsx: {', '.join(sorted(opts))}")
+        config.reject_unknown(opts)
 
     def fetch(self, now: dt.datetime) -> Snapshot:
         path = newest_match(self.path, self.config.where)
