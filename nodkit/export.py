@@ -29,6 +29,7 @@ from typing import Callable
 from . import __version__, crypto
 from .config import KitConfig
 from .errors import ConfigError, NodkitError, SourceError, StoreError
+from .guide import TITLE as GUIDE_TITLE, guide_pdf, write_guide
 from .manifest import DatasetEntry, FileEntry, Manifest
 from .render.binder import Appendix, Binder, BinderPart
 from .render.parallel import BinderJob, RenderJob, assemble_all, render_all, resolve_workers
@@ -167,12 +168,15 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
         for name, snap in sorted(snapshots.items()):
             warnings += [f"dataset '{name}': {w}" for w in snap.warnings]
         set_id = new_set_id(now)
+        guide = _render_guide(config)  # once: the last page of every binder, and store/udskrivningsvejledning.pdf
+        if appendices is None:
+            appendices = [Appendix(GUIDE_TITLE, guide)] if guide else []
         timings: dict = {"render": {}, "encrypt": 0.0, "fetch_wall": fetch_seconds}
         incoming = store.begin(set_id)
         try:
             files, list_warnings, dataset_flags = _render_and_write(
                 config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now, reasons, progress,
-                appendices if appendices is not None else _guide_appendix(config), timings)
+                appendices, timings)
             warnings += list_warnings
             status = "partial" if reasons else "good"
             suspect = _suspect_reasons(config, store, snapshots)
@@ -200,7 +204,8 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
             decisions = apply_retention(store, config.retention, now)
             pruned = [d.set_id for d in decisions if not d.keep]
             _forget_old_passwords(store, book, config)
-    _write_guide(config)
+        if guide:
+            _write_guide(config, guide)  # under the lock, like every other write to the store
     exported = [ExportedFile(path=published.path / entry.path, relpath=entry.path, template=entry.template,
                              audience=entry.audience, unit=entry.unit, pages=entry.pages, rows=entry.rows,
                              flagged_rows=entry.flagged_rows) for entry in files]
@@ -398,21 +403,19 @@ class _EMPTY:
     rows: list = []
 
 
-def _guide_appendix(config: KitConfig) -> list[Appendix]:
-    """The printing guide as the last pages of every binder; a failure never fails the export."""
-    from .guide import TITLE, guide_pdf
+def _render_guide(config: KitConfig) -> bytes | None:
+    """The plain one-page printing guide; a failure never fails the export."""
     try:
-        return [Appendix(TITLE, guide_pdf(config))]
+        return guide_pdf(config)
     except Exception as exc:
-        log.warning("could not add the printing guide to the binders: %s", exc)
-        return []
+        log.warning("could not render the printing guide: %s", exc)
+        return None
 
 
-def _write_guide(config: KitConfig) -> None:
-    """The plain one-page printing guide beside the sets; a failure never fails the export."""
-    from .guide import write_guide
+def _write_guide(config: KitConfig, pdf: bytes) -> None:
+    """store/udskrivningsvejledning.pdf beside the sets; a failure never fails the export."""
     try:
-        write_guide(config)
+        write_guide(config, pdf)
     except Exception as exc:
         log.warning("could not write the printing guide: %s", exc)
 

@@ -94,8 +94,8 @@ def guide_pdf(config: KitConfig) -> bytes:
     return out.getvalue()
 
 
-def write_guide(config: KitConfig) -> Path:
-    """(Re)write store/udskrivningsvejledning.pdf atomically."""
+def write_guide(config: KitConfig, pdf: bytes | None = None) -> Path:
+    """(Re)write store/udskrivningsvejledning.pdf atomically (`pdf`: already rendered bytes)."""
     path = config.store / GUIDE_NAME
-    write_atomic(path, guide_pdf(config))
+    write_atomic(path, pdf if pdf is not None else guide_pdf(config))
     return path
