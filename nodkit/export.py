@@ -15,7 +15,6 @@ Only a good set becomes LATEST and only after a good set is anything pruned
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import hashlib
@@ -32,7 +31,7 @@ from .errors import ConfigError, NodkitError, SourceError, StoreError
 from .guide import TITLE as GUIDE_TITLE, guide_pdf, write_guide
 from .manifest import DatasetEntry, FileEntry, Manifest
 from .render.binder import Appendix, Binder, BinderPart
-from .render.parallel import BinderJob, RenderJob, assemble_all, render_all, resolve_workers
+from .render.parallel import MAX_AUTO_WORKERS, BinderJob, RenderJob, RenderPool, resolve_workers
 from .render.fonts import missing_glyphs
 from .sources import describe, open_source
 from .sources.base import Snapshot
@@ -116,16 +115,15 @@ def fetch_all(config: KitConfig, names: set[str], now: dt.datetime) -> tuple[dic
     return snapshots, errors
 
 
-def _suspect_reasons(config: KitConfig, store: Store, snapshots: dict[str, Snapshot]) -> list[str]:
+def _suspect_reasons(config: KitConfig, store: Store, row_counts: dict[str, int]) -> list[str]:
     previous = store.newest_good()
     if previous is None or previous.manifest is None:
         return []
     reasons = []
-    for name, snap in snapshots.items():
+    for name, now_rows in row_counts.items():
         before = previous.manifest.datasets.get(name)
         if before is None or before.rows == 0:
             continue
-        now_rows = len(snap.rows)
         if now_rows < before.rows * (1 - config.suspect_drop):
             drop = 100 * (before.rows - now_rows) / before.rows
             reasons.append(f"dataset '{name}' has {now_rows} rows, the last good set {previous.id} had "
@@ -167,6 +165,8 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
             reasons.append(f"dataset '{name}' failed: {err}")
         for name, snap in sorted(snapshots.items()):
             warnings += [f"dataset '{name}': {w}" for w in snap.warnings]
+        # the rows themselves are let go while rendering, once the last list that reads them is validated
+        row_counts = {name: len(snap.rows) for name, snap in snapshots.items()}
         set_id = new_set_id(now)
         guide = _render_guide(config)  # once: the last page of every binder, and store/udskrivningsvejledning.pdf
         if appendices is None:
@@ -179,7 +179,7 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                 appendices, timings)
             warnings += list_warnings
             status = "partial" if reasons else "good"
-            suspect = _suspect_reasons(config, store, snapshots)
+            suspect = _suspect_reasons(config, store, row_counts)
             if suspect:
                 status = "suspect"
                 reasons += suspect
@@ -188,7 +188,7 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                 nodkit_version=__version__, status=status, status_reasons=reasons,
                 datasets={name: DatasetEntry(source=snap.source, kind=snap.kind,
                                              as_of=snap.as_of.isoformat(timespec="seconds"),
-                                             rows=len(snap.rows), flagged_rows=dataset_flags.get(name, 0),
+                                             rows=row_counts[name], flagged_rows=dataset_flags.get(name, 0),
                                              warnings=list(snap.warnings))
                           for name, snap in snapshots.items()}
                 | {name: DatasetEntry(source=describe(config.datasets[name]),
@@ -221,6 +221,12 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
     return result
 
 
+# Lists handed to the render processes and not yet back, in rows per process: enough
+# work queued that the processes never wait for the next list to be validated, few
+# enough validated rows held at a time (memory; docs/performance.md).
+WINDOW_ROWS_PER_PROCESS = 25_000
+
+
 def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, incoming, set_id, now,
                       reasons, progress, appendices=(), timings=None):
     timings = timings if timings is not None else {"render": {}, "encrypt": 0.0}
@@ -230,12 +236,14 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
     # kept only when its template puts some of them on the binder covers (cover_sections)
     jobs: list[tuple[Template, PreparedList, str, list[str]]] = []
     by_job: dict[int, tuple[Template, str, list[str]]] = {}
+    order = sorted(usable.items())
+    last_reader = {template.dataset: tid for tid, template in order}
 
     def planned():
         """Validate one list at a time and hand its units to the renderers at once, so
         the render processes work while the next list is being validated."""
         validate_started = time.perf_counter()
-        for tid, template in sorted(usable.items()):
+        for tid, template in order:
             snap = snapshots.get(template.dataset)
             if snap is None:
                 reasons.append(f"list '{tid}' skipped: its dataset '{template.dataset}' failed")
@@ -246,6 +254,10 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                 reasons.append(f"list '{tid}' skipped: {exc}")
                 log.error("list %s skipped: %s", tid, exc)
                 continue
+            finally:
+                if last_reader[template.dataset] == tid:  # no later list reads these rows
+                    snapshots[template.dataset] = dataclasses.replace(snap, rows=[])
+                del snap
             warnings.extend(prepared.warnings)
             if prepared.filtered:
                 log.info("list %s: %d row(s) left out by the template's filter/horizon (intended)", tid,
@@ -276,41 +288,43 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
                 validate_ended = time.perf_counter()
                 yield job
                 validate_started += time.perf_counter() - validate_ended  # not validation time
+            del prepared
         timings["validate_wall"] = time.perf_counter() - validate_started
 
     rows_hint = sum(len(snapshots[t.dataset].rows) for t in usable.values() if t.dataset in snapshots)
     files: list[FileEntry] = []
-    parts: dict[str, list[BinderPart]] = {}  # unit -> rendered lists, kept in memory for the binders
-    for done, (job, output) in enumerate(render_all(planned(), config.workers, rows_hint=rows_hint), start=1):
-        template, tid, targets = by_job.pop(id(job))
-        unit_name, unit, rendered = job.unit.unit, job.unit, output.result
-        timings["render"][tid] = timings["render"].get(tid, 0.0) + output.seconds
-        timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
-        timings["encrypt"] += output.encrypt_seconds
-        for audience in targets:
-            secret = secrets_by_audience[audience]
-            data = output.encrypted.get(audience)
-            if data is None:
-                started = time.process_time()
-                data = crypto.encrypt_pdf(rendered.pdf, secret.password)
-                timings["encrypt"] += time.process_time() - started
-            relpath = f"{audience}/{job.file_label}"
-            incoming.write(relpath, data)
-            files.append(FileEntry(
-                path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=rendered.pages,
-                template=tid, audience=audience, unit=unit_name, password_generation=secret.generation,
-                sections=len(unit.sections), rows=unit.rows, flagged_rows=unit.flagged,
-                as_of=job.prepared.as_of.isoformat(timespec="seconds")))
-        parts.setdefault(unit_name, []).append(BinderPart(
-            title=template.title, template=tid, unit=unit_name, pdf=rendered.pdf, pages=rendered.pages,
-            as_of=job.prepared.as_of, sections=len(unit.sections), rows=unit.rows))
-        del rendered, output, job
-        if progress:
-            progress("render", done, done + len(by_job))
-    binder_started = time.perf_counter()
-    files += _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, list(appendices),
-                            timings, rows_hint)
-    timings["binder_wall"] = time.perf_counter() - binder_started
+    # unit -> the lists rendered for it; a part's `pdf` is its file label inside each audience's
+    # folder, where the binders read the encrypted files back
+    parts: dict[str, list[BinderPart]] = {}
+    workers = resolve_workers(config.workers, rows_hint, MAX_AUTO_WORKERS)
+    with RenderPool(workers) as pool:
+        rendered = pool.render(planned(), window_rows=WINDOW_ROWS_PER_PROCESS * workers)
+        for done, (job, output) in enumerate(rendered, start=1):
+            template, tid, targets = by_job.pop(id(job))
+            unit_name, unit = job.unit.unit, job.unit
+            timings["render"][tid] = timings["render"].get(tid, 0.0) + output.seconds
+            timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
+            timings["encrypt"] += output.encrypt_seconds
+            for audience in targets:
+                secret = secrets_by_audience[audience]
+                data = output.encrypted[audience]
+                relpath = f"{audience}/{job.file_label}"
+                incoming.write(relpath, data)
+                files.append(FileEntry(
+                    path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=output.pages,
+                    template=tid, audience=audience, unit=unit_name, password_generation=secret.generation,
+                    sections=len(unit.sections), rows=unit.rows, flagged_rows=unit.flagged,
+                    as_of=job.prepared.as_of.isoformat(timespec="seconds")))
+            parts.setdefault(unit_name, []).append(BinderPart(
+                title=template.title, template=tid, unit=unit_name, pdf=Path(job.file_label), pages=output.pages,
+                as_of=job.prepared.as_of, sections=len(unit.sections), rows=unit.rows))
+            del output, job, unit
+            if progress:
+                progress("render", done, done + len(by_job))
+        binder_started = time.perf_counter()
+        files += _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now,
+                                list(appendices), pool, timings)
+        timings["binder_wall"] = time.perf_counter() - binder_started
     return files, warnings, dataset_flags
 
 
@@ -319,25 +333,25 @@ def _without_rows(prepared: PreparedList) -> PreparedList:
     return dataclasses.replace(prepared, units={}, warnings=[])
 
 
-def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices,
-                   timings=None, rows_hint: int = 0) -> list[FileEntry]:
+def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices, pool: RenderPool,
+                   timings=None) -> list[FileEntry]:
     """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit).
 
-    The binders are planned here, then assembled and encrypted in the render
-    processes (`assemble_all`), in plan order. `parts` is emptied once planned:
-    each list's plain PDF is then held only by the binders still to be
-    submitted, so it is let go as soon as the last binder that needs it is on
-    its way.
+    Assembled and encrypted in the render processes from the audience's
+    encrypted list files in `incoming` (opened with the audience password, in
+    memory), biggest first, written in plan order.
     """
     kit_wide = {tid for template, _, tid, _ in jobs if template.unit is None}
-    plan: collections.deque = collections.deque()  # (audience, unit, parts, contacts, file_label)
+    plan: list[BinderJob] = []
     for audience in config.audiences.values():
         order = {tid: n for n, tid in enumerate(audience.templates)}
         mine = {tid for _, _, tid, auds in jobs if audience.name in auds}
         contacts = _cover_contacts([job for job in jobs if job[2] in mine])
+        folder = incoming.path / audience.name
 
         def chosen(unit: str) -> list[BinderPart]:
-            return sorted((p for p in parts.get(unit, []) if p.template in mine), key=lambda p: order[p.template])
+            return sorted((dataclasses.replace(p, pdf=folder / p.pdf) for p in parts.get(unit, [])
+                           if p.template in mine), key=lambda p: order[p.template])
 
         units = sorted({p.unit for ps in parts.values() for p in ps if p.template in mine
                         and p.template not in kit_wide
@@ -348,25 +362,15 @@ def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, n
             units = [common[0].unit]  # only kit-wide lists: one binder for them
         for unit in units:
             own = [p for p in chosen(unit) if p.template not in kit_wide]
-            plan.append((audience, unit, own + common, contacts, f"{safe_name(unit)}/binder.pdf"))
-    parts.clear()  # from here on only the plan holds the plain list PDFs
-    workers = resolve_workers(config.workers, rows_hint, len(plan))
-
-    def binder_jobs():
-        while plan:
-            audience, unit, chosen_parts, contacts, file_label = plan.popleft()
-            job = BinderJob(Binder(unit=unit, audience_title=audience.title, kit_name=config.name,
-                                   parts=chosen_parts, generated_at=now,
-                                   valid_until=now + dt.timedelta(hours=config.max_age_hours),
-                                   contacts=contacts, appendices=appendices),
-                            set_id=set_id, file_label=file_label, audience=audience.name,
-                            password=secrets_by_audience[audience.name].password)
-            del chosen_parts  # the job alone holds this binder's lists now
-            yield job
-            del job
+            plan.append(BinderJob(Binder(unit=unit, audience_title=audience.title, kit_name=config.name,
+                                         parts=own + common, generated_at=now,
+                                         valid_until=now + dt.timedelta(hours=config.max_age_hours),
+                                         contacts=contacts, appendices=appendices),
+                                  set_id=set_id, file_label=f"{safe_name(unit)}/binder.pdf",
+                                  audience=audience.name, password=secrets_by_audience[audience.name].password))
 
     files: list[FileEntry] = []
-    for job, output in assemble_all(binder_jobs(), workers):
+    for job, output in pool.assemble(plan):
         binder, audience = job.binder, config.audiences[job.audience]
         secret = secrets_by_audience[audience.name]
         if timings is not None:
@@ -381,7 +385,7 @@ def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, n
             sections=len(binder.parts), rows=0, flagged_rows=0,
             as_of=min(p.as_of for p in binder.parts).isoformat(timespec="seconds")))
         log.info("binder %s/%s: %d lists, %d pages", audience.name, binder.unit, len(binder.parts), output.pages)
-        del job, output, binder, data
+        del output, data
     return files
 
 

@@ -100,3 +100,31 @@ def test_demo_export_has_one_encrypted_binder_per_audience_and_unit(demo):
         shown = subprocess.run(["qpdf", "--show-encryption", f"--password={demo.passwords[b['audience']]}",
                                 b["path"]], capture_output=True, text=True, check=True).stdout
         assert "R = 6" in shown and "AESv3" in shown  # AES-256, like every other file
+
+
+def test_binder_from_encrypted_list_files_is_encrypted_in_one_go(tmp_path):
+    """What the export does: the parts are the audience's encrypted list files, opened with
+    its password in memory; the binder comes out encrypted with the same password."""
+    from nodkit import crypto
+    password = "pleje-hest-kop-42"
+    route = tmp_path / "Område Nord" / "care-route.pdf"
+    route.parent.mkdir()
+    route.write_bytes(crypto.encrypt_pdf(_pdf("KØRELISTE", 2), password))
+    parts = [BinderPart(title="Køreliste", template="care-route", unit="Område Nord", pdf=route, pages=2, as_of=NOW),
+             BinderPart(title="Kontaktliste", template="contacts", unit="Fælles", pdf=_pdf("KONTAKTER", 1),
+                        pages=1, as_of=NOW)]
+    binder = Binder(unit="Område Nord", audience_title="Hjemmeplejen", kit_name="Test", parts=parts,
+                    generated_at=NOW, valid_until=NOW + dt.timedelta(hours=26))
+    result = build_binder(binder, set_id="S", file_label="Område Nord/binder.pdf", password=password)
+    assert result.pages == 2 + 2 + 1
+    out = tmp_path / "binder.pdf"
+    out.write_bytes(result.pdf)
+    with pytest.raises(RuntimeError):
+        pdftotext(out, None)
+    text = pdftotext(out, password)
+    assert "Nødmappe" in text and "KØRELISTE side 2" in text and "KONTAKTER side 1" in text
+    shown = subprocess.run(["qpdf", "--show-encryption", f"--password={password}", str(out)],
+                           capture_output=True, text=True, check=True).stdout
+    assert "R = 6" in shown and "AESv3" in shown
+    with pytest.raises(pikepdf.PasswordError):  # a part that the binder's password does not open
+        build_binder(binder, password="en-anden-kode-99")

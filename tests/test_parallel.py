@@ -139,9 +139,9 @@ def test_a_dying_render_process_does_not_fail_the_export(demo_kit, monkeypatch, 
     prepared = prepare(tpl, config.datasets[tpl.dataset], snap)
     jobs = [RenderJob(prepared, unit, "Test", config.now(), "set", f"{name}.pdf")
             for name, unit in prepared.units.items()]
-    expected = [out.result.pages for _job, out in render_all(jobs, 1)]
+    expected = [out.pages for _job, out in render_all(jobs, 1)]
     monkeypatch.setattr(parallel, "_render_in_worker", _die)
-    got = [(job.file_label, out.result.pages) for job, out in render_all(jobs, 2)]
+    got = [(job.file_label, out.pages) for job, out in render_all(jobs, 2)]
     assert [label for label, _ in got] == [j.file_label for j in jobs]
     assert [pages for _, pages in got] == expected
     assert "rendering the rest in this process" in caplog.text
@@ -165,3 +165,35 @@ def test_a_dying_binder_process_does_not_fail_the_export(demo_kit, monkeypatch, 
     first = next(f for f in result.files if f.template == "binder")
     text = _raw_text(first.path, demo_kit.passwords[first.audience])
     assert "Nødmappe" in text and "Indhold" in text
+
+
+def test_validation_stays_a_window_ahead_of_the_render_processes(demo_kit):
+    """The export validates list by list into a generator; the pool takes the next job only
+    while fewer than `window_rows` rows are out, so validated rows do not pile up in memory."""
+    from nodkit.render.parallel import RenderJob, RenderPool
+    from nodkit.sources import open_source
+    from nodkit.templates import load_templates
+    from nodkit.validate import prepare
+    config = load_config(demo_kit.home)
+    tpl = load_templates(None)["medication"]
+    snap = open_source(config.datasets[tpl.dataset], config.timezone).fetch(config.now())
+    prepared = prepare(tpl, config.datasets[tpl.dataset], snap)
+    unit = max(prepared.units.values(), key=lambda u: u.rows)
+    pulled = 0
+
+    def jobs():
+        nonlocal pulled
+        for n in range(12):
+            pulled += 1
+            yield RenderJob(prepared, unit, "Test", config.now(), "set", f"{n:02d}.pdf", passwords={"pleje": "x" * 12})
+
+    window = 3 * unit.rows
+    ahead = []
+    with RenderPool(2) as pool:
+        got = []
+        for job, output in pool.render(jobs(), window_rows=window):
+            got.append((job.file_label, output.pages, sorted(output.encrypted), output.plain))
+            ahead.append(pulled - len(got))
+    assert [label for label, *_ in got] == [f"{n:02d}.pdf" for n in range(12)]
+    assert {(pages, tuple(auds), plain) for _, pages, auds, plain in got} == {(got[0][1], ("pleje",), None)}
+    assert max(ahead) <= 3 - 1 and ahead[-1] == 0  # never more than the window's rows out at a time

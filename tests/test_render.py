@@ -136,3 +136,15 @@ def test_problem_note_heading_never_alone_at_page_bottom(tmp_path):
                 assert "mangler Navn" in page, f"{n} rows: heading alone at the bottom of a page"
                 checked += 1
     assert checked == 8
+
+
+def test_page_streams_are_binary_flate_not_ascii85(tmp_path):
+    """ASCII85 (reportlab's default) made every stream a quarter larger, and made qpdf
+    decompress and recompress each one when encrypting or assembling a binder."""
+    import io
+    import pikepdf
+    prepared = _prepared(tmp_path, [{"group": "A", "n": str(i), "name": f"Person {i}", "note": ""} for i in range(80)])
+    result = render_unit(prepared, prepared.units["Fælles"], kit_name="Test", generated_at=NOW)
+    with pikepdf.open(io.BytesIO(result.pdf)) as doc:
+        filters = {repr(obj.get("/Filter")) for obj in doc.objects if isinstance(obj, pikepdf.Stream)}
+    assert filters and all("ASCII85Decode" not in f and "FlateDecode" in f for f in filters), filters

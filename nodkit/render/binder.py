@@ -6,8 +6,11 @@ and the kit-wide lists, then optional appendices (e.g. a printing guide).
 
 Rules kept here:
 - Lists are never rendered twice: the binder is assembled with pikepdf from
-  the list PDFs already rendered in memory (plaintext bytes, never on disk);
-  the caller encrypts the result with the audience password like every file.
+  the lists already rendered, either the encrypted list files of the same
+  audience (what the export does: opened with the audience password,
+  decrypted in memory only) or plaintext PDF bytes in memory. Given the
+  password, the binder is encrypted with it in the same save, so a plain
+  binder never exists outside the process that builds it.
 - Page numbers in the contents are the binder's own page numbers (the list
   pages keep their "Side X af Y" and their page code of the list file, so a
   page torn out of the binder still matches its list in the export).
@@ -19,7 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pikepdf
 from reportlab.lib import colors
@@ -28,6 +33,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from .. import crypto
 from . import fonts, pagecode
 from .document import MARGIN, QR_SIZE, RED, RenderResult, ZEBRA, fmt_time, wrap_text
 
@@ -47,12 +53,13 @@ WHAT_TO_DO = (
 
 @dataclass
 class BinderPart:
-    """One already-rendered list (plaintext PDF bytes, in memory)."""
+    """One already-rendered list: plaintext PDF bytes in memory, or the path of
+    the list's encrypted file (opened with the binder's password)."""
 
     title: str
     template: str
     unit: str
-    pdf: bytes
+    pdf: bytes | Path
     pages: int
     as_of: dt.datetime
     sections: int = 0
@@ -79,8 +86,14 @@ class Binder:
     appendices: list[Appendix] = field(default_factory=list)
 
 
-def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "") -> RenderResult:
-    """Assemble the binder PDF in memory; returns plaintext bytes for the caller to encrypt."""
+def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "",
+                 password: str | None = None) -> RenderResult:
+    """Assemble the binder PDF in memory.
+
+    With `password`: parts given as paths are opened with it and the result's
+    `pdf` is the binder encrypted with it (AES-256, as crypto.encrypt_pdf).
+    Without: the parts must be plaintext bytes and so is the result.
+    """
     fonts.register()
     appendix_pages = [len(pikepdf.open(io.BytesIO(a.pdf)).pages) for a in binder.appendices]
     toc_pages = 1
@@ -94,7 +107,8 @@ def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "") -> R
     out.pages.extend(sources[0].pages)
     starts = []
     for part in binder.parts:
-        src = pikepdf.open(io.BytesIO(part.pdf))
+        src = (pikepdf.open(io.BytesIO(part.pdf)) if isinstance(part.pdf, bytes)
+               else pikepdf.open(part.pdf, password=password or ""))
         sources.append(src)
         starts.append((f"{part.title} – {part.unit}", len(out.pages)))
         out.pages.extend(src.pages)
@@ -110,14 +124,20 @@ def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "") -> R
     out.docinfo["/Title"] = f"Nødmappe – {binder.unit}"
     out.docinfo["/Author"] = binder.kit_name
     out.docinfo["/Creator"] = "nodkit"
-    buf = io.BytesIO()
-    out.save(buf)
+    saving = time.process_time()
+    if password is None:
+        buf = io.BytesIO()
+        out.save(buf)
+        data = buf.getvalue()
+    else:
+        data = crypto.save_encrypted(out, password)
+    encrypt_seconds = time.process_time() - saving if password is not None else 0.0
     pages = len(out.pages)
     for src in sources:
         src.close()
     check = pagecode.content_check(binder.generated_at.isoformat(), ([p.template, p.unit, str(p.pages)]
                                                                      for p in binder.parts))
-    return RenderResult(pdf=buf.getvalue(), pages=pages, check=check)
+    return RenderResult(pdf=data, pages=pages, check=check, encrypt_seconds=encrypt_seconds)
 
 
 def _front_matter(binder: Binder, toc_pages: int, appendix_pages: list[int], set_id: str,

@@ -58,6 +58,7 @@ class RenderResult:
     pdf: bytes
     pages: int
     check: str = ""  # content check printed in the page code (see pagecode.py)
+    encrypt_seconds: float = 0.0  # CPU seconds of an encrypted save (binders built with a password)
 
 
 def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:

@@ -73,11 +73,12 @@ def matrix(text: str) -> list[list[bool]]:
     bits are placed with C-level byte operations.
     """
     n, flat = _flat(text)
-    return [[bool(v) for v in flat[r * n:(r + 1) * n]] for r in range(n)]
+    return [[bool(v) for v in flat[r * (n + 1):r * (n + 1) + n]] for r in range(n)]
 
 
 def _flat(text: str) -> tuple[int, bytes]:
-    """(modules per side, the matrix row by row as bytes of 0/1)."""
+    """(modules per side n, the matrix row by row as bytes of 0/1, each row followed by one 0
+    so that no run of dark modules continues into the next row)."""
     qr = qrencoder.QRCode(None, _LEVEL)
     qr.addData(text)
     version = qr.calculate_version()
@@ -86,10 +87,35 @@ def _flat(text: str) -> tuple[int, bytes]:
     bits = format(int.from_bytes(bytes(codewords), "big"), f"0{len(codewords) * 8}b")
     bits = bits.encode("ascii").translate(_BITS).ljust(places + 1, b"\0")  # remainder bits and the "not data" slot
     data = bytes(gather(bits))
-    return n, (int.from_bytes(base, "big") ^ int.from_bytes(data, "big")).to_bytes(n * n, "big")
+    return n, (int.from_bytes(base, "big") ^ int.from_bytes(data, "big")).to_bytes(n * (n + 1), "big")
 
 
 _DARK = re.compile(b"\x01+")
+
+
+CHUNK = 8  # modules per cached piece of a row
+
+
+class _ChunkOperators(dict):
+    """One piece of one row (CHUNK modules from `col`): its 0/1 bytes -> the `re` operators of its
+    dark runs, made on first use. A run that crosses into the next piece is two rectangles
+    of the same path, which fill the same modules."""
+
+    def __init__(self, col: int, top: int):
+        super().__init__()
+        self.col, self.top = col, top
+
+    def __missing__(self, piece: bytes) -> str:
+        op = self[piece] = "\n".join(f"{self.col + a} {self.top} {b - a} 1 re"
+                                     for a, b in map(_span, _DARK.finditer(piece)))
+        return op
+
+
+@functools.lru_cache(maxsize=8)
+def _pieces(n: int) -> list[tuple[int, int, _ChunkOperators]]:
+    """(start, end, operators) of every piece of every row of `_flat`'s bytes for side n."""
+    return [(row * (n + 1) + col, row * (n + 1) + min(col + CHUNK, n), _ChunkOperators(col, n - 1 - row))
+            for row in range(n) for col in range(0, n, CHUNK)]
 _span = operator.methodcaller("span")
 _BITS = bytes.maketrans(b"01", b"\0\1")
 
@@ -110,18 +136,19 @@ _LOG = qrencoder.LOG_TABLE
 
 @functools.lru_cache(maxsize=8)
 def _layout(version: int):
-    """For `version`: (side, fixed patterns with mask 0 applied to empty data modules as bytes,
-    a gather from the data bits to every module (0 for fixed modules), number of data modules)."""
+    """For `version`: (side n, fixed patterns with mask 0 applied to empty data modules as bytes,
+    a gather from the data bits to every module (0 for fixed modules), number of data modules).
+    Rows are n + 1 bytes long: a 0 after each row (see `_flat`)."""
     qr = qrencoder.QRCode(version, _LEVEL)
     qr.version = version
     qr.dataCache = []  # no data: every data module is just its mask bit
     qr.makeImpl(False, 0)
     n = qr.moduleCount
     positions = list(qr._dataPosIterator())
-    base = bytes(1 if m else 0 for row in qr.modules for m in row)
-    source = [len(positions)] * (n * n)  # index of the zero byte after the data bits
+    base = b"".join(bytes(1 if m else 0 for m in row) + b"\0" for row in qr.modules)
+    source = [len(positions)] * (n * (n + 1))  # index of the zero byte after the data bits
     for k, (col, row) in enumerate(positions):
-        source[row * n + col] = k
+        source[row * (n + 1) + col] = k
     return n, base, operator.itemgetter(*source), len(positions)
 
 
@@ -201,12 +228,12 @@ def draw(canvas, text: str, x: float, y: float, size: float) -> None:
     """Draw the QR code for `text` with its lower-left corner at (x, y), `size` points square.
 
     One filled path of module-sized rectangles in module units (integer
-    coordinates keep the page stream small: about 2 KB a page)."""
+    coordinates keep the page stream small: about 2 KB a page), one
+    rectangle per horizontal run of dark modules. The operators for a piece
+    of a row depend only on its modules and where it lies, so each is made
+    once per process (`_pieces`) and a page only looks them up."""
     n, flat = _flat(text)
-    ops = []
-    for r in range(n):
-        top, offset = n - 1 - r, r * n
-        ops += [f"{a - offset} {top} {b - a} 1 re" for a, b in map(_span, _DARK.finditer(flat, offset, offset + n))]
+    ops = [ops for ops in (table[flat[start:end]] for start, end, table in _pieces(n)) if ops]
     canvas.saveState()
     canvas.translate(x, y)
     canvas.scale(size / n, size / n)

@@ -1,35 +1,37 @@
-"""Render many (template, unit) lists across processes, results in a fixed order.
+"""Render many (template, unit) lists and the binders across processes, results in a fixed order.
 
 reportlab is pure Python and holds the GIL, so more cores help only with more
-processes. Each job carries just what its PDF needs (template, "data as of",
-one unit's sections), is rendered to bytes in a worker, and comes back to the
-caller, which encrypts and writes it. Rules kept here:
+processes. Each list job carries just what its PDF needs (template, "data as
+of", one unit's sections) and the passwords of the audiences that receive it;
+a process renders it and encrypts it for each of them. Rules kept here:
 
 - Deterministic: results are yielded in the order of the jobs given, whatever
   order the workers finish in; the PDFs are the same as a sequential render
   (same page counts, rows and text; tests/test_parallel.py checks it).
-- Nothing touches the disk: workers return PDF bytes through a pipe, the
-  plain PDF (for binders) and, when the job names audiences and passwords,
-  the encrypted copies, so encryption is spread over the cores as well.
+- Nothing plain touches the disk or leaves the process that made it: a list
+  job returns only its encrypted copies (the plain PDF only when the job has
+  no passwords); a binder job opens its audience's encrypted list files with
+  the audience password, assembles them in memory and returns the encrypted
+  binder.
 - Given a list, big jobs are started first so the cores finish together;
   given a generator (the export validates list by list), each job starts as
-  soon as it exists, so rendering overlaps validation. Either way the caller
-  receives the results in job order.
-- Workers start from a fresh interpreter (spawn), not a fork of the
-  exporting process, so they do not copy its snapshot memory; fonts are
-  registered once per worker process and reused for every job.
+  soon as it exists, so rendering overlaps validation, and a window of rows
+  keeps validation from running far ahead of the processes. Either way the
+  caller receives the results in job order.
+- One pool (`RenderPool`) serves an export's lists and then its binders.
+  Workers start from a fresh interpreter (spawn), not a fork of the exporting
+  process, so they do not copy its snapshot memory; fonts are registered once
+  per worker process and reused for every job.
 - A render process that dies (killed, out of memory) or cannot start does
-  not fail the export: the remaining lists are rendered in this process.
+  not fail the export: the remaining lists and binders are made in this
+  process.
 - `workers = "auto"` renders in-process when the export is small (a process
   pool costs about a second to start) and otherwise uses one process per core.
-- Binders (`assemble_all`) are assembled and encrypted in the processes too,
-  in the order given; jobs are taken from the caller's iterator only as
-  processes free up, so list PDFs no later binder needs can be let go early.
-  Only the encrypted binder comes back.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import logging
@@ -43,7 +45,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .. import crypto
 from ..validate import PreparedList, UnitList
-from .document import RenderResult, render_unit
+from .document import render_unit
 
 if TYPE_CHECKING:
     from .binder import Binder
@@ -74,11 +76,13 @@ class RenderJob:
 
 @dataclass
 class RenderOutput:
-    result: RenderResult
+    pages: int
+    check: str  # the list's content check (pagecode.content_check)
     seconds: float  # CPU seconds the render took in its process
     peak_rss: int = 0  # bytes, high-water mark of the rendering process so far (0 if unknown)
     encrypted: dict[str, bytes] = field(default_factory=dict)  # audience -> encrypted PDF
     encrypt_seconds: float = 0.0  # CPU seconds of that encryption
+    plain: bytes | None = None  # the plain PDF, only from a job without passwords (never sent otherwise)
 
 
 def resolve_workers(setting: int | str, total_rows: int, jobs: int) -> int:
@@ -104,7 +108,8 @@ def _render(job: RenderJob) -> RenderOutput:
                          set_id=job.set_id, file_label=job.file_label)
     rendered = time.process_time()
     encrypted = {audience: crypto.encrypt_pdf(result.pdf, password) for audience, password in job.passwords.items()}
-    return RenderOutput(result, rendered - started, peak_rss(), encrypted, time.process_time() - rendered)
+    return RenderOutput(result.pages, result.check, rendered - started, peak_rss(), encrypted,
+                        time.process_time() - rendered, plain=None if job.passwords else result.pdf)
 
 
 _render_in_worker = _render  # what the pool runs (a test swaps in a worker that dies)
@@ -143,16 +148,13 @@ def _context():
 
 
 class _FallbackPool:
-    """A process pool that, once a process dies or cannot start, does the rest in this process.
+    """A process pool that, once a process dies or cannot start, does the rest in this process."""
 
-    Shared by render_all and assemble_all; only their scheduling differs.
-    """
-
-    def __init__(self, executor: ProcessPoolExecutor, noun: str, verb: str):
-        self.executor, self.noun, self.verb = executor, noun, verb
+    def __init__(self, executor: ProcessPoolExecutor):
+        self.executor = executor
         self.broken = False
 
-    def submit(self, fn, arg) -> Future | None:
+    def submit(self, fn, arg, verb: str) -> Future | None:
         """A future, or None once the pool is unusable (the caller then works locally)."""
         if self.broken:
             return None
@@ -160,130 +162,140 @@ class _FallbackPool:
             return self.executor.submit(fn, arg)
         except (BrokenProcessPool, OSError, RuntimeError) as exc:
             self.broken = True
-            log.warning("%s processes unavailable (%s); %s in this process", self.noun, exc, self.verb)
+            log.warning("render processes unavailable (%s); %s in this process", exc, verb)
             return None
 
-    def result(self, future: Future | None, local, job):
+    def result(self, future: Future | None, local, job, verb: str):
         """The future's result, or `local(job)` when there is none or its process died."""
         if future is not None and not self.broken:
             try:
                 return future.result()
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
                 self.broken = True
-                log.warning("a %s process failed (%s); %s the rest in this process", self.noun, exc, self.verb)
+                log.warning("a render process failed (%s); %s the rest in this process", exc, verb)
         return local(job)
 
 
-def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto", *,
-               rows_hint: int | None = None) -> Iterator[tuple[RenderJob, RenderOutput]]:
-    """Yield (job, output) for every job, in the order given.
+class RenderPool:
+    """The render processes of one export, shared by its lists and its binders.
 
-    `jobs` may be a generator that prepares the next list while earlier ones
-    render; then pass `rows_hint` (about how many rows in all) for "auto".
+    `workers` <= 1 does everything in this process. The processes start with
+    the first job; leaving the `with` block stops them.
     """
-    if rows_hint is None:
-        jobs = list(jobs)
-        rows_hint = sum(j.rows for j in jobs)
-    count = resolve_workers(workers, rows_hint, len(jobs) if isinstance(jobs, list) else MAX_AUTO_WORKERS)
-    if count <= 1:
-        log.debug("rendering in-process")
-        for job in jobs:
-            yield job, _render(job)
-        return
-    log.info("rendering in %d processes", count)
-    with ProcessPoolExecutor(max_workers=count, mp_context=_context(), initializer=_warm_up) as executor:
-        pool = _FallbackPool(executor, "render", "rendering")
-        submitted: list[tuple[RenderJob, Future | None]] = []
 
-        def submit(job: RenderJob) -> Future | None:
-            return pool.submit(_render_in_worker, _light(job))
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._pool: _FallbackPool | None = None
 
+    def __enter__(self) -> "RenderPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _processes(self) -> _FallbackPool | None:
+        if self.workers <= 1:
+            return None
+        if self._pool is None:
+            log.info("rendering in %d processes", self.workers)
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(),
+                                                 initializer=_warm_up)
+            self._pool = _FallbackPool(self._executor)
+        return self._pool
+
+    def render(self, jobs: Iterable[RenderJob], *, window_rows: int = 0) -> Iterator[tuple[RenderJob, RenderOutput]]:
+        """Yield (job, output) for every list job, in the order given.
+
+        A list of jobs is started largest first, so no process is left with one
+        big list at the end. A generator (the export validates list by list) is
+        consumed as it goes: each job starts as soon as it exists; with
+        `window_rows`, no further job is taken while that many rows are being
+        rendered and not yet handed back, so validation does not run far ahead
+        and the validated rows waiting for a process stay few.
+        """
+        return self._ordered(jobs, lambda pool, job: pool.submit(_render_in_worker, _light(job), "rendering"),
+                             _render, lambda job: job.rows, window_rows, "rendering")
+
+    def assemble(self, jobs: list["BinderJob"]) -> Iterator[tuple["BinderJob", "BinderOutput"]]:
+        """Yield (job, output) for every binder job, in the order given (started largest first)."""
+        return self._ordered(jobs, lambda pool, job: pool.submit(_assemble_in_worker, job, "assembling"),
+                             _assemble, lambda job: job.pages, 0, "assembling")
+
+    def _ordered(self, jobs, send, local, size, window: int, verb: str):
+        pool = self._processes()
+        if pool is None:
+            for job in jobs:
+                yield job, local(job)
+            return
+        submitted: collections.deque = collections.deque()  # (job, future) not yet handed back
         try:
             if isinstance(jobs, list):
-                # all known: largest first, so no worker is left with one big list at the end
-                order = sorted(range(len(jobs)), key=lambda i: -jobs[i].rows)
-                futures = {i: submit(jobs[i]) for i in order}
-                submitted = [(job, futures[i]) for i, job in enumerate(jobs)]
-            else:
-                for job in jobs:  # the workers start on each job while the next is prepared
-                    submitted.append((job, submit(job)))
-            for index, (job, future) in enumerate(submitted):
-                output = pool.result(future, _render, job)
-                submitted[index] = (job, None)  # let the PDF go once the caller has it
-                yield job, output
+                order = sorted(range(len(jobs)), key=lambda i: -size(jobs[i]))
+                futures = {i: send(pool, jobs[i]) for i in order}
+                submitted.extend((job, futures[i]) for i, job in enumerate(jobs))
+                jobs = []
+            in_flight = 0
+            for job in jobs:
+                submitted.append((job, send(pool, job)))
+                in_flight += size(job)
+                while window and in_flight >= window and submitted:
+                    done, future = submitted.popleft()
+                    in_flight -= size(done)
+                    yield done, pool.result(future, local, done, verb)
+            while submitted:
+                done, future = submitted.popleft()
+                yield done, pool.result(future, local, done, verb)
         finally:
             for _job, future in submitted:
                 if future is not None:
                     future.cancel()
 
 
+def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto", *,
+               rows_hint: int | None = None) -> Iterator[tuple[RenderJob, RenderOutput]]:
+    """Yield (job, output) for every job, in the order given, in a pool of its own.
+
+    `jobs` may be a generator; then pass `rows_hint` (about how many rows in all) for "auto".
+    """
+    if rows_hint is None:
+        jobs = list(jobs)
+        rows_hint = sum(j.rows for j in jobs)
+    count = resolve_workers(workers, rows_hint, len(jobs) if isinstance(jobs, list) else MAX_AUTO_WORKERS)
+    with RenderPool(count) as pool:
+        yield from pool.render(jobs)
+
+
 @dataclass
 class BinderJob:
-    """One binder to assemble from plain list PDFs and encrypt, in a render process."""
+    """One binder to assemble from list PDFs and encrypt, in a render process."""
 
     binder: "Binder"
     set_id: str
     file_label: str
     audience: str
-    password: str
+    password: str  # the audience's: opens the list files given as paths, encrypts the binder
+
+    @property
+    def pages(self) -> int:
+        return sum(part.pages for part in self.binder.parts)
 
 
 @dataclass
 class BinderOutput:
     pages: int
     encrypted: bytes
-    seconds: float  # CPU seconds assembling in its process
-    encrypt_seconds: float
+    seconds: float  # CPU seconds assembling and encrypting in its process
+    encrypt_seconds: float  # of which the encrypted save
     peak_rss: int = 0
 
 
 def _assemble(job: BinderJob) -> BinderOutput:
     from .binder import build_binder
     started = time.process_time()
-    rendered = build_binder(job.binder, set_id=job.set_id, file_label=job.file_label)
-    built = time.process_time()
-    data = crypto.encrypt_pdf(rendered.pdf, job.password)
-    return BinderOutput(rendered.pages, data, built - started, time.process_time() - built, peak_rss())
+    built = build_binder(job.binder, set_id=job.set_id, file_label=job.file_label, password=job.password)
+    return BinderOutput(built.pages, built.pdf, time.process_time() - started, built.encrypt_seconds, peak_rss())
 
 
 _assemble_in_worker = _assemble  # what the pool runs (a test swaps in a worker that dies)
-
-
-def assemble_all(jobs: Iterable[BinderJob], workers: int) -> Iterator[tuple[BinderJob, BinderOutput]]:
-    """Yield (job, output) for every binder job, in the order given.
-
-    `jobs` is consumed lazily and at most two jobs per process are pending, so
-    the caller can let go of list PDFs that no later binder needs while the
-    earlier binders are being assembled. Only the encrypted binder comes back
-    (the plain binder never leaves the process that built it). A dead or
-    unavailable process pool falls back to this process, like render_all.
-    """
-    if workers <= 1:
-        for job in jobs:
-            yield job, _assemble(job)
-        return
-    log.info("assembling binders in %d processes", workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_warm_up) as executor:
-        pool = _FallbackPool(executor, "binder", "assembling")
-        pending: list[tuple[BinderJob, Future | None]] = []
-        source = iter(jobs)
-
-        def fill() -> None:
-            while len(pending) < 2 * workers:
-                job = next(source, None)
-                if job is None:
-                    return
-                pending.append((job, pool.submit(_assemble_in_worker, job)))
-
-        try:
-            fill()
-            while pending:
-                job, future = pending.pop(0)
-                output = pool.result(future, _assemble, job)
-                fill()
-                yield job, output
-                del job, output
-        finally:
-            for _job, future in pending:
-                if future is not None:
-                    future.cancel()
