@@ -339,7 +339,8 @@ def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, n
 
     Assembled and encrypted in the render processes from the audience's
     encrypted list files in `incoming` (opened with the audience password, in
-    memory), biggest first, written in plan order.
+    memory), biggest first; each is written as soon as it is done, and the
+    entries are returned in plan order.
     """
     kit_wide = {tid for template, _, tid, _ in jobs if template.unit is None}
     plan: list[BinderJob] = []
@@ -369,7 +370,8 @@ def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, n
                                   set_id=set_id, file_label=f"{safe_name(unit)}/binder.pdf",
                                   audience=audience.name, password=secrets_by_audience[audience.name].password))
 
-    files: list[FileEntry] = []
+    entries: list[FileEntry | None] = [None] * len(plan)  # in plan order, whatever order they finish in
+    index = {id(job): n for n, job in enumerate(plan)}
     for job, output in pool.assemble(plan):
         binder, audience = job.binder, config.audiences[job.audience]
         secret = secrets_by_audience[audience.name]
@@ -379,14 +381,14 @@ def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, n
         data = output.encrypted
         relpath = f"{audience.name}/{job.file_label}"
         incoming.write(relpath, data)
-        files.append(FileEntry(
+        entries[index[id(job)]] = FileEntry(
             path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=output.pages,
             template="binder", audience=audience.name, unit=binder.unit, password_generation=secret.generation,
             sections=len(binder.parts), rows=0, flagged_rows=0,
-            as_of=min(p.as_of for p in binder.parts).isoformat(timespec="seconds")))
+            as_of=min(p.as_of for p in binder.parts).isoformat(timespec="seconds"))
         log.info("binder %s/%s: %d lists, %d pages", audience.name, binder.unit, len(binder.parts), output.pages)
         del output, data
-    return files
+    return entries
 
 
 def _cover_contacts(jobs, limit: int = 14) -> list[str]:

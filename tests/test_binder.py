@@ -126,5 +126,10 @@ def test_binder_from_encrypted_list_files_is_encrypted_in_one_go(tmp_path):
     shown = subprocess.run(["qpdf", "--show-encryption", f"--password={password}", str(out)],
                            capture_output=True, text=True, check=True).stdout
     assert "R = 6" in shown and "AESv3" in shown
+    checked = subprocess.run(["qpdf", "--check", f"--password={password}", str(out)], capture_output=True, text=True)
+    assert checked.returncode == 0 and "No syntax or stream encoding errors" in checked.stdout, checked.stdout
+    with pikepdf.open(out, password=password) as pdf:  # one page tree, every page's parent is its root
+        assert all(page.obj.Parent.objgen == pdf.Root.Pages.objgen for page in pdf.pages)
+        assert int(pdf.Root.Pages.Count) == len(pdf.Root.Pages.Kids) == 5
     with pytest.raises(pikepdf.PasswordError):  # a part that the binder's password does not open
         build_binder(binder, password="en-anden-kode-99")

@@ -104,19 +104,20 @@ def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "",
         toc_pages = front_pages - 1
     out = pikepdf.new()
     sources = [pikepdf.open(io.BytesIO(front))]
-    out.pages.extend(sources[0].pages)
+    kids = [out.copy_foreign(page.obj) for page in sources[0].pages]
     starts = []
     for part in binder.parts:
         src = (pikepdf.open(io.BytesIO(part.pdf)) if isinstance(part.pdf, bytes)
                else pikepdf.open(part.pdf, password=password or ""))
         sources.append(src)
-        starts.append((f"{part.title} – {part.unit}", len(out.pages)))
-        out.pages.extend(src.pages)
+        starts.append((f"{part.title} – {part.unit}", len(kids)))
+        kids += [out.copy_foreign(page.obj) for page in src.pages]
     for appendix in binder.appendices:
         src = pikepdf.open(io.BytesIO(appendix.pdf))
         sources.append(src)
-        starts.append((appendix.title, len(out.pages)))
-        out.pages.extend(src.pages)
+        starts.append((appendix.title, len(kids)))
+        kids += [out.copy_foreign(page.obj) for page in src.pages]
+    _set_pages(out, kids)
     with out.open_outline() as outline:
         outline.root.append(pikepdf.OutlineItem("Forside og indhold", 0))
         for title, index in starts:
@@ -138,6 +139,22 @@ def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "",
     check = pagecode.content_check(binder.generated_at.isoformat(), ([p.template, p.unit, str(p.pages)]
                                                                      for p in binder.parts))
     return RenderResult(pdf=data, pages=pages, check=check, encrypt_seconds=encrypt_seconds)
+
+
+def _set_pages(pdf: pikepdf.Pdf, pages: list[pikepdf.Dictionary]) -> None:
+    """Make `pages` (page objects already copied into `pdf`) its page tree: one /Pages node.
+
+    pikepdf's `pages.extend` looks the page list up again for every page it
+    adds, which made a 3,000-page binder quadratic; the PDF's page tree itself
+    is just this. The pages carry their own /MediaBox and /Resources
+    (reportlab writes them on every page), so nothing is inherited from the
+    source's page tree.
+    """
+    tree = pdf.Root.Pages
+    for page in pages:
+        page.Parent = tree
+    tree.Kids = pikepdf.Array(pages)
+    tree.Count = len(pages)
 
 
 def _front_matter(binder: Binder, toc_pages: int, appendix_pages: list[int], set_id: str,

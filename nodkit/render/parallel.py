@@ -38,7 +38,7 @@ import logging
 import multiprocessing
 import os
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -219,9 +219,30 @@ class RenderPool:
                              _render, lambda job: job.rows, window_rows, "rendering")
 
     def assemble(self, jobs: list["BinderJob"]) -> Iterator[tuple["BinderJob", "BinderOutput"]]:
-        """Yield (job, output) for every binder job, in the order given (started largest first)."""
-        return self._ordered(jobs, lambda pool, job: pool.submit(_assemble_in_worker, job, "assembling"),
-                             _assemble, lambda job: job.pages, 0, "assembling")
+        """Yield (job, output) for every binder job as it is finished (started largest first).
+
+        Finished order, not the order given: a binder waiting for its turn would
+        hold its encrypted bytes in this process; the caller puts the results in order.
+        """
+        pool = self._processes()
+        if pool is None:
+            for job in jobs:
+                yield job, _assemble(job)
+            return
+        started = [(job, pool.submit(_assemble_in_worker, job, "assembling"))
+                   for job in sorted(jobs, key=lambda job: -job.pages)]
+        remote = {future: job for job, future in started if future is not None}
+        here = [job for job, future in started if future is None]
+        del started
+        try:
+            for future in as_completed(list(remote)):
+                job = remote.pop(future)
+                yield job, pool.result(future, _assemble, job, "assembling")
+            for job in here:
+                yield job, _assemble(job)
+        finally:
+            for future in remote:
+                future.cancel()
 
     def _ordered(self, jobs, send, local, size, window: int, verb: str):
         pool = self._processes()
