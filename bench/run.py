@@ -28,11 +28,13 @@ import datetime as dt
 import gc
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from nodkit.config import load_config
@@ -128,7 +130,9 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
         sources = base / "kilder"
         today = dt.date.today()
         t0 = time.perf_counter()
-        generated = write_sources(sources, scale, today)
+        # in a process of its own, so the generator's memory is not counted as the export's
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as generator:
+            generated = generator.submit(write_sources, sources, scale, today).result()
         generate_s = time.perf_counter() - t0
         home = base / "kit"
         templates = load_templates(None)
@@ -143,6 +147,7 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
         result = run_export(config)
         wall = time.perf_counter() - wall0
         cpu = _cpu() - cpu0
+        rss_self = peak_rss()  # before the floor and the print test below use memory of their own
 
         # one file per (template, unit): the first audience's copy
         unique: dict[tuple[str, str], object] = {}
@@ -199,7 +204,6 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
         seconds, spooled = print_first_page(big.path.read_bytes(), PASSWORDS[big.audience])
         binder = {"file": big.relpath, "template": big.template, "pages": big.pages,
                   "first_page_s": round(seconds, 3), "spooled_bytes": spooled, "is_binder": bool(binder_files)}
-        rss_self = peak_rss()
         # a spawned child's ru_maxrss starts at its parent's peak (Linux keeps it over exec);
         # the workers report their own VmHWM instead
         worker_rss = result.timings.get("render_peak_rss", 0) if n_workers > 1 else 0

@@ -246,18 +246,23 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     column_fields = [c.field for c in template.columns]
     no_ticks = [""] * len(extra_cols)
     horizon_field = template.horizon.field if days else None
+    include_if = template.include_if
+    names: dict | None = None
     for row in snapshot.rows:
-        row_values = row.values
+        if row.names is not names:  # the same dict for every row of a snapshot: positions worked out once
+            names = row.names
+            readers = [(name, read, names.get(read.column) if read.column else None) for name, read in fields]
+        cells_in = row.cells
         parsed: dict[str, Any] = {}
         shown: dict[str, str] = {}
         keys: dict[str, tuple] = {}
         details: list[Problem] = [Problem(None, None, text, text) for text in row.problems]
-        for name, read in fields:
-            value, text, key, problem = read(row_values.get(read.column) if read.column else None)
+        for name, read, position in readers:
+            value, text, key, problem = read(None if position is None else cells_in[position])
             parsed[name], shown[name], keys[name] = value, text, key
             if problem is not None:
                 details.append(problem)
-        if not all(cond.holds(shown.get(cond.field, "")) for cond in template.include_if):
+        if include_if and not all(cond.holds(shown.get(cond.field, "")) for cond in include_if):
             filtered += 1
             continue
         if horizon_field and parsed.get(horizon_field) is not None and parsed[horizon_field] not in days:

@@ -45,7 +45,7 @@ def _prepared(tmp_path: Path, rows: list[dict]):
     tpl = load_template(path)
     ds = DatasetConfig(name="d", kind="csv", options={}, columns={}, where="nodkit.toml:1")
     snap = Snapshot(dataset="d", kind="csv", source="d.csv", as_of=NOW, columns=list(rows[0]),
-                    rows=[Row(values=r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
+                    rows=[Row.from_mapping(r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
     return prepare(tpl, ds, snap)
 
 
@@ -128,7 +128,7 @@ def test_problem_note_heading_never_alone_at_page_bottom(tmp_path):
         tpl = load_template(path)
         ds = DatasetConfig(name="d", kind="csv", options={}, columns={}, where="nodkit.toml:1")
         snap = Snapshot(dataset="d", kind="csv", source="d.csv", as_of=NOW, columns=list(rows[0]),
-                        rows=[Row(values=r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
+                        rows=[Row.from_mapping(r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
         prepared = prepare(tpl, ds, snap)
         pages = _text(render_unit(prepared, prepared.units["Fælles"], kit_name="Test", generated_at=NOW).pdf).split("\f")
         for page in pages:

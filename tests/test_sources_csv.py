@@ -126,9 +126,9 @@ def test_excel_sep_line():
 def test_ragged_rows_are_kept_long_ones_flagged():
     _header, rows, warnings = read("ragged_rows.csv")
     assert values_of(rows, "Navn") == ["Anna", "Bo", "Carl", "Dorthe"]
-    assert rows[1].values["Telefon"] is None and rows[1].problems == []
+    assert rows[1].values["Telefon"] is None and not rows[1].problems
     assert rows[2].problems and "4 felter" in rows[2].problems[0]
-    assert rows[3].problems == []  # a trailing empty field is harmless
+    assert not rows[3].problems  # a trailing empty field is harmless
     assert "ragged_rows.csv: 1 row(s) with more fields than the header (extra fields ignored, rows flagged): line(s) 4" in warnings
     assert "ragged_rows.csv: 1 row(s) with fewer fields than the header (missing fields read as empty): line(s) 3" in warnings
 

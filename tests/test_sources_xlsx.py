@@ -53,7 +53,7 @@ def test_named_sheet_header_detection_dates_and_merged_cells(tmp_path):
     assert values.parse_time(rows[0].values["Mødetid"]) == dt.time(7, 30)
     assert values.parse_time(rows[1].values["Mødetid"]) == dt.time(8, 15)
     assert values.format_value(values.parse(rows[0].values["Telefon"], "phone"), "phone") == "20304050"
-    assert rows[3].problems == ["celle F8 ligger uden for overskriften"]
+    assert rows[3].problems == ("celle F8 ligger uden for overskriften",)
     assert header_row == 3 and warnings == []
 
 

@@ -43,7 +43,7 @@ def _snapshot(rows: list[dict]) -> tuple[DatasetConfig, Snapshot]:
     columns = list(rows[0])
     ds = DatasetConfig(name="d", kind="csv", options={}, columns={}, where="nodkit.toml:1")
     snap = Snapshot(dataset="d", kind="csv", source="d.csv", as_of=AS_OF, columns=columns,
-                    rows=[Row(values=r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
+                    rows=[Row.from_mapping(r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
     return ds, snap
 
 

@@ -186,17 +186,19 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
             last_line = line if start - line > 1 else 0
             if header is None:
                 header = _unique_header(record, path, line, warnings)
+                names = {name: i for i, name in enumerate(header)}
+                width = len(header)
                 continue
-            problems = []
-            if len(record) > len(header) and any(c.strip() for c in record[len(header):]):
+            problems: tuple[str, ...] = ()
+            if len(record) > width and any(c.strip() for c in record[width:]):
                 longer.append(line)
-                problems.append(f"rækken har {len(record)} felter, overskriften {len(header)}; "
-                                "værdierne kan være forskudt")
-            elif len(record) < len(header):
+                problems = (f"rækken har {len(record)} felter, overskriften {width}; værdierne kan være forskudt",)
+            elif len(record) < width:
                 shorter.append(line)
-            values = {name: (shared(record[i], record[i]) if i < len(record) else None)
-                      for i, name in enumerate(header)}
-            rows.append(Row(values=values, origin=f"{path.name}:{line}", problems=problems))
+            cells = tuple(map(shared, record[:width], record[:width]))
+            if len(cells) < width:
+                cells += (None,) * (width - len(cells))
+            rows.append(Row(cells, names, f"{path.name}:{line}", problems))
     except csv.Error as exc:
         opened = _unclosed_quote(text, _line_offsets(text)[min(start, len(_line_offsets(text))) - 1], delim)
         if opened:

@@ -118,8 +118,9 @@ class SqlSource:
                                           f"(use a SELECT; configured at {self.config.where})")
                     columns = [str(c) for c in result.keys()]
                     shared = {}.setdefault  # one object per distinct value, as in the CSV reader
-                    rows = [Row(values={c: (shared(v, v) if isinstance(v, str) else v) for c, v in zip(columns, rec)},
-                                origin=f"{self.config.name} row {i}")
+                    names = {c: i for i, c in enumerate(columns)}  # a repeated name: the last one
+                    rows = [Row(tuple(shared(v, v) if isinstance(v, str) else v for v in rec), names,
+                                f"{self.config.name} row {i}")
                             for i, rec in enumerate(result, start=1)]
             finally:
                 engine.dispose()

@@ -118,6 +118,7 @@ def read_xlsx(path: Path, *, sheet: str | None = None, header_row: int | None = 
         raise SourceError(f"{path}:{h + 1}: header row of sheet '{title}' is empty")
     header = _unique_header(raw_header, path, h + 1, warnings)
     rows: list[Row] = []
+    names = {name: i for i, name in enumerate(header)}
     for r_index in range(h + 1, len(grid)):
         excel_row = r_index + 1
         cells = list(grid[r_index])
@@ -129,13 +130,13 @@ def read_xlsx(path: Path, *, sheet: str | None = None, header_row: int | None = 
                     cells[c - 1] = value
         if all(_blank(v) for v in cells):
             continue
-        problems = []
+        problems: tuple[str, ...] = ()
         extra = [i for i in range(len(header), len(cells)) if not _blank(cells[i])]
         if extra:
-            problems.append(f"celle {column_letter(extra[0] + 1)}{excel_row} ligger uden for overskriften")
-        values = {name: (cells[i] if i < len(cells) else None) for i, name in enumerate(header)}
-        values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
-        rows.append(Row(values=values, origin=f"{path.name}:{excel_row}", problems=problems))
+            problems = (f"celle {column_letter(extra[0] + 1)}{excel_row} ligger uden for overskriften",)
+        values = tuple((cells[i] if i < len(cells) else None) for i in range(len(header)))
+        values = tuple((v.strip() if isinstance(v, str) else v) for v in values)
+        rows.append(Row(values, names, f"{path.name}:{excel_row}", problems))
     return header, rows, warnings, title, h + 1
 
 
