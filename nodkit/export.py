@@ -32,7 +32,6 @@ from .guide import TITLE as GUIDE_TITLE, guide_pdf, write_guide
 from .manifest import DatasetEntry, FileEntry, Manifest
 from .render.binder import Appendix, Binder, BinderPart
 from .render.parallel import MAX_AUTO_WORKERS, BinderJob, RenderJob, RenderPool, resolve_workers
-from .render.fonts import missing_glyphs
 from .sources import describe, open_source
 from .sources.base import Snapshot
 from .store import ExportSet, Store, apply_retention, new_set_id, safe_name
@@ -265,13 +264,6 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
             dataset_flags[template.dataset] = max(dataset_flags.get(template.dataset, 0), prepared.flagged)
             if prepared.flagged:
                 log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
-            missing = missing_glyphs(cell for u in prepared.units.values() for s in u.sections
-                                     for r in s.rows for cell in r.cells)
-            if missing:
-                text = ", ".join(f"U+{ord(c):04X}" for c in sorted(missing))
-                warnings.append(f"list '{tid}': the font cannot draw {len(missing)} character(s) ({text}); "
-                                "they print as empty boxes")
-                log.warning(warnings[-1])
             audiences = wanted[tid]
             jobs.append((template, prepared if template.cover_sections else _without_rows(prepared), tid,
                          audiences))
@@ -296,6 +288,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
     # unit -> the lists rendered for it; a part's `pdf` is its file label inside each audience's
     # folder, where the binders read the encrypted files back
     parts: dict[str, list[BinderPart]] = {}
+    missing: dict[str, set[str]] = {}  # list -> characters the font cannot draw (found while rendering)
     workers = resolve_workers(config.workers, rows_hint, MAX_AUTO_WORKERS)
     with RenderPool(workers) as pool:
         rendered = pool.render(planned(), window_rows=WINDOW_ROWS_PER_PROCESS * workers)
@@ -305,6 +298,8 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
             timings["render"][tid] = timings["render"].get(tid, 0.0) + output.seconds
             timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
             timings["encrypt"] += output.encrypt_seconds
+            if output.missing_glyphs:
+                missing.setdefault(tid, set()).update(output.missing_glyphs)
             for audience in targets:
                 secret = secrets_by_audience[audience]
                 data = output.encrypted[audience]
@@ -321,6 +316,11 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
             del output, job, unit
             if progress:
                 progress("render", done, done + len(by_job))
+        for tid, chars in sorted(missing.items()):
+            text = ", ".join(f"U+{ord(c):04X}" for c in sorted(chars))
+            warnings.append(f"list '{tid}': the font cannot draw {len(chars)} character(s) ({text}); "
+                            "they print as empty boxes")
+            log.warning(warnings[-1])
         binder_started = time.perf_counter()
         files += _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now,
                                 list(appendices), pool, timings)

@@ -191,6 +191,22 @@ def test_row_with_bad_values_is_kept_flagged_and_explained(demo_kit):
     assert "1 row(s) with problems" in log and citizen not in log
 
 
+def test_characters_the_font_cannot_draw_are_a_warning_naming_the_list(demo_kit):
+    path = demo_kit.sources / "medarbejdere.csv"
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter=";"))
+    rows[1][rows[0].index("Navn")] = "Wang 王芳"  # Roboto has no CJK glyphs
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(rows)
+    result = run_cli("export", "--kit", str(demo_kit.home), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "good"  # still printed, with two empty boxes
+    assert ("list 'staff': the font cannot draw 2 character(s) (U+738B, U+82B3); they print as empty boxes"
+            in data["warnings"])
+    assert not [w for w in data["warnings"] if "cannot draw" in w and "'staff'" not in w]
+
+
 def test_sigterm_during_export_cleans_up_and_exits_130(demo_kit):
     import signal
     import sys

@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .. import crypto
-from ..validate import PreparedList, UnitList
+from ..validate import PreparedList, PreparedRow, Section, UnitList
+from . import fonts
 from .document import render_unit
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class RenderOutput:
     encrypted: dict[str, bytes] = field(default_factory=dict)  # audience -> encrypted PDF
     encrypt_seconds: float = 0.0  # CPU seconds of that encryption
     plain: bytes | None = None  # the plain PDF, only from a job without passwords (never sent otherwise)
+    missing_glyphs: frozenset[str] = frozenset()  # characters in the cells the font cannot draw
 
 
 def resolve_workers(setting: int | str, total_rows: int, jobs: int) -> int:
@@ -96,20 +98,43 @@ def resolve_workers(setting: int | str, total_rows: int, jobs: int) -> int:
 
 
 def _light(job: RenderJob) -> RenderJob:
-    """The job without the other units' rows, so only this unit is pickled."""
+    """The job as it is sent: without the other units' rows, its own rows packed."""
     # keep everything else of the list (printed columns with tick boxes, horizon days)
     prepared = dataclasses.replace(job.prepared, units={}, warnings=[])
-    return dataclasses.replace(job, prepared=prepared)
+    return dataclasses.replace(job, prepared=prepared, unit=_PackedUnit.pack(job.unit))
+
+
+@dataclass
+class _PackedUnit:
+    """A unit's rows as plain tuples of what rendering reads (cells, problems, origin).
+
+    Pickled and unpickled several times faster than the row objects, and
+    without the sort keys and problem details that only validation needs.
+    """
+
+    unit: str
+    sections: list[tuple[str, list[tuple[list[str], list[str], str]]]]
+
+    @classmethod
+    def pack(cls, unit: UnitList) -> "_PackedUnit":
+        return cls(unit.unit, [(s.title, [(r.cells, r.problems, r.origin) for r in s.rows]) for s in unit.sections])
+
+    def unpack(self) -> UnitList:
+        return UnitList(self.unit, [Section(title, [PreparedRow(cells, problems, origin) for cells, problems, origin
+                                                     in rows]) for title, rows in self.sections])
 
 
 def _render(job: RenderJob) -> RenderOutput:
     started = time.process_time()
-    result = render_unit(job.prepared, job.unit, kit_name=job.kit_name, generated_at=job.generated_at,
+    unit = job.unit.unpack() if isinstance(job.unit, _PackedUnit) else job.unit
+    result = render_unit(job.prepared, unit, kit_name=job.kit_name, generated_at=job.generated_at,
                          set_id=job.set_id, file_label=job.file_label)
     rendered = time.process_time()
     encrypted = {audience: crypto.encrypt_pdf(result.pdf, password) for audience, password in job.passwords.items()}
+    missing = fonts.missing_glyphs(cell for section in unit.sections for row in section.rows for cell in row.cells)
     return RenderOutput(result.pages, result.check, rendered - started, peak_rss(), encrypted,
-                        time.process_time() - rendered, plain=None if job.passwords else result.pdf)
+                        time.process_time() - rendered, plain=None if job.passwords else result.pdf,
+                        missing_glyphs=frozenset(missing))
 
 
 _render_in_worker = _render  # what the pool runs (a test swaps in a worker that dies)
@@ -136,7 +161,6 @@ def peak_rss() -> int:
 
 
 def _warm_up() -> None:
-    from . import fonts
     fonts.register()
 
 
