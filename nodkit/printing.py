@@ -29,7 +29,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import crypto
+from . import crypto, values
 from .audit import AuditLog
 from .config import KitConfig, PrinterConfig
 from .errors import CryptoError, IntegrityError, PrintError, StoreError
@@ -143,12 +143,8 @@ class Age:
             age = f"{int(self.hours)} timer gamle"
         else:
             age = "under en time gamle"
-        data = danish_time(self.as_of or self.created_at)
+        data = values.danish_moment(self.as_of or self.created_at)
         return f"Listerne er {age} – data pr. {data}"
-
-
-def danish_time(moment: dt.datetime) -> str:
-    return moment.strftime("%d.%m.%Y kl. %H:%M")
 
 
 def age_of(export_set: ExportSet, config: KitConfig, now: dt.datetime) -> Age:

@@ -221,6 +221,12 @@ def format_value(value: Any, kind: str, mask: str | None = None) -> str:
     return str(value)
 
 
+def danish_moment(moment: dt.datetime) -> str:
+    """A point in time as every page prints it ("Data pr. 23-11-2026 kl. 10.43"); the
+    print menu and status texts use the same form, so staff can compare them."""
+    return moment.strftime("%d-%m-%Y kl. %H.%M")
+
+
 def mask_cpr(cpr: str, mask: str) -> str:
     """birthdate → 31-12-26 (birth date only); ddmmyy-xxxx → 311226-XXXX; none → full."""
     if mask == "none":

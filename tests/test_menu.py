@@ -89,7 +89,7 @@ def test_old_lists_are_warned_about(kit):
     demo, config, paper = kit
     s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["pleje"], "1")
     run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config, days=3))
-    assert re.search(r"ADVARSEL: Listerne er 3 dage gamle – data pr\. \d\d\.\d\d\.\d{4} kl\. \d\d:\d\d", s.text)
+    assert re.search(r"ADVARSEL: Listerne er 3 dage gamle – data pr\. \d\d-\d\d-\d{4} kl\. \d\d\.\d\d", s.text)
     assert "Husk: Listerne er 3 dage gamle" in s.text
 
 

@@ -29,6 +29,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageBreak, PageTemplate, Paragraph, Spacer
 from xml.sax.saxutils import escape as xml_escape
 
+from .. import values
 from . import fonts, pagecode
 from ..validate import PreparedList, PreparedRow, UnitList
 
@@ -45,8 +46,7 @@ HEAD_BG = colors.Color(0.82, 0.85, 0.90)
 RED = colors.Color(0.75, 0.05, 0.05)
 
 
-def fmt_time(value: dt.datetime) -> str:
-    return value.strftime("%d-%m-%Y kl. %H.%M")
+fmt_time = values.danish_moment
 
 
 QR_SIZE = 17 * mm
