@@ -84,7 +84,7 @@ def _flat(text: str) -> tuple[int, bytes]:
     version = qr.calculate_version()
     n, base, gather, places = _layout(version)
     codewords = _codewords(qr.dataList, version)
-    bits = format(int.from_bytes(bytes(codewords), "big"), f"0{len(codewords) * 8}b")
+    bits = format(int.from_bytes(codewords, "big"), f"0{len(codewords) * 8}b")
     bits = bits.encode("ascii").translate(_BITS).ljust(places + 1, b"\0")  # remainder bits and the "not data" slot
     data = bytes(gather(bits))
     return n, (int.from_bytes(base, "big") ^ int.from_bytes(data, "big")).to_bytes(n * (n + 1), "big")
@@ -187,13 +187,17 @@ class _Bits:
         return self.length
 
 
-def _codewords(data_list, version: int) -> list[int]:
+def _codewords(data_list, version: int) -> bytes:
     """Data and error-correction codewords, interleaved (as qrencoder.QRCode.createData)."""
     blocks = _blocks(version)
     total = sum(count for count, _, _ in blocks)
     buffer = _Bits()
     for data in data_list:
-        data.write(buffer, version)
+        if type(data) is qrencoder.QR8bitByte and isinstance(data.data, bytes):  # all 8-bit bytes at once
+            data.write_header(buffer, version)
+            buffer.put(int.from_bytes(data.data, "big"), 8 * len(data.data))
+        else:
+            data.write(buffer, version)
     if buffer.length > total * 8:
         raise ValueError("page code too long for its QR version")
     if buffer.length + 4 <= total * 8:
@@ -204,24 +208,37 @@ def _codewords(data_list, version: int) -> list[int]:
     while buffer.length < total * 8:
         buffer.put(pad[n % 2], 8)
         n += 1
-    raw = list(buffer.value.to_bytes(buffer.length // 8, "big"))
-    dc: list[list[int]] = []
-    ec: list[list[int]] = []
+    raw = buffer.value.to_bytes(buffer.length // 8, "big")
+    out = bytearray(raw)  # the data codewords, then each block's check codewords after them
     offset = 0
     for count, ec_count, table in blocks:
-        data = raw[offset:offset + count]
-        offset += count
         # polynomial division by the generator with the remainder held as one int of ec_count bytes
         rem, shift, keep = 0, 8 * (ec_count - 1), (1 << 8 * ec_count) - 1
-        for byte in data:
+        for byte in raw[offset:offset + count]:
             rem = ((rem << 8) & keep) ^ table[byte ^ (rem >> shift)]
-        dc.append(data)
-        ec.append(list(rem.to_bytes(ec_count, "big")))
-    out = []
-    for group in (dc, ec):
-        for i in range(max(len(g) for g in group)):
-            out.extend(g[i] for g in group if i < len(g))
-    return out
+        offset += count
+        out += rem.to_bytes(ec_count, "big")
+    return bytes(_interleave(version)(out))
+
+
+@functools.lru_cache(maxsize=8)
+def _interleave(version: int):
+    """For `version`: a gather from (data blocks, then check blocks, each block in turn) to the
+    transmitted order (first codeword of every block, then the second, … as QR interleaves them)."""
+    blocks = _blocks(version)
+    starts, offset = [], 0
+    for count, _, _ in blocks:
+        starts.append(offset)
+        offset += count
+    ec_starts = []
+    for _, ec_count, _ in blocks:
+        ec_starts.append(offset)
+        offset += ec_count
+    order = []
+    for group, sizes in ((starts, [c for c, _, _ in blocks]), (ec_starts, [e for _, e, _ in blocks])):
+        for i in range(max(sizes)):
+            order += [start + i for start, size in zip(group, sizes) if i < size]
+    return operator.itemgetter(*order)
 
 
 def draw(canvas, text: str, x: float, y: float, size: float) -> None:
