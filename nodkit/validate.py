@@ -18,8 +18,9 @@ Rules kept here:
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from . import values
 from .errors import SourceError
@@ -247,6 +248,13 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     no_ticks = [""] * len(extra_cols)
     horizon_field = template.horizon.field if days else None
     include_if = template.include_if
+    unit_field, unit_default = template.unit, template.unit_default
+    # fields no source column feeds are the same on every row: their empty text and key up front
+    read_fields = {name for name, _ in fields}
+    shown_defaults = {f: "" for f in column_fields if f not in read_fields}
+    key_defaults = {f: k for f, k in empty_keys.items() if f not in read_fields}
+    section_of, sort_of, cells_of = (_tuple_getter(template.section), _tuple_getter(template.sort),
+                                     _tuple_getter(column_fields))
     names: dict | None = None
     for row in snapshot.rows:
         if row.names is not names:  # the same dict for every row of a snapshot: positions worked out once
@@ -254,9 +262,9 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
             readers = [(name, read, names.get(read.column) if read.column else None) for name, read in fields]
         cells_in = row.cells
         parsed: dict[str, Any] = {}
-        shown: dict[str, str] = {}
-        keys: dict[str, tuple] = {}
-        details: list[Problem] = [Problem(None, None, text, text) for text in row.problems]
+        shown: dict[str, str] = dict(shown_defaults) if shown_defaults else {}
+        keys: dict[str, tuple] = dict(key_defaults) if key_defaults else {}
+        details: list[Problem] = [Problem(None, None, text, text) for text in row.problems] if row.problems else []
         for name, read, position in readers:
             value, text, key, problem = read(None if position is None else cells_in[position])
             parsed[name], shown[name], keys[name] = value, text, key
@@ -268,20 +276,19 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
         if horizon_field and parsed.get(horizon_field) is not None and parsed[horizon_field] not in days:
             filtered += 1
             continue
-        unit = (shown.get(template.unit) or "Uden enhed") if template.unit else template.unit_default
+        unit = (shown.get(unit_field) or "Uden enhed") if unit_field else unit_default
         if units is not None and unit not in units:
             continue
-        skey = tuple(keys[f] if f in keys else empty_keys[f] for f in template.section)
+        skey = section_of(keys)
         if (unit, skey) not in titles:
             titles[(unit, skey)] = _title(template, shown)
         if hpos is not None:
             routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
-        cells = [shown.get(f, "") for f in column_fields]
+        cells = list(cells_of(shown))
         if no_ticks:
             cells += no_ticks
-        prepared = PreparedRow(cells=cells, problems=[p.text for p in details], origin=row.origin,
-                               key=tuple(keys[f] if f in keys else empty_keys[f] for f in template.sort),
-                               details=details)
+        prepared = PreparedRow(cells=cells, problems=[p.text for p in details] if details else [],
+                               origin=row.origin, key=sort_of(keys), details=details)
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
     if hpos is not None:  # every route on every day of the horizon, empty or not
         for unit, seen in routes.items():
@@ -303,6 +310,18 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
         result[unit] = UnitList(unit=unit, sections=sections)
     return PreparedList(template=template, as_of=snapshot.as_of, units=result, warnings=warnings,
                         columns=template.columns + extra_cols, filtered=filtered, horizon=days)
+
+
+def _tuple_getter(names) -> Callable[[dict], tuple]:
+    """d -> (d[name] for name in names) as a tuple, at C speed (itemgetter; it returns a
+    bare value for one name and needs at least one)."""
+    names = tuple(names)
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        one = names[0]
+        return lambda d: (d[one],)
+    return lambda d: ()
 
 
 def _title(template: Template, shown: dict[str, str]) -> str:
