@@ -16,7 +16,8 @@ folder, create a kit there with the demo's dataset configuration, run
   of both, one after the other; the ratio of the two medians: the machine's
   speed drifts),
 - the binders (one per audience and unit, assembled with pikepdf from the
-  lists already rendered in memory, plus cover, contents and printing guide):
+  encrypted list files of the set, decrypted in memory only, plus cover,
+  contents and printing guide):
   files, pages and the wall seconds to assemble and encrypt them,
 - printing the first page of the largest binder (template "binder"; without
   binders, of the largest list): decrypt, extract page 1 in memory, hand it
@@ -179,7 +180,7 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
         binders = {"files": len(binder_files), "pages": sum(f.pages for f in binder_files),
                    "largest_pages": max((f.pages for f in binder_files), default=0),
                    "wall_s": round(result.timings.get("binder_wall", 0.0), 2)}
-        n_workers = resolve_workers(config.workers, rows_total, len(unique))
+        n_workers = resolve_workers(config.workers, rows_total)
 
         # the floor: the largest single list, rendered in this process both ways
         largest = max((f for (t, _u), f in unique.items() if t != "binder"), key=lambda f: f.rows)

@@ -67,6 +67,12 @@ def _pass_flate_through(doc: pikepdf.Pdf) -> None:
             filters = obj.get("/Filter")
             if isinstance(filters, pikepdf.Array) and len(filters) == 1:
                 obj.Filter = filters[0]
+                parms = obj.get("/DecodeParms")
+                if isinstance(parms, pikepdf.Array) and len(parms) == 1:  # goes with the filter
+                    if isinstance(parms[0], pikepdf.Dictionary):
+                        obj.DecodeParms = parms[0]
+                    else:  # null: no parameters
+                        del obj.DecodeParms
 
 
 @dataclass

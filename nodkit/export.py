@@ -31,7 +31,7 @@ from .errors import ConfigError, NodkitError, SourceError, StoreError
 from .guide import TITLE as GUIDE_TITLE, guide_pdf, write_guide
 from .manifest import DatasetEntry, FileEntry, Manifest
 from .render.binder import Appendix, Binder, BinderPart
-from .render.parallel import MAX_AUTO_WORKERS, BinderJob, RenderJob, RenderPool, resolve_workers
+from .render.parallel import BinderJob, RenderJob, RenderPool, resolve_workers
 from .sources import describe, open_source
 from .sources.base import Snapshot
 from .store import ExportSet, Store, apply_retention, new_set_id, safe_name
@@ -162,8 +162,7 @@ def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: P
                 f"{k}: {v}" for k, v in sorted(fetch_errors.items())))
         for name, err in sorted(fetch_errors.items()):
             reasons.append(f"dataset '{name}' failed: {err}")
-        for name, snap in sorted(snapshots.items()):
-            warnings += [f"dataset '{name}': {w}" for w in snap.warnings]
+        warnings += [f"dataset '{name}': {w}" for name, snap in sorted(snapshots.items()) for w in snap.warnings]
         # the rows themselves are let go while rendering, once the last list that reads them is validated
         row_counts = {name: len(snap.rows) for name, snap in snapshots.items()}
         set_id = new_set_id(now)
@@ -289,7 +288,7 @@ def _render_and_write(config, usable, wanted, snapshots, secrets_by_audience, in
     # folder, where the binders read the encrypted files back
     parts: dict[str, list[BinderPart]] = {}
     missing: dict[str, set[str]] = {}  # list -> characters the font cannot draw (found while rendering)
-    workers = resolve_workers(config.workers, rows_hint, MAX_AUTO_WORKERS)
+    workers = resolve_workers(config.workers, rows_hint)
     with RenderPool(workers) as pool:
         rendered = pool.render(planned(), window_rows=WINDOW_ROWS_PER_PROCESS * workers)
         for done, (job, output) in enumerate(rendered, start=1):

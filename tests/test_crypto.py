@@ -61,3 +61,24 @@ def test_page_streams_are_copied_not_recompressed():
         assert stream.get("/Filter") == pikepdf.Name.FlateDecode
         assert stream.read_raw_bytes() == raw
         assert stream.read_bytes() == content
+
+
+@pytest.mark.parametrize("parms", [pikepdf.Array([pikepdf.Dictionary(Predictor=1)]), pikepdf.Array([None])])
+def test_decode_parameters_go_with_their_filter(tmp_path, parms):
+    """A one-element /DecodeParms array belongs to the one-element /Filter array: both become single."""
+    content = b"BT /F1 9 Tf (Borger) Tj ET\n" * 50
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.pages[0].Contents = pdf.make_stream(zlib.compress(content))
+    pdf.pages[0].Contents.Filter = pikepdf.Array([pikepdf.Name.FlateDecode])
+    pdf.pages[0].Contents.DecodeParms = parms
+    buf = io.BytesIO()
+    pdf.save(buf, compress_streams=False)
+    path = tmp_path / "liste.pdf"
+    path.write_bytes(crypto.encrypt_pdf(buf.getvalue(), "hest-kop-sne-42"))
+    checked = subprocess.run(["qpdf", "--check", "--password=hest-kop-sne-42", str(path)], capture_output=True,
+                             text=True)
+    assert checked.returncode == 0 and "No syntax or stream encoding errors" in checked.stdout, checked.stdout
+    with pikepdf.open(path, password="hest-kop-sne-42") as doc:
+        assert doc.pages[0].Contents.read_bytes() == content
+        assert not isinstance(doc.pages[0].Contents.get("/DecodeParms"), pikepdf.Array)

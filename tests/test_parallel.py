@@ -90,6 +90,11 @@ def test_resolve_workers(setting, rows, jobs, expected):
 
 def test_auto_uses_the_cores_for_big_exports():
     assert 1 <= resolve_workers("auto", 10**6, 100) <= 8
+    assert resolve_workers("auto", 10**6) == resolve_workers("auto", 10**6, 100)
+
+
+def test_a_number_of_workers_is_taken_as_given_before_the_jobs_are_known():
+    assert resolve_workers(12, 10**6) == 12  # "auto" stops at 8; a number is the admin's choice
 
 
 @pytest.mark.parametrize("value", ['"many"', "0", "1.5"])
@@ -129,7 +134,7 @@ def _die(job):  # a worker that is killed mid-export
 
 def test_a_dying_render_process_does_not_fail_the_export(demo_kit, monkeypatch, caplog):
     from nodkit.render import parallel
-    from nodkit.render.parallel import RenderJob, render_all
+    from nodkit.render.parallel import RenderJob, RenderPool
     from nodkit.sources import open_source
     from nodkit.templates import load_templates
     from nodkit.validate import prepare
@@ -139,9 +144,11 @@ def test_a_dying_render_process_does_not_fail_the_export(demo_kit, monkeypatch, 
     prepared = prepare(tpl, config.datasets[tpl.dataset], snap)
     jobs = [RenderJob(prepared, unit, "Test", config.now(), "set", f"{name}.pdf")
             for name, unit in prepared.units.items()]
-    expected = [out.pages for _job, out in render_all(jobs, 1)]
+    with RenderPool(1) as pool:
+        expected = [out.pages for _job, out in pool.render(jobs)]
     monkeypatch.setattr(parallel, "_render_in_worker", _die)
-    got = [(job.file_label, out.pages) for job, out in render_all(jobs, 2)]
+    with RenderPool(2) as pool:
+        got = [(job.file_label, out.pages) for job, out in pool.render(jobs)]
     assert [label for label, _ in got] == [j.file_label for j in jobs]
     assert [pages for _, pages in got] == expected
     assert "rendering the rest in this process" in caplog.text
@@ -167,9 +174,11 @@ def test_a_dying_binder_process_does_not_fail_the_export(demo_kit, monkeypatch, 
     assert "Nødmappe" in text and "Indhold" in text
 
 
-def test_validation_stays_a_window_ahead_of_the_render_processes(demo_kit):
+@pytest.mark.parametrize("window_units", [3, 0.5])
+def test_validation_stays_a_window_ahead_of_the_render_processes(demo_kit, window_units):
     """The export validates list by list into a generator; the pool takes the next job only
-    while fewer than `window_rows` rows are out, so validated rows do not pile up in memory."""
+    while fewer than `window_rows` rows are out, so validated rows do not pile up in memory,
+    but always as many jobs as there are processes, so none of them waits."""
     from nodkit.render.parallel import RenderJob, RenderPool
     from nodkit.sources import open_source
     from nodkit.templates import load_templates
@@ -187,7 +196,7 @@ def test_validation_stays_a_window_ahead_of_the_render_processes(demo_kit):
             pulled += 1
             yield RenderJob(prepared, unit, "Test", config.now(), "set", f"{n:02d}.pdf", passwords={"pleje": "x" * 12})
 
-    window = 3 * unit.rows
+    window = int(window_units * unit.rows)
     ahead = []
     with RenderPool(2) as pool:
         got = []
@@ -196,4 +205,5 @@ def test_validation_stays_a_window_ahead_of_the_render_processes(demo_kit):
             ahead.append(pulled - len(got))
     assert [label for label, *_ in got] == [f"{n:02d}.pdf" for n in range(12)]
     assert {(pages, tuple(auds), plain) for _, pages, auds, plain in got} == {(got[0][1], ("pleje",), None)}
-    assert max(ahead) <= 3 - 1 and ahead[-1] == 0  # never more than the window's rows out at a time
+    # a window of 3 units: three jobs out; of half a unit: still one per process plus the one handed back
+    assert max(ahead) == 2 and ahead[-1] == 0

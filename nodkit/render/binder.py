@@ -19,6 +19,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import logging
@@ -95,47 +96,47 @@ def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "",
     Without: the parts must be plaintext bytes and so is the result.
     """
     fonts.register()
-    appendix_pages = [len(pikepdf.open(io.BytesIO(a.pdf)).pages) for a in binder.appendices]
-    toc_pages = 1
-    for _ in range(5):  # the contents may need more than one page; its length shifts every number after it
-        front, front_pages = _front_matter(binder, toc_pages, appendix_pages, set_id, file_label)
-        if front_pages - 1 == toc_pages:
-            break
-        toc_pages = front_pages - 1
-    out = pikepdf.new()
-    sources = [pikepdf.open(io.BytesIO(front))]
-    kids = [out.copy_foreign(page.obj) for page in sources[0].pages]
-    starts = []
-    for part in binder.parts:
-        src = (pikepdf.open(io.BytesIO(part.pdf)) if isinstance(part.pdf, bytes)
-               else pikepdf.open(part.pdf, password=password or ""))
-        sources.append(src)
-        starts.append((f"{part.title} – {part.unit}", len(kids)))
-        kids += [out.copy_foreign(page.obj) for page in src.pages]
-    for appendix in binder.appendices:
-        src = pikepdf.open(io.BytesIO(appendix.pdf))
-        sources.append(src)
-        starts.append((appendix.title, len(kids)))
-        kids += [out.copy_foreign(page.obj) for page in src.pages]
-    _set_pages(out, kids)
-    with out.open_outline() as outline:
-        outline.root.append(pikepdf.OutlineItem("Forside og indhold", 0))
-        for title, index in starts:
-            outline.root.append(pikepdf.OutlineItem(title, index))
-    out.docinfo["/Title"] = f"Nødmappe – {binder.unit}"
-    out.docinfo["/Author"] = binder.kit_name
-    out.docinfo["/Creator"] = "nodkit"
-    saving = time.process_time()
-    if password is None:
-        buf = io.BytesIO()
-        out.save(buf)
-        data = buf.getvalue()
-    else:
-        data = crypto.save_encrypted(out, password)
-    encrypt_seconds = time.process_time() - saving if password is not None else 0.0
-    pages = len(out.pages)
-    for src in sources:
-        src.close()
+    with contextlib.ExitStack() as opened:  # every PDF opened here is closed, also on an error
+
+        def open_pdf(source: bytes | Path) -> pikepdf.Pdf:
+            pdf = (pikepdf.open(io.BytesIO(source)) if isinstance(source, bytes)
+                   else pikepdf.open(source, password=password or ""))
+            return opened.enter_context(pdf)
+
+        appendices = [open_pdf(a.pdf) for a in binder.appendices]
+        appendix_pages = [len(a.pages) for a in appendices]
+        toc_pages = 1
+        for _ in range(5):  # the contents may need more than one page; its length shifts every number after it
+            front, front_pages = _front_matter(binder, toc_pages, appendix_pages, set_id, file_label)
+            if front_pages - 1 == toc_pages:
+                break
+            toc_pages = front_pages - 1
+        out = opened.enter_context(pikepdf.new())
+        kids = [out.copy_foreign(page.obj) for page in open_pdf(front).pages]
+        starts = []
+        for part in binder.parts:
+            starts.append((f"{part.title} – {part.unit}", len(kids)))
+            kids += [out.copy_foreign(page.obj) for page in open_pdf(part.pdf).pages]
+        for appendix, src in zip(binder.appendices, appendices):
+            starts.append((appendix.title, len(kids)))
+            kids += [out.copy_foreign(page.obj) for page in src.pages]
+        _set_pages(out, kids)
+        with out.open_outline() as outline:
+            outline.root.append(pikepdf.OutlineItem("Forside og indhold", 0))
+            for title, index in starts:
+                outline.root.append(pikepdf.OutlineItem(title, index))
+        out.docinfo["/Title"] = f"Nødmappe – {binder.unit}"
+        out.docinfo["/Author"] = binder.kit_name
+        out.docinfo["/Creator"] = "nodkit"
+        saving = time.process_time()
+        if password is None:
+            buf = io.BytesIO()
+            out.save(buf)
+            data = buf.getvalue()
+        else:
+            data = crypto.save_encrypted(out, password)
+        encrypt_seconds = time.process_time() - saving if password is not None else 0.0
+        pages = len(kids)
     check = pagecode.content_check(binder.generated_at.isoformat(), ([p.template, p.unit, str(p.pages)]
                                                                      for p in binder.parts))
     return RenderResult(pdf=data, pages=pages, check=check, encrypt_seconds=encrypt_seconds)

@@ -67,7 +67,7 @@ class RenderJob:
     set_id: str
     file_label: str
     # audience -> password: the job also encrypts its PDF for these audiences, so
-    # encryption runs in the render processes too (the plain PDF still comes back)
+    # encryption runs in the render processes too (then only the encrypted copies come back)
     passwords: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -78,7 +78,6 @@ class RenderJob:
 @dataclass
 class RenderOutput:
     pages: int
-    check: str  # the list's content check (pagecode.content_check)
     seconds: float  # CPU seconds the render took in its process
     peak_rss: int = 0  # bytes, high-water mark of the rendering process so far (0 if unknown)
     encrypted: dict[str, bytes] = field(default_factory=dict)  # audience -> encrypted PDF
@@ -87,14 +86,14 @@ class RenderOutput:
     missing_glyphs: frozenset[str] = frozenset()  # characters in the cells the font cannot draw
 
 
-def resolve_workers(setting: int | str, total_rows: int, jobs: int) -> int:
-    """How many processes to use for `jobs` jobs with `total_rows` rows."""
+def resolve_workers(setting: int | str, total_rows: int, jobs: int | None = None) -> int:
+    """How many processes to use for `jobs` jobs (None: not known yet) with `total_rows` rows."""
     if isinstance(setting, int):
-        return max(1, min(setting, jobs or 1))
+        return max(1, setting if jobs is None else min(setting, jobs or 1))
     if total_rows < AUTO_MIN_ROWS:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, MAX_AUTO_WORKERS, jobs or 1))
+    return max(1, min(cores, MAX_AUTO_WORKERS, jobs or MAX_AUTO_WORKERS))
 
 
 def _light(job: RenderJob) -> RenderJob:
@@ -132,7 +131,7 @@ def _render(job: RenderJob) -> RenderOutput:
     rendered = time.process_time()
     encrypted = {audience: crypto.encrypt_pdf(result.pdf, password) for audience, password in job.passwords.items()}
     missing = fonts.missing_glyphs(cell for section in unit.sections for row in section.rows for cell in row.cells)
-    return RenderOutput(result.pages, result.check, rendered - started, peak_rss(), encrypted,
+    return RenderOutput(result.pages, rendered - started, peak_rss(), encrypted,
                         time.process_time() - rendered, plain=None if job.passwords else result.pdf,
                         missing_glyphs=frozenset(missing))
 
@@ -190,13 +189,16 @@ class _FallbackPool:
             return None
 
     def result(self, future: Future | None, local, job, verb: str):
-        """The future's result, or `local(job)` when there is none or its process died."""
-        if future is not None and not self.broken:
+        """The future's result, or `local(job)` when there is none or its process died.
+
+        A job a process finished before the pool broke keeps its result."""
+        if future is not None and (not self.broken or (future.done() and not future.cancelled())):
             try:
                 return future.result()
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-                self.broken = True
-                log.warning("a render process failed (%s); %s the rest in this process", exc, verb)
+                if not self.broken:
+                    self.broken = True
+                    log.warning("a render process failed (%s); %s the rest in this process", exc, verb)
         return local(job)
 
 
@@ -285,7 +287,8 @@ class RenderPool:
             for job in jobs:
                 submitted.append((job, send(pool, job)))
                 in_flight += size(job)
-                while window and in_flight >= window and submitted:
+                # keep every process busy even when one job alone fills the window
+                while window and in_flight >= window and len(submitted) > self.workers:
                     done, future = submitted.popleft()
                     in_flight -= size(done)
                     yield done, pool.result(future, local, done, verb)
@@ -296,20 +299,6 @@ class RenderPool:
             for _job, future in submitted:
                 if future is not None:
                     future.cancel()
-
-
-def render_all(jobs: Iterable[RenderJob], workers: int | str = "auto", *,
-               rows_hint: int | None = None) -> Iterator[tuple[RenderJob, RenderOutput]]:
-    """Yield (job, output) for every job, in the order given, in a pool of its own.
-
-    `jobs` may be a generator; then pass `rows_hint` (about how many rows in all) for "auto".
-    """
-    if rows_hint is None:
-        jobs = list(jobs)
-        rows_hint = sum(j.rows for j in jobs)
-    count = resolve_workers(workers, rows_hint, len(jobs) if isinstance(jobs, list) else MAX_AUTO_WORKERS)
-    with RenderPool(count) as pool:
-        yield from pool.render(jobs)
 
 
 @dataclass
