@@ -36,7 +36,11 @@ def _outage_kit(demo_kit):
     make_small(home)
     shutil.rmtree(home / "store")
     config = load_config(home)
-    start = config.now() - dt.timedelta(days=DAYS, minutes=30)
+    # at 07:00, 10 to 11 days ago: which scheduled runs (05:00, 14:00) count as missed, with
+    # the hour of grace, must not depend on the time of day the test runs
+    start = (config.now() - dt.timedelta(days=DAYS)).replace(hour=7, minute=0, second=0, microsecond=0)
+    if start > config.now() - dt.timedelta(days=DAYS):
+        start -= dt.timedelta(days=1)
     good = run_export(config, now=start)
     assert good.status == "good"
     return home, config, start, good
