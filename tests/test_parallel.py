@@ -34,8 +34,11 @@ def _texts(result, passwords, mask_checks: bool = False) -> dict[str, tuple[int,
     out = {}
     for f in result.files:
         text = _raw_text(f.path, passwords[f.audience]).replace(result.id, "<set>")
-        if mask_checks:  # the page code's content check covers "data as of", to the second
+        if mask_checks:  # the page code's content check covers "data as of", to the second,
+            # and two reads of a database a moment apart can fall in different minutes (the
+            # "Data pr." on its pages, the binder's cover and contents)
             text = re.sub(r"kontrol [0-9a-f]+", "kontrol <check>", text)
+            text = re.sub(r"\d\d-\d\d-\d{4} kl\. \d\d\.\d\d", "<time>", text)
         out[f.relpath] = (f.pages, f.rows, text)
     return out
 
