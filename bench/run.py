@@ -270,7 +270,7 @@ def report(fig: dict) -> str:
     bs = fig["binders"]
     out += ["(rows/s and pages/s: per core, CPU seconds spent rendering that template)",
             f"binders: {bs['files']} files, {bs['pages']:,} pages (largest {bs['largest_pages']:,}), assembled from "
-            f"the rendered lists and encrypted in {bs['wall_s']:.1f} s wall", "",
+            f"the encrypted list files and encrypted in {bs['wall_s']:.1f} s wall", "",
             f"export: {fig['files']} files, {fig['rows']:,} rows, {fig['pages']:,} list pages in "
             f"{fig['export_wall_s']:.1f} s wall, {fig['export_cpu_s']:.1f} s CPU (incl. child processes); "
             f"{fig['rows_per_s_wall']:,.0f} rows/s, {fig['pages_per_s_wall']:,.0f} pages/s wall",
