@@ -128,9 +128,9 @@ def _render(job: RenderJob) -> RenderOutput:
     unit = job.unit.unpack() if isinstance(job.unit, _PackedUnit) else job.unit
     result = render_unit(job.prepared, unit, kit_name=job.kit_name, generated_at=job.generated_at,
                          set_id=job.set_id, file_label=job.file_label)
+    missing = fonts.missing_glyphs(cell for section in unit.sections for row in section.rows for cell in row.cells)
     rendered = time.process_time()
     encrypted = {audience: crypto.encrypt_pdf(result.pdf, password) for audience, password in job.passwords.items()}
-    missing = fonts.missing_glyphs(cell for section in unit.sections for row in section.rows for cell in row.cells)
     return RenderOutput(result.pages, rendered - started, peak_rss(), encrypted,
                         time.process_time() - rendered, plain=None if job.passwords else result.pdf,
                         missing_glyphs=frozenset(missing))
