@@ -13,7 +13,7 @@ from nodkit.errors import ConfigError
 from nodkit.export import run_export
 from nodkit.render.document import _wrap, wrap_text
 from nodkit.render import fonts
-from nodkit.render.parallel import AUTO_MIN_ROWS, resolve_workers
+from nodkit.render.parallel import AUTO_MIN_ROWS, RenderJob, RenderPool, resolve_workers
 from reportlab.pdfbase import pdfmetrics
 
 
@@ -43,7 +43,8 @@ def _texts(result, passwords, mask_checks: bool = False) -> dict[str, tuple[int,
     return out
 
 
-def test_parallel_and_sequential_exports_are_the_same(demo_kit):
+def _sequential_then_two_workers(demo_kit):
+    """(the export made with workers = 1, the kit's config set to 2 workers, the export's time)."""
     _set_workers(demo_kit.home, "1")
     config = load_config(demo_kit.home)
     now = config.now()
@@ -51,6 +52,22 @@ def test_parallel_and_sequential_exports_are_the_same(demo_kit):
     _set_workers(demo_kit.home, "2")
     config = load_config(demo_kit.home)
     assert config.workers == 2
+    return sequential, config, now
+
+
+def _medication(demo_kit):
+    """(the demo kit's config, its medication list validated)."""
+    from nodkit.sources import open_source
+    from nodkit.templates import load_templates
+    from nodkit.validate import prepare
+    config = load_config(demo_kit.home)
+    tpl = load_templates(None)["medication"]
+    snap = open_source(config.datasets[tpl.dataset], config.timezone).fetch(config.now())
+    return config, prepare(tpl, config.datasets[tpl.dataset], snap)
+
+
+def test_parallel_and_sequential_exports_are_the_same(demo_kit):
+    sequential, config, now = _sequential_then_two_workers(demo_kit)
     parallel = run_export(config, now)
     assert parallel.status == sequential.status == "good"
     assert [f.relpath for f in parallel.files] == [f.relpath for f in sequential.files]
@@ -137,14 +154,7 @@ def _die(job):  # a worker that is killed mid-export
 
 def test_a_dying_render_process_does_not_fail_the_export(demo_kit, monkeypatch, caplog):
     from nodkit.render import parallel
-    from nodkit.render.parallel import RenderJob, RenderPool
-    from nodkit.sources import open_source
-    from nodkit.templates import load_templates
-    from nodkit.validate import prepare
-    config = load_config(demo_kit.home)
-    tpl = load_templates(None)["medication"]
-    snap = open_source(config.datasets[tpl.dataset], config.timezone).fetch(config.now())
-    prepared = prepare(tpl, config.datasets[tpl.dataset], snap)
+    config, prepared = _medication(demo_kit)
     jobs = [RenderJob(prepared, unit, "Test", config.now(), "set", f"{name}.pdf")
             for name, unit in prepared.units.items()]
     with RenderPool(1) as pool:
@@ -159,12 +169,7 @@ def test_a_dying_render_process_does_not_fail_the_export(demo_kit, monkeypatch, 
 
 def test_a_dying_binder_process_does_not_fail_the_export(demo_kit, monkeypatch, caplog):
     from nodkit.render import parallel
-    _set_workers(demo_kit.home, "1")
-    config = load_config(demo_kit.home)
-    now = config.now()
-    sequential = run_export(config, now)
-    _set_workers(demo_kit.home, "2")
-    config = load_config(demo_kit.home)
+    sequential, config, now = _sequential_then_two_workers(demo_kit)
     monkeypatch.setattr(parallel, "_assemble_in_worker", _die)
     result = run_export(config, now)
     assert result.status == "good"
@@ -182,14 +187,7 @@ def test_validation_stays_a_window_ahead_of_the_render_processes(demo_kit, windo
     """The export validates list by list into a generator; the pool takes the next job only
     while fewer than `window_rows` rows are out, so validated rows do not pile up in memory,
     but always as many jobs as there are processes, so none of them waits."""
-    from nodkit.render.parallel import RenderJob, RenderPool
-    from nodkit.sources import open_source
-    from nodkit.templates import load_templates
-    from nodkit.validate import prepare
-    config = load_config(demo_kit.home)
-    tpl = load_templates(None)["medication"]
-    snap = open_source(config.datasets[tpl.dataset], config.timezone).fetch(config.now())
-    prepared = prepare(tpl, config.datasets[tpl.dataset], snap)
+    config, prepared = _medication(demo_kit)
     unit = max(prepared.units.values(), key=lambda u: u.rows)
     pulled = 0
 
