@@ -3,7 +3,7 @@
 The files have the demo's columns (CSV exports for the care record, a SQLite
 school database), so the demo's dataset configuration and the built-in
 templates apply unchanged. All people are invented; CPR-like numbers fail the
-modulus-11 check (nodkit.demo.fictitious_cpr). Deterministic for a seed.
+modulus-11 check (nodkit.kit.demo.fictitious_cpr). Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from nodkit.demo import (DRUGS, SCHOOL_SCHEMA, FIRST, LAST, SERVICES, SPECIAL, STREETS, _csv, _phone,
+from nodkit.kit.demo import (DRUGS, SCHOOL_SCHEMA, FIRST, LAST, SERVICES, SPECIAL, STREETS, _csv, _phone,
                          fictitious_cpr)
 from nodkit.fsutil import private_dir, write_atomic
 

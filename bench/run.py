@@ -2,7 +2,7 @@
 
 Steps: write synthetic sources at a scale (bench.generate) into a private temp
 folder, create a kit there with the demo's dataset configuration, run
-`nodkit.export.run_export` exactly as the CLI does, then
+`nodkit.export.pipeline.run_export` exactly as the CLI does, then
 - rows/s and pages/s per template (rows or pages / CPU seconds spent rendering
   that template, in whichever process rendered it: a per-core rate),
 - total wall and CPU seconds (this process + its finished child processes),
@@ -42,16 +42,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from nodkit.config import load_config
-from nodkit.demo import DEMO_DATASETS
-from nodkit.export import run_export
-from nodkit.kit import config_text, init_kit
+from nodkit.config.settings import load_config
+from nodkit.kit.demo import DEMO_DATASETS
+from nodkit.export.pipeline import run_export
+from nodkit.kit.home import config_text, init_kit
 from nodkit.render import fonts
 from nodkit.render.document import render_unit
 from nodkit.render.parallel import peak_rss, resolve_workers
 from nodkit.sources import open_source
-from nodkit.templates import load_templates
-from nodkit.validate import prepare
+from nodkit.lists.templates import load_templates
+from nodkit.lists.validate import prepare
 
 from .generate import SCALES, write_sources
 

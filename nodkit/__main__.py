@@ -1,3 +1,3 @@
-from .cli import main
+from nodkit.cli import main
 
 main()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pikepdf
 
-from nodkit import crypto
-from nodkit.store import MANIFEST, SIGNATURE
+from nodkit.security import crypto
+from nodkit.store.sets import MANIFEST, SIGNATURE
 
 
 def quiet_schedule(home: Path) -> None:

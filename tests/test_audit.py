@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from conftest import run_cli
-from nodkit.audit import GENESIS, AuditLog
+from nodkit.printing.audit import GENESIS, AuditLog
 from nodkit.errors import IntegrityError
 
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))

@@ -105,7 +105,7 @@ def test_demo_export_has_one_encrypted_binder_per_audience_and_unit(demo):
 def test_binder_from_encrypted_list_files_is_encrypted_in_one_go(tmp_path):
     """What the export does: the parts are the audience's encrypted list files, opened with
     its password in memory; the binder comes out encrypted with the same password."""
-    from nodkit import crypto
+    from nodkit.security import crypto
     password = "pleje-hest-kop-42"
     route = tmp_path / "Område Nord" / "care-route.pdf"
     route.parent.mkdir()

@@ -131,7 +131,7 @@ def test_init_name_with_quotes_and_backslash_gives_valid_config(tmp_path):
     name = 'Kommune "Syd" \\ Nødliste'
     result = run_cli("init", str(tmp_path / "k"), "--generate", "--name", name)
     assert result.exit_code == 0, result.output
-    from nodkit.config import load_config
+    from nodkit.config.settings import load_config
     assert load_config(tmp_path / "k").name == name
 
 

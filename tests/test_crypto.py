@@ -9,7 +9,7 @@ import zlib
 import pikepdf
 import pytest
 
-from nodkit import crypto
+from nodkit.security import crypto
 from nodkit.errors import CryptoError
 
 

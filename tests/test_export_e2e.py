@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import pdftotext, run_cli
-from nodkit.lock import KitLock
+from nodkit.store.lock import KitLock
 
 NON_LATIN1 = ("Łukasz Wiśniewski", "Şükrü Yılmaz", "Nguyễn Thị Hoa")
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from conftest import pdftotext
-from nodkit import crypto, printing
-from nodkit.config import PrinterConfig, load_config
+from nodkit.security import crypto
+from nodkit.printing import spooler as printing
+from nodkit.config.settings import PrinterConfig, load_config
 from nodkit.errors import PrintError
-from nodkit.menu import run_menu
+from nodkit.staff.menu import run_menu
 
 
 class Script:

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from conftest import run_cli
-from nodkit.config import load_config
+from nodkit.config.settings import load_config
 from nodkit.errors import ConfigError
-from nodkit.export import run_export
+from nodkit.export.pipeline import run_export
 from nodkit.render.document import _wrap, wrap_text
 from nodkit.render import fonts
 from nodkit.render.parallel import AUTO_MIN_ROWS, RenderJob, RenderPool, resolve_workers
@@ -58,8 +58,8 @@ def _sequential_then_two_workers(demo_kit):
 def _medication(demo_kit):
     """(the demo kit's config, its medication list validated)."""
     from nodkit.sources import open_source
-    from nodkit.templates import load_templates
-    from nodkit.validate import prepare
+    from nodkit.lists.templates import load_templates
+    from nodkit.lists.validate import prepare
     config = load_config(demo_kit.home)
     tpl = load_templates(None)["medication"]
     snap = open_source(config.datasets[tpl.dataset], config.timezone).fetch(config.now())

@@ -9,7 +9,7 @@ import pikepdf
 import pytest
 
 from kittools import plain_pdf
-from nodkit.pdfsecurity import PdfSecurityError, read_encryption
+from nodkit.security.pdfsecurity import PdfSecurityError, read_encryption
 
 
 def encrypted(R: int = 6, **save) -> bytes:

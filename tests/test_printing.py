@@ -109,7 +109,7 @@ def test_finding_the_shared_units_audience_is_not_a_failed_attempt(demo_kit, tmp
 
 
 def test_no_personal_data_in_audit_or_log(demo_kit, tmp_path):
-    from nodkit.demo import SPECIAL
+    from nodkit.kit.demo import SPECIAL
     paper = tmp_path / "paper"
     _use_command_printer(demo_kit.home, paper)
     for unit, audience in (("Område Nord", "pleje"), ("Vestre Skole", "skole")):

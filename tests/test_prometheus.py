@@ -8,8 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import run_cli
 from kittools import quiet_schedule
-from nodkit.config import load_config
-from nodkit.verify import verify_kit
+from nodkit.config.settings import load_config
+from nodkit.monitoring.verify import verify_kit
 
 
 def samples(path) -> dict[tuple[str, tuple], float]:

@@ -13,8 +13,8 @@ from nodkit.render import render_unit
 from nodkit.render import pagecode
 from nodkit.render.document import fit_widths
 from nodkit.sources.base import DatasetConfig, Row, Snapshot
-from nodkit.templates import load_template
-from nodkit.validate import PreparedRow, prepare
+from nodkit.lists.templates import load_template
+from nodkit.lists.validate import PreparedRow, prepare
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 NOW = dt.datetime(2026, 11, 23, 6, 0, tzinfo=TZ)

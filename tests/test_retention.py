@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from nodkit.retention import RetentionPolicy, SetInfo, plan
+from nodkit.store.retention import RetentionPolicy, SetInfo, plan
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 

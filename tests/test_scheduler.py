@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nodkit.config import SchedulerSettings, load_config
+from nodkit.config.settings import SchedulerSettings, load_config
 from nodkit.errors import LockError
-from nodkit.lock import KitLock
-from nodkit.scheduler import RUN_LOCK, catch_up_needed, decide_catch_up, export_with_retries, plan_retry, retry_delay
-from nodkit.schedules import Job, dst_warnings, last_due, load_jobs, next_due
-from nodkit.store import Store
+from nodkit.store.lock import KitLock
+from nodkit.unattended.scheduler import RUN_LOCK, catch_up_needed, decide_catch_up, export_with_retries, plan_retry, retry_delay
+from nodkit.config.schedules import Job, dst_warnings, last_due, load_jobs, next_due
+from nodkit.store.sets import Store
 
 from conftest import run_cli
 
@@ -281,7 +281,7 @@ def test_real_run_exports_on_time_survives_sigkill_and_catches_up(demo_kit, tmp_
         for s in sets[:-1]:  # all but the oldest, the catch-up set made at start-up
             created = s.created_at
             assert created.second % 4 == 0, (s.id, created)  # fired on its 4-second mark, not a second late
-        from nodkit import heartbeat
+        from nodkit.monitoring import heartbeat
         beat = heartbeat.read(home)  # the contract `nodkit status` reads
         assert beat.pid == proc.pid and beat.last_action == "export" and list(beat.next_runs) == ["export-fast"]
         assert dt.datetime.fromisoformat(beat.next_runs["export-fast"]) > beat.updated - dt.timedelta(seconds=5)
@@ -326,7 +326,7 @@ def test_real_run_exports_on_time_survives_sigkill_and_catches_up(demo_kit, tmp_
 
 
 def test_reload_picks_up_a_changed_schedule_file(demo_kit):
-    from nodkit.scheduler import KitScheduler
+    from nodkit.unattended.scheduler import KitScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
     home = demo_kit.home
     sched = KitScheduler(home)
@@ -345,7 +345,7 @@ def test_reload_picks_up_a_changed_schedule_file(demo_kit):
 
 
 def test_stop_during_export_abandons_it_without_touching_published_sets(demo_kit):
-    from nodkit.scheduler import Abandoned, KitScheduler
+    from nodkit.unattended.scheduler import Abandoned, KitScheduler
     sched = KitScheduler(demo_kit.home)
     store = Store(demo_kit.home / "store")
     before = {s.id: s.manifest.to_bytes() for s in store.sets()}
@@ -367,7 +367,7 @@ def test_stop_during_export_abandons_it_without_touching_published_sets(demo_kit
 
 
 def test_sighup_reloads_at_the_next_check(demo_kit, caplog):
-    from nodkit.scheduler import KitScheduler
+    from nodkit.unattended.scheduler import KitScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
     sched = KitScheduler(demo_kit.home)
     sched._scheduler = BlockingScheduler(timezone=sched.config.timezone)

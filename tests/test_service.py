@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from nodkit.service import render_unit
+from nodkit.unattended.service import render_unit
 
 from conftest import run_cli
 

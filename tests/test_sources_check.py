@@ -8,8 +8,8 @@ import re
 import time
 
 from conftest import run_cli
-from nodkit.config import load_config
-from nodkit.sources.check import check_sources
+from nodkit.config.settings import load_config
+from nodkit.export.check import check_sources
 
 
 def visits_file(kit):

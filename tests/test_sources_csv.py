@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nodkit import values
+from nodkit.lists import values
 from nodkit.errors import ConfigError, SourceError
 from nodkit.sources import DatasetConfig, open_source
 from nodkit.sources.csvsource import read_csv

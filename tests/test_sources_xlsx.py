@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from nodkit import values
+from nodkit.lists import values
 from nodkit.errors import ConfigError, SourceError
 from nodkit.sources import DatasetConfig, open_source
 from nodkit.sources.xlsxsource import read_xlsx

@@ -7,7 +7,7 @@ import json
 
 from conftest import run_cli
 from kittools import clone_set, quiet_schedule
-from nodkit import heartbeat
+from nodkit.monitoring import heartbeat
 
 
 def test_status_shows_latest_sets_reasons_and_disk(demo_kit):

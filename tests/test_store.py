@@ -10,9 +10,9 @@ import pytest
 
 from conftest import run_cli
 from kittools import clone_set, quiet_schedule
-from nodkit.config import load_config
+from nodkit.config.settings import load_config
 from nodkit.errors import LockError, StoreError
-from nodkit.store import Store
+from nodkit.store.sets import Store
 
 
 def old_sets(kit, ages_and_status):

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import pdftotext, run_cli
 from nodkit.errors import TemplateError
-from nodkit.templates import load_template, load_templates, template_files
+from nodkit.lists.templates import load_template, load_templates, template_files
 
 BUILTINS = {"attendance", "care-route", "citizens", "class-list", "contacts", "medication", "pickup",
             "power-dependent", "staff"}

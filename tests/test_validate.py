@@ -6,8 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 from nodkit.sources.base import DatasetConfig, Row, Snapshot
-from nodkit.templates import load_template
-from nodkit.validate import prepare
+from nodkit.lists.templates import load_template
+from nodkit.lists.validate import prepare
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 AS_OF = dt.datetime(2026, 11, 29, 6, 0, tzinfo=TZ)

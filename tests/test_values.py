@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from nodkit import values
-from nodkit.values import ValueProblem
+from nodkit.lists import values
+from nodkit.lists.values import ValueProblem
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -13,12 +13,12 @@ import pytest
 
 from conftest import run_cli
 from kittools import clone_set, edit_manifest, plain_pdf, quiet_schedule, reencrypt
-from nodkit.config import PrinterConfig
-from nodkit import heartbeat
-from nodkit.config import load_config
+from nodkit.config.settings import PrinterConfig
+from nodkit.monitoring import heartbeat
+from nodkit.config.settings import load_config
 from nodkit.errors import CRITICAL, WARNING
-from nodkit.schedules import due_times, load_jobs
-from nodkit.verify import check_printer, verify_kit
+from nodkit.config.schedules import due_times, load_jobs
+from nodkit.monitoring.verify import check_printer, verify_kit
 
 
 @pytest.fixture
@@ -390,7 +390,7 @@ def test_real_lpstat_reports_an_unknown_queue(kit):
 
 def test_work_in_progress_during_an_export_is_not_an_alarm(kit):
     """verify runs hourly, also while an export writes .incoming: half-written encrypted files are fine."""
-    from nodkit.store import Store
+    from nodkit.store.sets import Store
     incoming = kit.home / "store" / ".incoming" / "20991231T000000Z-beef" / "pleje"
     incoming.mkdir(parents=True)
     half = pdfs(kit)[0].read_bytes()

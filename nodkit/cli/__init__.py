@@ -20,8 +20,8 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
-from ..errors import CRITICAL, UNKNOWN, NodkitError, exit_code_table
+from nodkit import __version__
+from nodkit.errors import CRITICAL, UNKNOWN, NodkitError, exit_code_table
 
 EPILOG = "Exit codes:\n\n\b\n" + exit_code_table()
 
@@ -41,9 +41,9 @@ def json_option(func):
 
 
 def _load(kit):
-    from ..config import load_config
-    from ..kit import resolve_home
-    from ..logsetup import setup_file
+    from nodkit.config.settings import load_config
+    from nodkit.kit.home import resolve_home
+    from nodkit.logsetup import setup_file
     home = resolve_home(kit)
     config = load_config(home)
     setup_file(home)
@@ -79,7 +79,7 @@ def cli(ctx, verbose, debug):
       nodkit export --kit /srv/nodkit export now
       nodkit verify --kit /srv/nodkit check (Nagios/Icinga exit codes)
     """
-    from ..logsetup import setup_stderr
+    from nodkit.logsetup import setup_stderr
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     setup_stderr(verbose)
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Command modules register themselves on `cli`; import them last.
-from . import core  # noqa: E402,F401
-from . import verify  # noqa: E402,F401
-from . import run  # noqa: E402,F401
-from . import sources  # noqa: E402,F401
-from . import printing  # noqa: E402,F401
+from nodkit.cli import core  # noqa: E402,F401
+from nodkit.cli import verify  # noqa: E402,F401
+from nodkit.cli import run  # noqa: E402,F401
+from nodkit.cli import sources  # noqa: E402,F401
+from nodkit.cli import printing  # noqa: E402,F401

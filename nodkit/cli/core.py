@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from . import EPILOG, _emit, _load, _progress, cli, json_option, kit_option
+from nodkit.cli import EPILOG, _emit, _load, _progress, cli, json_option, kit_option
 
 
 def _ask_password(audience: str) -> str:
-    from ..crypto import password_problems
+    from nodkit.security.crypto import password_problems
     while True:
         pw = click.prompt(f"Password for audience '{audience}'", hide_input=True, confirmation_prompt=True,
                           err=True)
@@ -36,9 +36,9 @@ def init(directory, name, generate, as_json):
     with --generate). Folders are 0700, secrets 0600. Edit nodkit.toml to
     point at your data, then run 'nodkit sources check' and 'nodkit export'.
     """
-    from ..config import load_config
-    from ..crypto import generate_password
-    from ..kit import DEFAULT_AUDIENCES, init_kit
+    from nodkit.config.settings import load_config
+    from nodkit.security.crypto import generate_password
+    from nodkit.kit.home import DEFAULT_AUDIENCES, init_kit
     home = directory.expanduser().resolve()
     audiences = list(DEFAULT_AUDIENCES)
     if generate:
@@ -94,10 +94,10 @@ def demo(directory, sources, as_json):
     written as a semicolon CSV export and a SQLite database beside the
     kit (DIRECTORY-kilder), and read through the normal sources.
     """
-    from ..config import load_config
-    from ..demo import create_demo
-    from ..export import run_export
-    from ..logsetup import setup_file
+    from nodkit.config.settings import load_config
+    from nodkit.kit.demo import create_demo
+    from nodkit.export.pipeline import run_export
+    from nodkit.logsetup import setup_file
     home = directory.expanduser().resolve()
     passwords, src = create_demo(home, sources.expanduser().resolve() if sources else None)
     setup_file(home)
@@ -125,7 +125,7 @@ def export(kit, as_json, no_prune):
     failed) or a suspect one (row counts collapsed) is kept for inspection
     and exits 1. Retention runs after a good set.
     """
-    from ..export import run_export
+    from nodkit.export.pipeline import run_export
     result = run_export(_load(kit), progress=_progress, prune=not no_prune)
     if as_json:
         _emit(_export_json(result))
@@ -149,8 +149,8 @@ def password_set(audience, kit, generate):
     New sets use it; sets already exported keep the password they were made
     with until retention removes them ('nodkit list' shows the generation).
     """
-    from .. import crypto
-    from ..errors import ConfigError
+    from nodkit.security import crypto
+    from nodkit.errors import ConfigError
     config = _load(kit)
     if audience not in config.audiences:
         raise ConfigError(f"{config.path}: no audience '{audience}' (configured: {', '.join(config.audiences)})")
@@ -166,7 +166,7 @@ def password_set(audience, kit, generate):
 @json_option
 def list_sets(kit, as_json):
     """List export sets, newest first, with age, status, files and size."""
-    from ..store import Store
+    from nodkit.store.sets import Store
     config = _load(kit)
     store = Store(config.store)
     latest = store.latest_id()

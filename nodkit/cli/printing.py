@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from . import _emit, _load, cli, json_option, kit_option
-from ..errors import NodkitError, PrintError
+from nodkit.cli import _emit, _load, cli, json_option, kit_option
+from nodkit.errors import NodkitError, PrintError
 
 
 def _ask(prompt: str) -> str:
-    from ..menu import Quit
+    from nodkit.staff.menu import Quit
     try:
         return input(prompt)
     except EOFError:
@@ -21,7 +21,7 @@ def _ask(prompt: str) -> str:
 
 
 def _ask_secret(prompt: str) -> str:
-    from ..menu import Quit
+    from nodkit.staff.menu import Quit
     try:
         if sys.stdin.isatty():
             return getpass.getpass(prompt)
@@ -72,8 +72,8 @@ def print_cmd(kit, as_json, set_id, unit, template, audience, copies, queue, pas
 
 
 def _print(kit, as_json, set_id, unit, template, audience, copies, queue, password_stdin):
-    from .. import printing
-    from ..menu import run_menu
+    from nodkit.printing import spooler as printing
+    from nodkit.staff.menu import run_menu
     config = _load(kit)
     backend = printing.backend_for(config.printer, queue)
     if unit is None:
@@ -127,7 +127,7 @@ def audit():
 @click.option("--last", type=click.IntRange(1), help="Only the newest N records.")
 def audit_show(kit, as_json, last):
     """Print the audit log: time, user, action, set, pages, printer, result."""
-    from ..audit import AuditLog
+    from nodkit.printing.audit import AuditLog
     config = _load(kit)
     records = AuditLog(config.home).records()
     if last:
@@ -148,8 +148,8 @@ def audit_show(kit, as_json, last):
 @json_option
 def audit_verify(kit, as_json):
     """Check the hash chain; names every edited or removed record (exit 15 if any)."""
-    from ..audit import AuditLog
-    from ..errors import IntegrityError
+    from nodkit.printing.audit import AuditLog
+    from nodkit.errors import IntegrityError
     config = _load(kit)
     log = AuditLog(config.home)
     result = log.verify()
@@ -176,7 +176,7 @@ def launcher():
               help="Folder for the .desktop file (e.g. ~/Desktop or ~/.local/share/applications).")
 def launcher_install(kit, output):
     """Write 'Udskriv nødlister' (a Linux .desktop file) that opens the print menu in a terminal."""
-    from ..launcher import write_desktop_file
+    from nodkit.staff.launcher import write_desktop_file
     config = _load(kit)
     path = write_desktop_file(config, output.expanduser())
     click.echo(f"Genvej skrevet: {path}")
@@ -188,8 +188,8 @@ def launcher_install(kit, output):
               help="Where to write it. Default: store/udskrivningsvejledning.pdf.")
 def guide(kit, output):
     """Write the one-page guide 'Sådan udskriver du nødlister' (plain PDF, no personal data)."""
-    from ..fsutil import write_atomic
-    from ..guide import guide_pdf, write_guide
+    from nodkit.fsutil import write_atomic
+    from nodkit.render.guide import guide_pdf, write_guide
     config = _load(kit)
     if output:
         write_atomic(output, guide_pdf(config))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import _emit, _load, cli, json_option, kit_option
+from nodkit.cli import _emit, _load, cli, json_option, kit_option
 
 
 @cli.command("run", epilog="Example: nodkit run --kit /srv/nodkit   (or check first: nodkit run --check --kit /srv/nodkit)")
@@ -28,8 +28,8 @@ def run(kit, check, as_json):
     sets are untouched); SIGHUP or editing nodkit.toml or a schedule file
     reloads the schedules. Logs: logs/nodkit.log; state: logs/heartbeat.json.
     """
-    from ..schedules import dst_warnings, load_jobs
-    from ..scheduler import decide_catch_up, describe, next_runs, run as run_scheduler
+    from nodkit.config.schedules import dst_warnings, load_jobs
+    from nodkit.unattended.scheduler import decide_catch_up, describe, next_runs, run as run_scheduler
     config = _load(kit)
     if not check:
         click.echo(f"nodkit run: scheduling {config.home} (log: {config.home / 'logs' / 'nodkit.log'}); "
@@ -79,7 +79,7 @@ def service_install(kit, user, output, dry_run):
     no new privileges, files created 0600 (UMask=0077). Linux only; for
     Windows see docs/operations.md.
     """
-    from ..service import install_unit, render_unit
+    from nodkit.unattended.service import install_unit, render_unit
     config = _load(kit)
     text = render_unit(config.home, user=user, kit_name=config.name)
     if dry_run:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import _emit, _load, cli, json_option, kit_option
+from nodkit.cli import _emit, _load, cli, json_option, kit_option
 
 
 @cli.group(epilog="Example: nodkit sources check --kit /srv/nodkit")
@@ -29,7 +29,7 @@ def check(datasets, kit, as_json, max_problems):
     dataset is fine, 1 when there are warnings (stale file, flagged rows),
     12 when a dataset is broken (its lists would be skipped by an export).
     """
-    from ..sources.check import check_sources
+    from nodkit.export.check import check_sources
     config = _load(kit)
     report = check_sources(config, config.now(), list(datasets) or None, max_problems=max_problems)
     if as_json:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from . import _emit, _load, cli, json_option, kit_option
-from ..errors import UNKNOWN, NodkitError
+from nodkit.cli import _emit, _load, cli, json_option, kit_option
+from nodkit.errors import UNKNOWN, NodkitError
 
 
 @cli.command(epilog="Example: nodkit verify --kit /srv/nodkit --prometheus "
@@ -32,13 +32,13 @@ def verify(kit, as_json, decrypt, all_sets, prometheus):
     perfdata, then one line per problem naming the file; exit 0 OK,
     1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
-    from ..verify import verify_kit
+    from nodkit.monitoring.verify import verify_kit
     config = None
     try:
         config = _load(kit)
         report = verify_kit(config, decrypt=decrypt, all_sets=all_sets)
         if prometheus:
-            from ..prometheus import write_textfile
+            from nodkit.monitoring.prometheus import write_textfile
             write_textfile(prometheus, report)
     except (NodkitError, OSError) as exc:
         text = str(exc) if isinstance(exc, NodkitError) else f"{exc.filename or ''}: {exc.strerror or exc}"
@@ -61,8 +61,8 @@ def verify(kit, as_json, decrypt, all_sets, prometheus):
 def _unknown_textfile(path: Path, config, text: str) -> None:
     """Monitoring must see UNKNOWN, not the last good values of an older run."""
     import datetime as dt
-    from ..prometheus import write_textfile
-    from ..verify import Problem, VerifyReport
+    from nodkit.monitoring.prometheus import write_textfile
+    from nodkit.monitoring.verify import Problem, VerifyReport
     report = VerifyReport(checked_at=config.now() if config else dt.datetime.now(dt.timezone.utc),
                           kit=config.name if config else "")
     report.problems.append(Problem(UNKNOWN, "unknown", "", text))
@@ -81,8 +81,8 @@ def status(kit, as_json):
     Exits with the verify status (0 OK, 1 WARNING, 2 CRITICAL), so it can
     be used in scripts too; it never decrypts anything.
     """
-    from ..status import kit_status
-    from ..verify import age_text
+    from nodkit.monitoring.status import kit_status
+    from nodkit.monitoring.verify import age_text
     config = _load(kit)
     st = kit_status(config)
     v = st.verify
@@ -146,7 +146,7 @@ def prune(kit, as_json, dry_run):
     an export is running, exits 17). A set leaves sets/ first, then its files
     are deleted.
     """
-    from ..store import Store, prune as prune_store
+    from nodkit.store.sets import Store, prune as prune_store
     config = _load(kit)
     result = prune_store(Store(config.store), config.retention, config.now(), dry_run=dry_run)
     if as_json:

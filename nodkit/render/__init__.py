@@ -1,4 +1,9 @@
-"""PDF rendering with reportlab: page frame, row tables, fonts."""
+"""Render wing: PDF rendering with reportlab: page frame, row tables, fonts,
+page codes, binders, the printing guide, and the render processes.
+
+Rules: render in memory; a PDF is encrypted before it is written. May import:
+base modules, `security`, `store`, `sources`, `config`, `lists`.
+"""
 
 from reportlab import rl_config
 
@@ -8,6 +13,6 @@ from reportlab import rl_config
 # when encrypting a list or assembling a binder (half of that work; docs/performance.md).
 rl_config.useA85 = 0
 
-from .document import RenderResult, render_unit
+from nodkit.render.document import RenderResult, render_unit
 
 __all__ = ["RenderResult", "render_unit"]

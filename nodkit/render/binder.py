@@ -34,9 +34,9 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from .. import crypto
-from . import fonts, pagecode
-from .document import MARGIN, QR_SIZE, RED, RenderResult, ZEBRA, fmt_time, wrap_text
+from nodkit.security import crypto
+from nodkit.render import fonts, pagecode
+from nodkit.render.document import MARGIN, QR_SIZE, RED, RenderResult, ZEBRA, fmt_time, wrap_text
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageBreak, PageTemplate, Paragraph, Spacer
 from xml.sax.saxutils import escape as xml_escape
 
-from .. import values
-from . import fonts, pagecode
-from ..validate import PreparedList, PreparedRow, UnitList
+from nodkit.lists import values
+from nodkit.render import fonts, pagecode
+from nodkit.lists.validate import PreparedList, PreparedRow, UnitList
 
 log = logging.getLogger(__name__)
 

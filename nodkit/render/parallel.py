@@ -43,13 +43,13 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from .. import crypto
-from ..validate import PreparedList, PreparedRow, Section, UnitList
-from . import fonts
-from .document import render_unit
+from nodkit.security import crypto
+from nodkit.lists.validate import PreparedList, PreparedRow, Section, UnitList
+from nodkit.render import fonts
+from nodkit.render.document import render_unit
 
 if TYPE_CHECKING:
-    from .binder import Binder
+    from nodkit.render.binder import Binder
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ class BinderOutput:
 
 
 def _assemble(job: BinderJob) -> BinderOutput:
-    from .binder import build_binder
+    from nodkit.render.binder import build_binder
     started = time.process_time()
     built = build_binder(job.binder, set_id=job.set_id, file_label=job.file_label, password=job.password)
     return BinderOutput(built.pages, built.pdf, time.process_time() - started, built.encrypt_seconds, peak_rss())

@@ -1,12 +1,17 @@
-"""Source adapters, by kind. `open_source(config, tz)` returns the adapter."""
+"""Sources wing: one adapter per kind (csv, xlsx, sql). `open_source(config, tz)`
+returns the adapter; `fetch(now)` gives one Snapshot with its "data as of" time.
+
+Rules: bad input is named by file, line and column; values never in messages.
+May import only the base modules and `security`, `store`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Callable
 
-from ..errors import ConfigError
-from .base import DatasetConfig, Row, Snapshot, Source
+from nodkit.errors import ConfigError
+from nodkit.sources.base import DatasetConfig, Row, Snapshot, Source
 
 KINDS: dict[str, Callable[[DatasetConfig, dt.tzinfo], Source]] = {}
 
@@ -23,7 +28,7 @@ def describe(config: DatasetConfig) -> str:
     if "path" in config.options:
         return str(config.options["path"])
     if "url" in config.options:
-        from .sqlsource import redact
+        from nodkit.sources.sqlsource import redact
         return redact(str(config.options["url"]))
     return config.kind
 
@@ -45,8 +50,8 @@ def known_kinds() -> list[str]:
 
 
 def _load_builtin() -> None:
-    from . import csvsource, sqlsource  # noqa: F401  (registers the kinds)
-    from . import xlsxsource  # noqa: F401
+    from nodkit.sources import csvsource, sqlsource  # noqa: F401  (registers the kinds)
+    from nodkit.sources import xlsxsource  # noqa: F401
 
 
 __all__ = ["DatasetConfig", "Row", "Snapshot", "Source", "open_source", "register", "known_kinds", "KINDS"]

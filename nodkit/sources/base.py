@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import ConfigError
+from nodkit.errors import ConfigError
 
 
 @dataclass(slots=True)  # slots: a municipality's snapshot has hundreds of thousands of rows

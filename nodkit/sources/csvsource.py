@@ -29,9 +29,9 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import SourceError
-from . import register
-from .base import DatasetConfig, Row, Snapshot, stale_warning
+from nodkit.errors import SourceError
+from nodkit.sources import register
+from nodkit.sources.base import DatasetConfig, Row, Snapshot, stale_warning
 
 DELIMITERS = (";", ",", "\t", "|")
 MAX_FIELD = 131072  # the csv module's own limit; a longer field is almost always an unclosed quote

@@ -31,9 +31,9 @@ import os
 import re
 import time
 
-from ..errors import SourceError
-from . import register
-from .base import DatasetConfig, Row, Snapshot
+from nodkit.errors import SourceError
+from nodkit.sources import register
+from nodkit.sources.base import DatasetConfig, Row, Snapshot
 
 
 def redact(url: str) -> str:

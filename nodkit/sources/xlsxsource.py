@@ -28,10 +28,10 @@ import warnings as pywarnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import SourceError
-from . import register
-from .base import DatasetConfig, Row, Snapshot, column_letter, stale_warning
-from .csvsource import _unique_header, newest_match, pop_max_age
+from nodkit.errors import SourceError
+from nodkit.sources import register
+from nodkit.sources.base import DatasetConfig, Row, Snapshot, column_letter, stale_warning
+from nodkit.sources.csvsource import _unique_header, newest_match, pop_max_age
 
 SCAN_ROWS = 30
 

@@ -17,10 +17,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nodkit import crypto
-from nodkit.config import load_config
-from nodkit.store import Store
-from nodkit.verify import check_guide, verify_set
+from nodkit.security import crypto
+from nodkit.config.settings import load_config
+from nodkit.store.sets import Store
+from nodkit.monitoring.verify import check_guide, verify_set
 
 
 def trials(base: int) -> int:

@@ -13,10 +13,10 @@ import time
 import pytest
 
 from conftest import run_cli
-from nodkit import crypto
-from nodkit.config import load_config
-from nodkit.store import MANIFEST, SIGNATURE, Store
-from nodkit.verify import verify_set
+from nodkit.security import crypto
+from nodkit.config.settings import load_config
+from nodkit.store.sets import MANIFEST, SIGNATURE, Store
+from nodkit.monitoring.verify import verify_set
 
 from survival_kit import assert_no_secrets, load_secrets, make_small, record, trials
 

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from nodkit.config import load_config
-from nodkit.export import run_export
-from nodkit.store import Store
+from nodkit.config.settings import load_config
+from nodkit.export.pipeline import run_export
+from nodkit.store.sets import Store
 
 from survival_kit import assert_no_secrets, assert_store_sound, load_secrets, make_small, record, state, trials
 
@@ -89,7 +89,7 @@ def _recover(home: Path, before_recovery) -> None:
 
 def _clean(home: Path) -> None:
     """The start of the next run: clean debris under the lock, then retention (as after a good run)."""
-    from nodkit.store import apply_retention
+    from nodkit.store.sets import apply_retention
     config = load_config(home)
     store = Store(config.store)
     with store.lock("export"):

@@ -14,10 +14,10 @@ import shutil
 import pytest
 
 from conftest import run_cli
-from nodkit.config import load_config
+from nodkit.config.settings import load_config
 from nodkit.errors import CRITICAL, WARNING, SourceError
-from nodkit.export import run_export
-from nodkit.verify import verify_kit
+from nodkit.export.pipeline import run_export
+from nodkit.monitoring.verify import verify_kit
 
 from survival_kit import assert_no_secrets, assert_store_sound, load_secrets, make_small, record, state
 

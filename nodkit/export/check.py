@@ -1,0 +1,177 @@
+"""`nodkit sources check`: can every dataset be read, and does it fit its lists?
+
+For each configured dataset: reachable or not and why, rows, "data as of",
+the source columns, which template field maps to which column (per list that
+uses the dataset), source columns no list uses, structural gaps (a required
+field without a column), and the first few row problems with their
+file:line:column. Nothing is rendered or written; the source is read exactly
+as an export would read it (same adapters, same validation).
+
+Rules kept here: no cell values in the report (locations, column names,
+counts and reasons only); one broken dataset never hides the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass, field
+
+from nodkit.config.settings import KitConfig
+from nodkit.errors import OK, WARNING, ConfigError, NodkitError, SourceError
+from nodkit.lists.templates import Template, load_templates
+from nodkit.lists.validate import header_looks_like_data, match_columns, prepare
+from nodkit.sources import describe, open_source
+from nodkit.sources.base import Snapshot, cell_location
+
+log = logging.getLogger(__name__)
+
+MAX_PROBLEMS = 5
+
+
+@dataclass
+class ListCheck:
+    template: str
+    mapping: dict[str, str | None]  # template field -> source column (None: printed empty)
+    missing: list[str] = field(default_factory=list)  # structural gaps: the list is skipped
+    rows: int = 0
+    flagged_rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DatasetCheck:
+    name: str
+    kind: str
+    source: str
+    reachable: bool = False
+    error: str | None = None
+    rows: int | None = None
+    as_of: str | None = None
+    columns: list[str] = field(default_factory=list)
+    read_as: dict = field(default_factory=dict)  # encoding and delimiter (csv), sheet and header row (xlsx)
+    unmapped_columns: list[str] = field(default_factory=list)
+    lists: list[ListCheck] = field(default_factory=list)
+    flagged_rows: int = 0
+    problems: list[str] = field(default_factory=list)  # first few, "file:line:column (Column): reason"
+    more_problems: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if not self.reachable or any(lc.missing for lc in self.lists):
+            return "broken"
+        if self.warnings or self.flagged_rows or any(lc.warnings for lc in self.lists):
+            return "warning"
+        return "ok"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["status"] = self.status
+        return data
+
+
+@dataclass
+class SourcesReport:
+    datasets: list[DatasetCheck]
+    lists_skipped: dict[str, str] = field(default_factory=dict)  # template id -> why (broken template file)
+
+    @property
+    def exit_code(self) -> int:
+        if any(d.status == "broken" for d in self.datasets):
+            return SourceError.exit_code
+        if self.lists_skipped or any(d.status == "warning" for d in self.datasets):
+            return WARNING
+        return OK
+
+    def summary(self) -> str:
+        counts = {s: sum(1 for d in self.datasets if d.status == s) for s in ("ok", "warning", "broken")}
+        return (f"{len(self.datasets)} dataset(s): {counts['ok']} ok, {counts['warning']} with warnings, "
+                f"{counts['broken']} broken")
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary(), "exit_code": self.exit_code,
+                "datasets": [d.to_dict() for d in self.datasets], "lists_skipped": self.lists_skipped}
+
+
+def _lists_by_dataset(config: KitConfig, templates: dict[str, Template]) -> dict[str, list[Template]]:
+    wanted = {tid for a in config.audiences.values() for tid in a.templates}
+    by_dataset: dict[str, list[Template]] = {}
+    for tid in sorted(wanted):
+        if tid in templates:
+            by_dataset.setdefault(templates[tid].dataset, []).append(templates[tid])
+    return by_dataset
+
+
+def check_sources(config: KitConfig, now: dt.datetime, names: list[str] | None = None,
+                  max_problems: int = MAX_PROBLEMS) -> SourcesReport:
+    """Read every (or each named) dataset once and check it against the lists that use it."""
+    template_errors: dict = {}
+    templates = load_templates(config.home, template_errors)
+    by_dataset = _lists_by_dataset(config, templates)
+    wanted = {tid for a in config.audiences.values() for tid in a.templates}
+    skipped = {tid: str(err) for tid, err in template_errors.items() if tid in wanted}
+    skipped |= {tid: f"no template file {tid}.toml" for tid in wanted if tid not in templates and tid not in skipped}
+    for ds in by_dataset:
+        if ds not in config.datasets:
+            users = ", ".join(t.id for t in by_dataset[ds])
+            raise ConfigError(f"{config.path}: list(s) {users} read dataset '{ds}', which is not configured; "
+                              f"add [datasets.{ds}]")
+    selected = names or sorted(config.datasets)
+    unknown = [n for n in selected if n not in config.datasets]
+    if unknown:
+        raise ConfigError(f"{config.path}: no dataset {', '.join(repr(n) for n in unknown)} "
+                          f"(configured: {', '.join(sorted(config.datasets))})")
+    return SourcesReport(datasets=[_check_one(config, name, by_dataset.get(name, []), now, max_problems)
+                                   for name in selected], lists_skipped=skipped)
+
+
+def _check_one(config: KitConfig, name: str, lists: list[Template], now: dt.datetime,
+               max_problems: int) -> DatasetCheck:
+    ds = config.datasets[name]
+    result = DatasetCheck(name=name, kind=ds.kind, source=describe(ds))
+    try:
+        snap = open_source(ds, config.timezone).fetch(now)
+    except NodkitError as exc:
+        result.error = str(exc)
+        log.info("dataset %s: not readable: %s", name, exc)
+        return result
+    result.reachable = True
+    result.source, result.rows = snap.source, len(snap.rows)
+    result.as_of = snap.as_of.isoformat(timespec="seconds")
+    hide = header_looks_like_data(ds, snap)  # a missing header line would show a data row here
+    result.columns = [] if hide else list(snap.columns)
+    result.read_as = dict(snap.details)
+    result.warnings = list(snap.warnings)
+    if hide:
+        result.warnings.append(f"none of the configured column names is in the first line ({len(snap.columns)} "
+                               "columns, not shown): is the header line missing?")
+    used: set[str] = set()
+    problems: dict[str, tuple[int, str]] = {}  # location+reason -> (row index, text), source order
+    by_origin = {row.origin: i for i, row in enumerate(snap.rows)}
+    for template in lists:
+        mapping, missing, warnings = match_columns(template, ds, snap)
+        used.update(c for c in mapping.values() if c)
+        check = ListCheck(template=template.id, mapping=mapping, missing=[m.message for m in missing],
+                          warnings=warnings)
+        result.lists.append(check)
+        if missing:
+            continue
+        prepared = prepare(template, ds, snap)
+        check.rows, check.flagged_rows = prepared.rows, prepared.flagged
+        result.flagged_rows = max(result.flagged_rows, prepared.flagged)
+        _collect(snap, prepared, problems, by_origin)
+    result.unmapped_columns = [c for c in snap.columns if c not in used] if lists and not hide else []
+    ordered = sorted(problems.values())
+    result.problems = [text for _, text in ordered[:max_problems]]
+    result.more_problems = max(0, len(ordered) - max_problems)
+    return result
+
+
+def _collect(snap: Snapshot, prepared, problems: dict, by_origin: dict[str, int]) -> None:
+    for unit in prepared.units.values():
+        for section in unit.sections:
+            for row in section.rows:
+                for p in row.details:
+                    text = f"{cell_location(snap, row.origin, p.column)}: {p.reason}"
+                    problems.setdefault(text, (by_origin.get(row.origin, 0), text))

@@ -1,0 +1,557 @@
+"""The export pipeline (DESIGN.md, data flow).
+
+fetch every dataset once → validate per template → render per (template,
+unit) in memory → encrypt per audience → write into .incoming/ → manifest →
+sign → publish atomically → LATEST (good sets only) → retention.
+
+Status of a set:
+  good     every configured list was produced
+  partial  a dataset or template failed; the other lists are there
+  suspect  a dataset's row count fell by more than `suspect_drop` against the
+           newest good set (an empty or truncated source export)
+Only a good set becomes LATEST and only after a good set is anything pruned
+(DESIGN rule 1). The CLI and the scheduler both call `run_export`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from nodkit import __version__
+from nodkit.security import crypto
+from nodkit.config.settings import KitConfig
+from nodkit.errors import ConfigError, NodkitError, SourceError, StoreError
+from nodkit.render.guide import TITLE as GUIDE_TITLE, guide_pdf, write_guide
+from nodkit.store.manifest import DatasetEntry, FileEntry, Manifest
+from nodkit.render.binder import Appendix, Binder, BinderPart
+from nodkit.render.parallel import BinderJob, RenderJob, RenderPool, resolve_workers
+from nodkit.sources import describe, open_source
+from nodkit.sources.base import Snapshot
+from nodkit.store.sets import ExportSet, Store, apply_retention, new_set_id, safe_name
+from nodkit.lists.templates import Template, load_templates
+from nodkit.lists.validate import PreparedList, prepare
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class ExportedFile:
+    path: Path
+    relpath: str
+    template: str
+    audience: str
+    unit: str
+    pages: int
+    rows: int
+    flagged_rows: int
+
+
+@dataclass
+class ExportResult:
+    set: ExportSet
+    status: str
+    reasons: list[str]
+    files: list[ExportedFile]
+    latest: bool
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    # CPU seconds {"render": {template: s}, "encrypt": s} (render in whichever process did it),
+    # "fetch_wall"/"validate_wall" seconds, "render_peak_rss": bytes, the largest rendering process's peak
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.set.id
+
+
+def plan_lists(config: KitConfig, templates: dict[str, Template]) -> dict[str, list[str]]:
+    """Template id -> audiences that receive it; unknown names are config errors."""
+    wanted: dict[str, list[str]] = {}
+    doc_where = f"{config.path}"
+    for audience in config.audiences.values():
+        for tid in audience.templates:
+            wanted.setdefault(tid, []).append(audience.name)
+    for tid in wanted:
+        if tid not in templates:
+            continue  # reported by the caller (template missing or broken)
+        ds = templates[tid].dataset
+        if ds not in config.datasets:
+            raise ConfigError(f"{doc_where}: list '{tid}' reads dataset '{ds}', which is not configured; "
+                              f"add [datasets.{ds}] or remove '{tid}' from the audiences")
+    return wanted
+
+
+def fetch_all(config: KitConfig, names: set[str], now: dt.datetime) -> tuple[dict[str, Snapshot], dict[str, str]]:
+    snapshots: dict[str, Snapshot] = {}
+    errors: dict[str, str] = {}
+    for name in sorted(names):
+        try:
+            snapshots[name] = open_source(config.datasets[name], config.timezone).fetch(now)
+            log.info("dataset %s: %d rows, data as of %s", name, len(snapshots[name].rows),
+                     snapshots[name].as_of.isoformat(timespec="minutes"))
+            for warning in snapshots[name].warnings:
+                log.warning("dataset %s: %s", name, warning)
+        except ConfigError:
+            raise
+        except NodkitError as exc:
+            errors[name] = str(exc)
+            log.error("dataset %s failed: %s", name, exc)
+        except Exception as exc:  # a bug or a driver surprise must not stop the other datasets
+            errors[name] = (f"{describe(config.datasets[name])}: unexpected {type(exc).__name__} while reading "
+                            "(a bug in nodkit or its reader; run 'nodkit --debug sources check')")
+            log.error("dataset %s failed: unexpected %s", name, type(exc).__name__)
+            log.debug("dataset %s traceback", name, exc_info=True)
+    return snapshots, errors
+
+
+def _suspect_reasons(config: KitConfig, store: Store, row_counts: dict[str, int]) -> list[str]:
+    previous = store.newest_good()
+    if previous is None or previous.manifest is None:
+        return []
+    reasons = []
+    for name, now_rows in row_counts.items():
+        before = previous.manifest.datasets.get(name)
+        if before is None or before.rows == 0:
+            continue
+        if now_rows < before.rows * (1 - config.suspect_drop):
+            drop = 100 * (before.rows - now_rows) / before.rows
+            reasons.append(f"dataset '{name}' has {now_rows} rows, the last good set {previous.id} had "
+                           f"{before.rows} (-{drop:.0f} %, limit {config.suspect_drop:.0%})")
+    return reasons
+
+
+def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: Progress | None = None,
+               prune: bool = True, appendices: list[Appendix] | None = None) -> ExportResult:
+    """Run one export. `appendices` (plaintext PDF bytes in memory) are added to every binder."""
+    return Export(config, now or config.now(), progress=progress, prune=prune, appendices=appendices).run()
+
+
+# Lists handed to the render processes and not yet back, in rows per process: enough
+# work queued that the processes never wait for the next list to be validated, few
+# enough validated rows held at a time (memory; docs/performance.md).
+WINDOW_ROWS_PER_PROCESS = 25_000
+
+
+@dataclass(eq=False)
+class _ListJob:
+    """One validated list, kept for the binders (its rows only when the covers need them)."""
+    template: Template
+    prepared: PreparedList
+    tid: str
+    audiences: list[str]
+
+
+class Export:
+    """One export run, its state named: the steps read top to bottom in the order
+    of the data flow (fetch → validate → render → encrypt → binders → seal →
+    publish → prune). `run()` is the whole of it."""
+
+    def __init__(self, config: KitConfig, now: dt.datetime, *, progress: Progress | None = None,
+                 prune: bool = True, appendices: list[Appendix] | None = None):
+        self.config, self.now, self.progress, self.do_prune = config, now, progress, prune
+        self.appendices = appendices
+        self.started = time.monotonic()
+        self.reasons: list[str] = []   # why the set is not good (partial, suspect)
+        self.warnings: list[str] = []
+        self.timings: dict = {"render": {}, "encrypt": 0.0}
+        self.files: list[FileEntry] = []
+        self.set_id = new_set_id(now)
+        self.status = "good"
+        self.pruned: list[str] = []
+        self._plan()
+
+    # -- before the lock: what to make, and with which secrets ---------------------------------
+    def _plan(self) -> None:
+        config = self.config
+        self.template_errors: dict = {}
+        self.templates = load_templates(config.home, self.template_errors)
+        self.wanted = plan_lists(config, self.templates)
+        self.book = crypto.PasswordBook(config.keys)
+        self.secrets = {a: self.book.current(a) for a in config.audiences}
+        crypto.load_public(config.keys)  # fail before any work when keys are missing
+        self.store = Store(config.store)
+
+    def run(self) -> ExportResult:
+        with self.store.lock("export"):
+            self.store.clean_debris()
+            for tmp in self.config.keys.glob(".*.tmp"):  # a crash while saving a key file (password set) left this
+                tmp.unlink(missing_ok=True)
+            self._note_missing_templates()
+            self.fetch()
+            self.guide = _render_guide(self.config)  # once: every binder's last page, and the store's guide file
+            if self.appendices is None:
+                self.appendices = [Appendix(GUIDE_TITLE, self.guide)] if self.guide else []
+            self.incoming = self.store.begin(self.set_id)
+            try:
+                with RenderPool(resolve_workers(self.config.workers, self._rows_hint())) as pool:
+                    self.render(pool)
+                    self.binders(pool)
+                manifest = self.seal()
+                self.published = self.publish(manifest)
+            except BaseException:
+                shutil.rmtree(self.incoming.path, ignore_errors=True)
+                raise
+            self.prune()
+            if self.guide:
+                _write_guide(self.config, self.guide)  # under the lock, like every other write to the store
+        return self.result()
+
+    def _note_missing_templates(self) -> None:
+        for tid in sorted(self.wanted):
+            if tid in self.template_errors:
+                self.reasons.append(f"list '{tid}' skipped: {self.template_errors[tid]}")
+            elif tid not in self.templates:
+                self.reasons.append(f"list '{tid}' skipped: no template file {tid}.toml")
+        self.usable = {tid: self.templates[tid] for tid in self.wanted if tid in self.templates}
+
+    # -- fetch -----------------------------------------------------------------------------------
+    def fetch(self) -> None:
+        started = time.perf_counter()
+        self.snapshots, self.fetch_errors = fetch_all(self.config, {t.dataset for t in self.usable.values()},
+                                                      self.now)
+        self.timings["fetch_wall"] = time.perf_counter() - started
+        if self.usable and not self.snapshots:
+            raise SourceError("no dataset could be read; nothing exported: " + "; ".join(
+                f"{k}: {v}" for k, v in sorted(self.fetch_errors.items())))
+        for name, err in sorted(self.fetch_errors.items()):
+            self.reasons.append(f"dataset '{name}' failed: {err}")
+        self.warnings += [f"dataset '{name}': {w}" for name, snap in sorted(self.snapshots.items())
+                          for w in snap.warnings]
+        # the rows themselves are let go while rendering, once the last list that reads them is validated
+        self.row_counts = {name: len(snap.rows) for name, snap in self.snapshots.items()}
+
+    def _rows_hint(self) -> int:
+        return sum(len(self.snapshots[t.dataset].rows) for t in self.usable.values()
+                   if t.dataset in self.snapshots)
+
+    # -- validate ----------------------------------------------------------------------------------
+    def validated(self):
+        """Validate one list at a time and yield its units as render jobs at once, so the
+        render processes work while the next list is being validated."""
+        self.list_jobs: list[_ListJob] = []
+        self.dataset_flags: dict[str, int] = {}
+        self._targets: dict[int, tuple[Template, str, list[str]]] = {}
+        order = sorted(self.usable.items())
+        last_reader = {template.dataset: tid for tid, template in order}
+        validate_started = time.perf_counter()
+        for tid, template in order:
+            prepared = self._prepare(tid, template, last_reader[template.dataset] == tid)
+            if prepared is None:
+                continue
+            audiences = self.wanted[tid]
+            self.list_jobs.append(_ListJob(template, prepared if template.cover_sections else _without_rows(prepared),
+                                           tid, audiences))
+            for job in self._render_jobs(tid, template, prepared, audiences):
+                validate_ended = time.perf_counter()
+                yield job
+                validate_started += time.perf_counter() - validate_ended  # not validation time
+            del prepared
+        self.timings["validate_wall"] = time.perf_counter() - validate_started
+
+    def _prepare(self, tid: str, template: Template, last_reader: bool) -> PreparedList | None:
+        snap = self.snapshots.get(template.dataset)
+        if snap is None:
+            self.reasons.append(f"list '{tid}' skipped: its dataset '{template.dataset}' failed")
+            return None
+        try:
+            prepared = prepare(template, self.config.datasets[template.dataset], snap, today=self.now.date())
+        except SourceError as exc:
+            self.reasons.append(f"list '{tid}' skipped: {exc}")
+            log.error("list %s skipped: %s", tid, exc)
+            return None
+        finally:
+            if last_reader:  # no later list reads these rows
+                self.snapshots[template.dataset] = dataclasses.replace(snap, rows=[])
+            del snap
+        self.warnings.extend(prepared.warnings)
+        if prepared.filtered:
+            log.info("list %s: %d row(s) left out by the template's filter/horizon (intended)", tid,
+                     prepared.filtered)
+        self.dataset_flags[template.dataset] = max(self.dataset_flags.get(template.dataset, 0), prepared.flagged)
+        if prepared.flagged:
+            log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
+        return prepared
+
+    def _render_jobs(self, tid: str, template: Template, prepared: PreparedList, audiences: list[str]):
+        config = self.config
+        for unit_name, unit in prepared.units.items():
+            targets = [a for a in audiences
+                       if config.audiences[a].units is None or unit_name in config.audiences[a].units]
+            if not targets:
+                continue
+            job = RenderJob(prepared, unit, kit_name=config.name, generated_at=self.now, set_id=self.set_id,
+                            file_label=f"{safe_name(unit_name)}/{tid}.pdf",
+                            passwords={a: self.secrets[a].password for a in targets})
+            self._targets[id(job)] = (template, tid, targets)
+            yield job
+
+    # -- render and encrypt (in the render processes), write ------------------------------------------
+    def render(self, pool: RenderPool) -> None:
+        # unit -> the lists rendered for it; a part's `pdf` is its file label inside each audience's
+        # folder, where the binders read the encrypted files back
+        self.parts: dict[str, list[BinderPart]] = {}
+        missing: dict[str, set[str]] = {}  # list -> characters the font cannot draw (found while rendering)
+        workers = pool.workers
+        rendered = pool.render(self.validated(), window_rows=WINDOW_ROWS_PER_PROCESS * workers)
+        for done, (job, output) in enumerate(rendered, start=1):
+            template, tid, targets = self._targets.pop(id(job))
+            self._add_timings(output, tid)
+            if output.missing_glyphs:
+                missing.setdefault(tid, set()).update(output.missing_glyphs)
+            self._write_list(job, output, tid, targets)
+            self.parts.setdefault(job.unit.unit, []).append(BinderPart(
+                title=template.title, template=tid, unit=job.unit.unit, pdf=Path(job.file_label),
+                pages=output.pages, as_of=job.prepared.as_of, sections=len(job.unit.sections), rows=job.unit.rows))
+            del output, job
+            if self.progress:
+                self.progress("render", done, done + len(self._targets))
+        for tid, chars in sorted(missing.items()):
+            text = ", ".join(f"U+{ord(c):04X}" for c in sorted(chars))
+            self.warnings.append(f"list '{tid}': the font cannot draw {len(chars)} character(s) ({text}); "
+                                 "they print as empty boxes")
+            log.warning(self.warnings[-1])
+
+    def _add_timings(self, output, tid: str | None = None) -> None:
+        if tid is not None:
+            self.timings["render"][tid] = self.timings["render"].get(tid, 0.0) + output.seconds
+        self.timings["render_peak_rss"] = max(self.timings.get("render_peak_rss", 0), output.peak_rss)
+        self.timings["encrypt"] += output.encrypt_seconds
+
+    def _write_list(self, job: RenderJob, output, tid: str, targets: list[str]) -> None:
+        unit = job.unit
+        for audience in targets:
+            self.files.append(self._write(
+                f"{audience}/{job.file_label}", output.encrypted[audience], pages=output.pages, template=tid,
+                audience=audience, unit=unit.unit, sections=len(unit.sections), rows=unit.rows,
+                flagged_rows=unit.flagged, as_of=job.prepared.as_of))
+
+    def _write(self, relpath: str, data: bytes, *, audience: str, as_of: dt.datetime, **entry) -> FileEntry:
+        self.incoming.write(relpath, data)
+        return FileEntry(path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), audience=audience,
+                         password_generation=self.secrets[audience].generation,
+                         as_of=as_of.isoformat(timespec="seconds"), **entry)
+
+    # -- binders ---------------------------------------------------------------------------------------
+    def binders(self, pool: RenderPool) -> None:
+        """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit).
+
+        Assembled and encrypted in the render processes from the audience's
+        encrypted list files in `incoming` (opened with the audience password,
+        in memory), biggest first; each is written as soon as it is done, and
+        the entries are added in plan order.
+        """
+        started = time.perf_counter()
+        plan = [job for audience in self.config.audiences.values() for job in self._binder_plan(audience)]
+        entries: list[FileEntry | None] = [None] * len(plan)  # in plan order, whatever order they finish in
+        index = {id(job): n for n, job in enumerate(plan)}
+        for job, output in pool.assemble(plan):
+            self._add_timings(output)
+            binder = job.binder
+            entries[index[id(job)]] = self._write(
+                f"{job.audience}/{job.file_label}", output.encrypted, pages=output.pages, template="binder",
+                audience=job.audience, unit=binder.unit, sections=len(binder.parts), rows=0, flagged_rows=0,
+                as_of=min(p.as_of for p in binder.parts))
+            log.info("binder %s/%s: %d lists, %d pages", job.audience, binder.unit, len(binder.parts),
+                     output.pages)
+            del output
+        self.files += entries
+        self.timings["binder_wall"] = time.perf_counter() - started
+
+    def _binder_plan(self, audience) -> list[BinderJob]:
+        config, parts = self.config, self.parts
+        kit_wide = {j.tid for j in self.list_jobs if j.template.unit is None}
+        order = {tid: n for n, tid in enumerate(audience.templates)}
+        mine = {j.tid for j in self.list_jobs if audience.name in j.audiences}
+        contacts = _cover_contacts([j for j in self.list_jobs if j.tid in mine])
+        folder = self.incoming.path / audience.name
+
+        def chosen(unit: str) -> list[BinderPart]:
+            return sorted((dataclasses.replace(p, pdf=folder / p.pdf) for p in parts.get(unit, [])
+                           if p.template in mine), key=lambda p: order[p.template])
+
+        def shown(unit: str) -> bool:
+            return audience.units is None or unit in audience.units
+
+        units = sorted({p.unit for ps in parts.values() for p in ps
+                        if p.template in mine and p.template not in kit_wide and shown(p.unit)})
+        common = [p for u in sorted({p.unit for ps in parts.values() for p in ps if p.template in kit_wide})
+                  for p in chosen(u) if p.template in kit_wide and shown(u)]
+        if not units and common:
+            units = [common[0].unit]  # only kit-wide lists: one binder for them
+        return [BinderJob(Binder(unit=unit, audience_title=audience.title, kit_name=config.name,
+                                 parts=[p for p in chosen(unit) if p.template not in kit_wide] + common,
+                                 generated_at=self.now,
+                                 valid_until=self.now + dt.timedelta(hours=config.max_age_hours),
+                                 contacts=contacts, appendices=self.appendices),
+                          set_id=self.set_id, file_label=f"{safe_name(unit)}/binder.pdf",
+                          audience=audience.name, password=self.secrets[audience.name].password)
+                for unit in units]
+
+    # -- seal, publish, prune ------------------------------------------------------------------------
+    def seal(self) -> Manifest:
+        """The set's status and its manifest (signed by `publish`)."""
+        self.status = "partial" if self.reasons else "good"
+        suspect = _suspect_reasons(self.config, self.store, self.row_counts)
+        if suspect:
+            self.status = "suspect"
+            self.reasons += suspect
+        config = self.config
+        datasets = {name: DatasetEntry(source=snap.source, kind=snap.kind,
+                                       as_of=snap.as_of.isoformat(timespec="seconds"),
+                                       rows=self.row_counts[name], flagged_rows=self.dataset_flags.get(name, 0),
+                                       warnings=list(snap.warnings))
+                    for name, snap in self.snapshots.items()}
+        datasets |= {name: DatasetEntry(source=describe(config.datasets[name]), kind=config.datasets[name].kind,
+                                        as_of=None, rows=0, error=err)
+                     for name, err in self.fetch_errors.items()}
+        return Manifest(set_id=self.set_id, created_at=self.now.isoformat(timespec="seconds"), kit=config.name,
+                        nodkit_version=__version__, status=self.status, status_reasons=self.reasons,
+                        datasets=datasets, files=self.files)
+
+    def publish(self, manifest: Manifest) -> ExportSet:
+        return self.store.publish(self.incoming, manifest, self.config.keys, make_latest=(self.status == "good"))
+
+    def prune(self) -> None:
+        """Retention, only after a good set (DESIGN rule 1)."""
+        if self.do_prune and self.status == "good":
+            decisions = apply_retention(self.store, self.config.retention, self.now)
+            self.pruned = [d.set_id for d in decisions if not d.keep]
+            _forget_old_passwords(self.store, self.book, self.config)
+
+    def result(self) -> ExportResult:
+        published = self.published
+        exported = [ExportedFile(path=published.path / entry.path, relpath=entry.path, template=entry.template,
+                                 audience=entry.audience, unit=entry.unit, pages=entry.pages, rows=entry.rows,
+                                 flagged_rows=entry.flagged_rows) for entry in self.files]
+        seconds = time.monotonic() - self.started
+        result = ExportResult(set=published, status=self.status, reasons=self.reasons, files=exported,
+                              latest=(self.status == "good"), seconds=seconds, warnings=self.warnings,
+                              pruned=self.pruned, timings=self.timings)
+        log.info("export %s: %s, %d files, %d rows, %d pages, %.1f s, %d warnings%s", self.set_id, self.status,
+                 len(exported), sum(f.rows for f in exported), sum(f.pages for f in exported), seconds,
+                 len(self.warnings) + len(self.reasons), "" if self.status == "good" else " — not made LATEST")
+        for reason in self.reasons:
+            log.warning("set %s: %s", self.set_id, reason)
+        return result
+
+
+def _without_rows(prepared: PreparedList) -> PreparedList:
+    """The list's template, columns and "data as of" without its rows (enough for the binders)."""
+    return dataclasses.replace(prepared, units={}, warnings=[])
+
+
+def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices, pool: RenderPool,
+                   timings=None) -> list[FileEntry]:
+    """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit).
+
+    Assembled and encrypted in the render processes from the audience's
+    encrypted list files in `incoming` (opened with the audience password, in
+    memory), biggest first; each is written as soon as it is done, and the
+    entries are returned in plan order.
+    """
+    kit_wide = {tid for template, _, tid, _ in jobs if template.unit is None}
+    plan: list[BinderJob] = []
+    for audience in config.audiences.values():
+        order = {tid: n for n, tid in enumerate(audience.templates)}
+        mine = {tid for _, _, tid, auds in jobs if audience.name in auds}
+        contacts = _cover_contacts([job for job in jobs if job[2] in mine])
+        folder = incoming.path / audience.name
+
+        def chosen(unit: str) -> list[BinderPart]:
+            return sorted((dataclasses.replace(p, pdf=folder / p.pdf) for p in parts.get(unit, [])
+                           if p.template in mine), key=lambda p: order[p.template])
+
+        units = sorted({p.unit for ps in parts.values() for p in ps if p.template in mine
+                        and p.template not in kit_wide
+                        and (audience.units is None or p.unit in audience.units)})
+        common = [p for u in sorted({p.unit for ps in parts.values() for p in ps if p.template in kit_wide})
+                  for p in chosen(u) if p.template in kit_wide and (audience.units is None or u in audience.units)]
+        if not units and common:
+            units = [common[0].unit]  # only kit-wide lists: one binder for them
+        for unit in units:
+            own = [p for p in chosen(unit) if p.template not in kit_wide]
+            plan.append(BinderJob(Binder(unit=unit, audience_title=audience.title, kit_name=config.name,
+                                         parts=own + common, generated_at=now,
+                                         valid_until=now + dt.timedelta(hours=config.max_age_hours),
+                                         contacts=contacts, appendices=appendices),
+                                  set_id=set_id, file_label=f"{safe_name(unit)}/binder.pdf",
+                                  audience=audience.name, password=secrets_by_audience[audience.name].password))
+
+    entries: list[FileEntry | None] = [None] * len(plan)  # in plan order, whatever order they finish in
+    index = {id(job): n for n, job in enumerate(plan)}
+    for job, output in pool.assemble(plan):
+        binder, audience = job.binder, config.audiences[job.audience]
+        secret = secrets_by_audience[audience.name]
+        if timings is not None:
+            timings["encrypt"] = timings.get("encrypt", 0.0) + output.encrypt_seconds
+            timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
+        data = output.encrypted
+        relpath = f"{audience.name}/{job.file_label}"
+        incoming.write(relpath, data)
+        entries[index[id(job)]] = FileEntry(
+            path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=output.pages,
+            template="binder", audience=audience.name, unit=binder.unit, password_generation=secret.generation,
+            sections=len(binder.parts), rows=0, flagged_rows=0,
+            as_of=min(p.as_of for p in binder.parts).isoformat(timespec="seconds"))
+        log.info("binder %s/%s: %d lists, %d pages", audience.name, binder.unit, len(binder.parts), output.pages)
+        del output, data
+    return entries
+
+
+def _cover_contacts(jobs, limit: int = 14) -> list[str]:
+    """'Whom to call' lines for binder covers: rows of the sections a kit-wide template names in cover_sections."""
+    lines: list[str] = []
+    for job in jobs:
+        if not job.template.cover_sections:
+            continue
+        for unit in job.prepared.units.values():
+            by_title = {s.title: s for s in unit.sections}
+            for title in job.template.cover_sections:
+                for row in by_title.get(title, _EMPTY).rows:
+                    lines.append(" · ".join(cell for cell in row.cells[:4] if cell))
+    return lines[:limit]
+
+
+class _EMPTY:
+    rows: list = []
+
+
+def _render_guide(config: KitConfig) -> bytes | None:
+    """The plain one-page printing guide; a failure never fails the export."""
+    try:
+        return guide_pdf(config)
+    except Exception as exc:
+        log.warning("could not render the printing guide: %s", exc)
+        return None
+
+
+def _write_guide(config: KitConfig, pdf: bytes) -> None:
+    """store/udskrivningsvejledning.pdf beside the sets; a failure never fails the export."""
+    try:
+        write_guide(config, pdf)
+    except Exception as exc:
+        log.warning("could not write the printing guide: %s", exc)
+
+
+def _forget_old_passwords(store: Store, book: crypto.PasswordBook, config: KitConfig) -> None:
+    in_use: dict[str, set[int]] = {}
+    for s in store.sets():
+        if s.manifest:
+            for f in s.manifest.files:
+                in_use.setdefault(f.audience, set()).add(f.password_generation)
+    try:
+        for audience in book.audiences():
+            book.forget_unused(audience, in_use.get(audience, set()))
+    except (OSError, StoreError) as exc:
+        log.warning("could not tidy old password generations: %s", exc)

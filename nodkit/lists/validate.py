@@ -1,0 +1,380 @@
+"""Validate a snapshot against a template and shape it into units and sections.
+
+Rules kept here:
+- A row with a problem (missing required value, unparseable date) is kept,
+  shown with its raw text, flagged, and listed in the section's notes. Nothing
+  is dropped silently.
+- A template field with no source column at all is structural: `SourceError`
+  naming the dataset, the field and the config line to fix.
+- Problem texts for the PDF are Danish; counts for logs carry no values.
+- Filtering is intentional and counted, never silent: rows that fail the
+  template's `include_if` or fall outside its planning horizon are left out
+  of the list and counted in `PreparedList.filtered` (logged by the export).
+  A row whose horizon date cannot be read is kept and flagged.
+- Days of a horizon without rows still get a section per route, so the page
+  says "Ingen planlagte besøg" instead of the route vanishing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from nodkit.lists import values
+from nodkit.errors import SourceError
+from nodkit.sources.base import DatasetConfig, Snapshot
+from nodkit.lists.templates import Column, Template
+
+WEEKDAYS = ("man", "tir", "ons", "tor", "fre", "lør", "søn")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in one row: where (source column, if any) and what, without the value."""
+
+    column: str | None  # source column, None for a whole-row problem
+    field: str | None  # template field
+    text: str  # Danish, printed in the section note
+    reason: str = ""  # English, for `nodkit sources check` and logs
+
+
+@dataclass(slots=True)
+class PreparedRow:
+    cells: list[str]
+    problems: list[str]
+    origin: str
+    key: tuple = ()
+    details: list[Problem] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.problems)
+
+
+@dataclass
+class Section:
+    title: str
+    rows: list[PreparedRow]
+
+    @property
+    def flagged(self) -> list[PreparedRow]:
+        return [r for r in self.rows if r.problems]
+
+
+@dataclass
+class UnitList:
+    unit: str
+    sections: list[Section]
+
+    @property
+    def rows(self) -> int:
+        return sum(len(s.rows) for s in self.sections)
+
+    @property
+    def flagged(self) -> int:
+        return sum(len(s.flagged) for s in self.sections)
+
+
+@dataclass
+class PreparedList:
+    template: Template
+    as_of: dt.datetime
+    units: dict[str, UnitList]
+    warnings: list[str] = field(default_factory=list)
+    columns: tuple[Column, ...] = ()  # printed columns: the template's plus tick-box columns
+    filtered: int = 0  # rows left out on purpose (include_if, outside the horizon)
+    horizon: tuple[dt.date, ...] = ()  # the days listed, when the template has a horizon
+
+    def __post_init__(self):
+        if not self.columns:
+            self.columns = self.template.columns
+
+    @property
+    def rows(self) -> int:
+        return sum(u.rows for u in self.units.values())
+
+    @property
+    def flagged(self) -> int:
+        return sum(u.flagged for u in self.units.values())
+
+
+@dataclass(frozen=True)
+class MissingColumn:
+    field: str
+    column: str | None  # the configured source column that is not there; None = nothing mapped
+    message: str
+
+
+def match_columns(template: Template, dataset: DatasetConfig, snapshot: Snapshot
+                  ) -> tuple[dict[str, str | None], list[MissingColumn], list[str]]:
+    """(template field -> source column, structural gaps, warnings); never raises.
+
+    A field maps to the column named under [datasets.NAME.columns], else to a
+    column spelled like the field or its heading (case-insensitive). A
+    configured column that is not in the source, and a required, unit or
+    section field without any column, are structural gaps.
+    """
+    by_fold = {c.casefold().strip(): c for c in snapshot.columns}
+    mapping: dict[str, str | None] = {}
+    missing: list[MissingColumn] = []
+    warnings: list[str] = []
+    for name in template.fields:
+        configured = dataset.columns.get(name)
+        if configured is not None:
+            actual = configured if configured in snapshot.columns else by_fold.get(" ".join(configured.split()).casefold())
+            if actual is None:
+                missing.append(MissingColumn(name, configured, (
+                    f"dataset '{dataset.name}' has no column '{configured}' "
+                    f"(mapped to field '{name}' at {dataset.where})")))
+            mapping[name] = actual
+            continue
+        actual = by_fold.get(name.casefold())
+        column = template.column(name)
+        if actual is None and column is not None:
+            actual = by_fold.get(column.heading.casefold())
+        if actual is None:
+            needed = name in (template.unit, *template.section) or (column is not None and column.required)
+            if needed:
+                missing.append(MissingColumn(name, None, (
+                    f"dataset '{dataset.name}' has no column for field '{name}' needed by list '{template.id}'; "
+                    f"map it under [datasets.{dataset.name}.columns] at {dataset.where}")))
+            else:
+                warnings.append(f"list '{template.id}': field '{name}' has no column in dataset '{dataset.name}'; "
+                                "printed empty")
+        mapping[name] = actual
+    return mapping, missing, warnings
+
+
+def column_map(template: Template, dataset: DatasetConfig, snapshot: Snapshot) -> tuple[dict[str, str | None], list[str]]:
+    """Template field -> source column (None when an optional field has no column).
+
+    Raises `SourceError` naming every structural gap at once, so one run of
+    `nodkit sources check` shows all the mapping lines to fix.
+    """
+    mapping, missing, warnings = match_columns(template, dataset, snapshot)
+    if missing:
+        parts = []
+        absent = [m for m in missing if m.column is not None]
+        if len(absent) == 1:
+            parts.append(absent[0].message)
+        elif absent:
+            names = ", ".join(f"'{m.column}' (field '{m.field}')" for m in absent)
+            parts.append(f"dataset '{dataset.name}' has no columns {names} (mapped at {dataset.where})")
+        unmapped = [m for m in missing if m.column is None]
+        if len(unmapped) == 1:
+            parts.append(unmapped[0].message)
+        elif unmapped:
+            parts.append(f"dataset '{dataset.name}' has no column for fields "
+                         f"{', '.join(repr(m.field) for m in unmapped)} needed by list '{template.id}'; "
+                         f"map them under [datasets.{dataset.name}.columns] at {dataset.where}")
+        raise SourceError(f"{snapshot.source}: " + "; ".join(parts) + f"; {_columns_text(dataset, snapshot)}")
+    return mapping, warnings
+
+
+def horizon_days(template: Template, today: dt.date) -> tuple[dt.date, ...]:
+    if template.horizon is None:
+        return ()
+    return tuple(today + dt.timedelta(days=n) for n in range(template.horizon.days + 1))
+
+
+def tick_columns(template: Template, today: dt.date) -> tuple[Column, ...]:
+    """One empty tick-box column per (week)day from today, headed "man 23-11"."""
+    tb = template.tick_boxes
+    if tb is None:
+        return ()
+    days: list[dt.date] = []
+    day = today
+    while len(days) < tb.days:
+        if not (tb.weekdays_only and day.weekday() >= 5):
+            days.append(day)
+        day += dt.timedelta(days=1)
+    return tuple(Column(field=f"__tick{i}", heading=f"{WEEKDAYS[d.weekday()]} {d:%d-%m}", type="tickbox",
+                        width=tb.width) for i, d in enumerate(days))
+
+
+def _columns_text(dataset: DatasetConfig, snapshot: Snapshot) -> str:
+    """The source's column names for an error message, unless the "header" is really a data row.
+
+    An export without its header line makes the first data row the header:
+    listing it would put personal data into the message, the log and the
+    manifest. When none of the configured column names is among the
+    headers, the names are not shown.
+    """
+    if header_looks_like_data(dataset, snapshot):
+        return (f"none of the configured column names is in its first line ({len(snapshot.columns)} columns, "
+                "not shown): is the header line missing?")
+    return f"columns are: {', '.join(snapshot.columns)}"
+
+
+def header_looks_like_data(dataset: DatasetConfig, snapshot: Snapshot) -> bool:
+    """True when no configured column name is among the headers: the first line is probably data."""
+    known = {c.casefold().strip() for c in dataset.columns.values()}
+    return bool(known) and not any(c.casefold().strip() in known for c in snapshot.columns)
+
+
+def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
+            units: tuple[str, ...] | None = None, today: dt.date | None = None) -> PreparedList:
+    """Rows → units → sections. `today` (the kit's local date at export time)
+    anchors the planning horizon and the tick-box days; default: the data date."""
+    today = today or snapshot.as_of.date()
+    mapping, warnings = column_map(template, dataset, snapshot)
+    kinds = {c.field: c for c in template.columns}
+    if template.horizon and template.horizon.field not in kinds:
+        kinds[template.horizon.field] = Column(field=template.horizon.field, heading="Dato", type="date")
+    days = horizon_days(template, today)
+    extra_cols = tick_columns(template, today)
+    filtered = 0
+    orders = {name: {v.strip().casefold(): i for i, v in enumerate(listed)} for name, listed in template.order}
+
+    def key_of(name: str, parsed_value: Any, shown_value: str) -> tuple:
+        if name in orders:  # listed values first, in the listed order; others after, alphabetically
+            rank = orders[name].get(shown_value.strip().casefold(), len(orders[name]))
+            return (rank, values.sort_key(parsed_value))
+        return values.sort_key(parsed_value)
+
+    grouped: dict[str, dict[tuple, list[PreparedRow]]] = {}
+    titles: dict[tuple[str, tuple], str] = {}
+    # per unit: section key without the horizon field -> printed values, for empty days
+    routes: dict[str, dict[tuple, dict[str, str]]] = {}
+    hpos = template.section.index(template.horizon.field) if (
+        template.horizon and template.horizon.field in template.section) else None
+    # Work out each distinct raw value of a field once: a list repeats the same
+    # areas, drugs, times and names thousands of times (memo: raw -> outcome).
+    fields = [(name, _field_reader(kinds.get(name), name, column, key_of)) for name, column in mapping.items()]
+    empty_keys = {f: key_of(f, None, "") for f in set(template.section) | set(template.sort)}
+    column_fields = [c.field for c in template.columns]
+    no_ticks = [""] * len(extra_cols)
+    horizon_field = template.horizon.field if days else None
+    include_if = template.include_if
+    unit_field, unit_default = template.unit, template.unit_default
+    # fields no source column feeds are the same on every row: their empty text and key up front
+    read_fields = {name for name, _ in fields}
+    shown_defaults = {f: "" for f in column_fields if f not in read_fields}
+    key_defaults = {f: k for f, k in empty_keys.items() if f not in read_fields}
+    section_of, sort_of, cells_of = (_tuple_getter(template.section), _tuple_getter(template.sort),
+                                     _tuple_getter(column_fields))
+    names: dict | None = None
+    for row in snapshot.rows:
+        if row.names is not names:  # the same dict for every row of a snapshot: positions worked out once
+            names = row.names
+            readers = [(name, read, names.get(read.column) if read.column else None) for name, read in fields]
+        cells_in = row.cells
+        parsed: dict[str, Any] = {}
+        shown: dict[str, str] = dict(shown_defaults) if shown_defaults else {}
+        keys: dict[str, tuple] = dict(key_defaults) if key_defaults else {}
+        details: list[Problem] = [Problem(None, None, text, text) for text in row.problems] if row.problems else []
+        for name, read, position in readers:
+            value, text, key, problem = read(None if position is None else cells_in[position])
+            parsed[name], shown[name], keys[name] = value, text, key
+            if problem is not None:
+                details.append(problem)
+        if include_if and not all(cond.holds(shown.get(cond.field, "")) for cond in include_if):
+            filtered += 1
+            continue
+        if horizon_field and parsed.get(horizon_field) is not None and parsed[horizon_field] not in days:
+            filtered += 1
+            continue
+        unit = (shown.get(unit_field) or "Uden enhed") if unit_field else unit_default
+        if units is not None and unit not in units:
+            continue
+        skey = section_of(keys)
+        if (unit, skey) not in titles:
+            titles[(unit, skey)] = _title(template, shown)
+        if hpos is not None:
+            routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
+        cells = list(cells_of(shown))
+        if no_ticks:
+            cells += no_ticks
+        prepared = PreparedRow(cells=cells, problems=[p.text for p in details] if details else [],
+                               origin=row.origin, key=sort_of(keys), details=details)
+        grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
+    if hpos is not None:  # every route on every day of the horizon, empty or not
+        for unit, seen in routes.items():
+            for rest, shown in seen.items():
+                for day in days:
+                    day_text = values.format_value(day, "date")
+                    skey = rest[:hpos] + (key_of(template.horizon.field, day, day_text),) + rest[hpos:]
+                    if skey not in grouped[unit]:
+                        shown = dict(shown, **{template.horizon.field: day_text})
+                        grouped[unit][skey] = []
+                        titles[(unit, skey)] = _title(template, shown)
+    result: dict[str, UnitList] = {}
+    for unit in sorted(grouped, key=values.danish_fold):
+        sections = []
+        for skey in sorted(grouped[unit]):
+            rows = grouped[unit][skey]
+            rows.sort(key=lambda r: r.key)  # stable: source order breaks ties
+            sections.append(Section(title=titles[(unit, skey)], rows=rows))
+        result[unit] = UnitList(unit=unit, sections=sections)
+    return PreparedList(template=template, as_of=snapshot.as_of, units=result, warnings=warnings,
+                        columns=template.columns + extra_cols, filtered=filtered, horizon=days)
+
+
+def _tuple_getter(names) -> Callable[[dict], tuple]:
+    """d -> (d[name] for name in names) as a tuple, at C speed (itemgetter; it returns a
+    bare value for one name and needs at least one)."""
+    names = tuple(names)
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        one = names[0]
+        return lambda d: (d[one],)
+    return lambda d: ()
+
+
+def _title(template: Template, shown: dict[str, str]) -> str:
+    if not template.section:
+        return ""
+    title = template.section_title.format(**{f: shown.get(f, "") for f in template.fields})
+    return title.strip(" ·-") or "(uden navn)"
+
+
+def _field_reader(col, name: str, column: str | None, key_of):
+    """raw value -> (parsed, shown text, sort key, Problem or None), memoised per field.
+
+    The outcome depends only on the raw value and the field, so each distinct
+    value is parsed, formatted and keyed once; Problem is immutable and shared.
+    """
+    kind = col.type if col else "text"
+    mask = col.mask if col else None
+    required = col is not None and col.required
+    heading = col.heading if col else name
+    memo: dict = {}
+
+    def read(raw):
+        if type(raw) is not str:  # only text is memoised: 1, 1.0 and True are equal keys
+            return _outcome(raw)
+        outcome = memo.get(raw)
+        if outcome is None:
+            outcome = memo[raw] = _outcome(raw)
+        return outcome
+
+    def _outcome(raw):
+        if values.is_empty(raw):
+            problem = (Problem(column, name, f"mangler {heading}", f"required field '{name}' is empty")
+                       if required else None)
+            return None, "", key_of(name, None, ""), problem
+        try:
+            value = values.parse(raw, kind)
+        except values.ValueProblem as exc:
+            shown = str(raw).strip()
+            return None, shown, key_of(name, None, shown), Problem(
+                column, name, f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}", f"field '{name}': {exc}")
+        shown = values.format_value(value, kind, mask)
+        return value, shown, key_of(name, value, shown), None
+
+    read.column = column
+    return read
+
+
+_DANISH_TYPE = {
+    "date": "ikke en gyldig dato",
+    "time": "ikke et gyldigt klokkeslæt",
+    "datetime": "ikke en gyldig dato og tid",
+    "int": "ikke et helt tal",
+    "decimal": "ikke et tal",
+    "cpr": "ikke et gyldigt CPR-nummer",
+    "bool": "ikke ja/nej",
+}

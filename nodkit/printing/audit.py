@@ -1,0 +1,261 @@
+"""The audit log: an append-only, hash-chained record of every decrypt and print.
+
+File: <kit home>/audit.log (0600), one JSON object per line (UTF-8, sorted
+keys). Every record carries:
+
+    seq     1, 2, 3 … without gaps
+    prev    SHA-256 (hex) of the previous record's line, exactly as written
+            (without the newline); 64 zeros for the first record
+    hash    SHA-256 (hex) of this record's canonical JSON without "hash"
+    time    ISO 8601 with offset, the kit's timezone
+    user    the OS user who ran nodkit
+    action  "print" | "decrypt"
+    set, files, pages, printer, copies, result ("ok" or why it failed)
+
+<kit home>/audit.head holds the seq and line hash of the newest record, so
+a removed tail is noticed too. `verify_log` names the first record that was
+edited, removed or reordered. The chain detects careless or casual editing;
+someone with write access who recomputes every hash is not stopped by it
+(docs/printing.md, "Audit log").
+
+No personal data is written: file paths name audience, unit and list, never
+a person. The password typed is never recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nodkit.errors import IntegrityError, StoreError
+from nodkit.fsutil import write_atomic
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "audit.log"
+HEAD_NAME = "audit.head"
+GENESIS = "0" * 64
+FIELDS = ("action", "copies", "files", "hash", "pages", "prev", "printer", "result", "seq", "set", "time", "user")
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment (service account, container)
+        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "ukendt"
+
+
+def _canonical(record: dict) -> bytes:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class AuditRecord:
+    seq: int
+    time: str
+    user: str
+    action: str
+    set: str | None
+    files: list[str]
+    pages: int
+    printer: str | None
+    copies: int
+    result: str
+    prev: str = GENESIS
+    hash: str = ""
+
+    def body(self) -> dict:
+        data = {k: getattr(self, k) for k in FIELDS if k != "hash"}
+        return data
+
+    def line(self) -> bytes:
+        data = self.body()
+        data["hash"] = _sha(_canonical(self.body()))
+        return _canonical(data)
+
+
+@dataclass
+class Problem:
+    seq: int | None
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"record {self.seq}" if self.seq is not None else "audit log"
+        if self.line is not None:
+            where += f" (line {self.line})"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class VerifyResult:
+    records: int
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class AuditLog:
+    def __init__(self, home: Path):
+        self.path = home / LOG_NAME
+        self.head = home / HEAD_NAME
+
+    @contextmanager
+    def _locked(self):
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o600)
+        try:
+            try:
+                import fcntl
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except ImportError:  # Windows: a single interactive user; no lock needed in practice
+                pass
+            yield fd
+        finally:
+            os.close(fd)
+
+    def append(self, *, action: str, set_id: str | None, files: list[str], pages: int, printer: str | None,
+               copies: int, result: str, now: dt.datetime, user: str | None = None) -> AuditRecord:
+        """Add one record; the chain continues from the last line on disk."""
+        try:
+            with self._locked() as fd:
+                size = os.fstat(fd).st_size
+                last_line = _last_line(self.path, size)
+                seq, prev = 1, GENESIS
+                if last_line is not None:
+                    try:
+                        seq = int(json.loads(last_line)["seq"]) + 1
+                    except (ValueError, KeyError, TypeError):
+                        seq = sum(1 for _ in self.path.open("rb")) + 1
+                    prev = _sha(last_line)
+                record = AuditRecord(seq=seq, time=now.isoformat(timespec="seconds"), user=user or os_user(),
+                                     action=action, set=set_id, files=list(files), pages=pages, printer=printer,
+                                     copies=copies, result=result, prev=prev)
+                line = record.line()
+                record.hash = json.loads(line)["hash"]
+                os.write(fd, line + b"\n")
+                os.fsync(fd)
+                write_atomic(self.head, json.dumps({"seq": seq, "line_sha256": _sha(line)}).encode() + b"\n")
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot append to the audit log: {exc.strerror}") from None
+        log.info("audit: %s set=%s files=%d pages=%d result=%s", action, set_id, len(files), pages,
+                 "ok" if result == "ok" else "failed")
+        return record
+
+    def records(self) -> list[dict]:
+        """Every record as written (for `audit show`); unreadable lines are skipped here, verify names them."""
+        out = []
+        for _number, raw in _lines(self.path):
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                continue
+        return out
+
+    def verify(self) -> VerifyResult:
+        problems: list[Problem] = []
+        prev_line: bytes | None = None
+        expected_seq = 1
+        count = 0
+        for number, raw in _lines(self.path):
+            count += 1
+            try:
+                data = json.loads(raw)
+                if not isinstance(data, dict):
+                    raise ValueError
+            except ValueError:
+                problems.append(Problem(None, number, "not a readable record (edited or damaged)"))
+                prev_line = raw
+                expected_seq += 1
+                continue
+            seq = data.get("seq")
+            claimed = data.get("hash")
+            body = {k: v for k, v in data.items() if k != "hash"}
+            if set(data) != set(FIELDS):
+                problems.append(Problem(seq, number, "fields added or removed (record edited)"))
+            elif claimed != _sha(_canonical(body)):
+                problems.append(Problem(seq, number, "content does not match its hash (record edited)"))
+            if seq != expected_seq:
+                if isinstance(seq, int) and seq > expected_seq:
+                    missing = f"record {expected_seq}" if seq == expected_seq + 1 else f"records {expected_seq}–{seq - 1}"
+                    problems.append(Problem(seq, number, f"{missing} missing before it (removed)"))
+                else:
+                    problems.append(Problem(seq, number, f"expected record number {expected_seq} here "
+                                                         "(records reordered, duplicated or renumbered)"))
+            want_prev = GENESIS if prev_line is None else _sha(prev_line)
+            if data.get("prev") != want_prev and seq == expected_seq:
+                problems.append(Problem(seq, number, "does not follow the record before it "
+                                                     "(the previous record was edited or replaced)"))
+            prev_line = raw
+            expected_seq = (seq + 1) if isinstance(seq, int) else expected_seq + 1
+        head = self._read_head()
+        if head == (-1, ""):
+            problems.append(Problem(None, None, f"{self.head} is unreadable (edited or damaged)"))
+        elif head is not None:
+            head_seq, head_sha = head
+            last_seq = expected_seq - 1
+            if head_seq > last_seq:
+                gone = f"record {head_seq}" if head_seq == last_seq + 1 else f"records {last_seq + 1}–{head_seq}"
+                problems.append(Problem(None, None, f"{gone} missing at the end (removed; {HEAD_NAME} "
+                                                    f"says the newest record is {head_seq})"))
+            elif head_seq == last_seq and prev_line is not None and _sha(prev_line) != head_sha:
+                problems.append(Problem(last_seq, count, f"does not match {HEAD_NAME} (newest record edited)"))
+        elif count:
+            problems.append(Problem(None, None, f"{self.head} missing: the end of the log cannot be checked"))
+        return VerifyResult(records=count, problems=problems)
+
+    def check(self) -> VerifyResult:
+        """verify() that raises IntegrityError naming the first problem."""
+        result = self.verify()
+        if not result.ok:
+            more = f" (and {len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else ""
+            raise IntegrityError(f"{self.path}: {result.problems[0]}{more}")
+        return result
+
+    def _read_head(self) -> tuple[int, str] | None:
+        try:
+            data = json.loads(self.head.read_text("utf-8"))
+            return int(data["seq"]), str(data["line_sha256"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, OSError):
+            return (-1, "")
+
+
+def _lines(path: Path):
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read: {exc.strerror}") from None
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if raw.strip():
+            yield number, raw
+
+
+def _last_line(path: Path, size: int) -> bytes | None:
+    if size == 0:
+        return None
+    with path.open("rb") as fh:
+        back = min(size, 65536)
+        fh.seek(size - back)
+        tail = fh.read()
+    lines = [line for line in tail.split(b"\n") if line.strip()]
+    if not lines:
+        return None
+    if back < size and len(lines) == 1:  # one enormous line: read it all
+        lines = [line for line in path.read_bytes().split(b"\n") if line.strip()]
+    return lines[-1]

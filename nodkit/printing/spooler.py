@@ -1,0 +1,358 @@
+"""Printing: decrypt in memory and stream the PDF to the spooler.
+
+Rules kept here (DESIGN rule 2): the plaintext PDF exists only in this
+process's memory and in the spooler's pipe; nodkit never writes it to disk.
+The password is the one the person at the PC types: it is checked against
+the file itself, not looked up in keys/, so printing proves the person knows
+the audience password. Every attempt, good or failed, is appended to the
+audit log.
+
+Backends (PrinterConfig.backend):
+  cups     `lp -d QUEUE -n COPIES -t TITLE -` reading the PDF from stdin;
+           before printing, `lpstat` tells whether the queue exists and is
+           enabled, so a paused printer is reported before anything is sent.
+  command  any argv with the PDF on stdin ({title}, {copies} filled in);
+           for Windows, e.g. SumatraPDF or a print helper (docs/printing.md).
+
+Errors are PrintError with a Danish message that says what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nodkit.security import crypto
+from nodkit.lists import values
+from nodkit.printing.audit import AuditLog
+from nodkit.config.settings import KitConfig, PrinterConfig
+from nodkit.errors import CryptoError, IntegrityError, PrintError, StoreError
+from nodkit.store.manifest import FileEntry
+from nodkit.store.sets import ExportSet, Store
+
+log = logging.getLogger(__name__)
+
+BINDER = "binder"
+TIMEOUT = 60  # seconds for lp/lpstat; a hung spooler must not hang the staff's terminal
+CALL_IT = "Ring til IT-vagten, eller åbn filerne i en PDF-læser med adgangskoden (se udskrivningsvejledningen)."
+
+
+# ---------------------------------------------------------------- what can be printed
+
+@dataclass
+class Choice:
+    """One menu entry: a binder or a single list of one unit for one audience."""
+
+    label: str
+    files: list[FileEntry]
+
+    @property
+    def pages(self) -> int:
+        return sum(f.pages for f in self.files)
+
+
+def resolve_set(config: KitConfig, set_id: str | None = None) -> ExportSet:
+    """The set to print from: `set_id`, else LATEST (the newest good set)."""
+    store = Store(config.store)
+    wanted = set_id or store.latest_id()
+    if wanted is None:
+        raise PrintError("Der er ingen nødlister endnu (ingen eksport er lavet). " + CALL_IT)
+    export_set = store.load(wanted)
+    if export_set.manifest is None:
+        if not export_set.path.exists():
+            raise PrintError(f"Sættet {wanted} findes ikke i {store.sets_dir}. Vælg et andet med --set, "
+                             "eller udelad --set for at bruge de nyeste lister.")
+        raise PrintError(f"Sættet {wanted} kan ikke læses ({export_set.error}). " + CALL_IT)
+    from nodkit.store.sets import MANIFEST, SIGNATURE
+    try:
+        sealed = crypto.check_signature(crypto.load_public(config.keys), (export_set.path / MANIFEST).read_bytes(),
+                                        (export_set.path / SIGNATURE).read_bytes())
+    except (OSError, CryptoError):
+        sealed = False
+    if not sealed:
+        raise PrintError(f"Sættet {wanted}: manifest.sig passer ikke til manifest.json (ændret eller beskadiget). "
+                         "Vælg et ældre sæt med --set, og ring til IT.")
+    return export_set
+
+
+def units(export_set: ExportSet) -> list[str]:
+    return sorted({f.unit for f in export_set.manifest.files}, key=lambda u: (u == "Fælles", u.casefold()))
+
+
+def template_titles(config: KitConfig) -> dict[str, str]:
+    from nodkit.lists.templates import load_templates
+    titles = {BINDER: "Samlet mappe (alle lister)"}
+    try:
+        titles |= {tid: t.title for tid, t in load_templates(config.home, {}).items()}
+    except Exception as exc:  # titles are a nicety; printing must work without them
+        log.warning("could not load list titles: %s", exc)
+    return titles
+
+
+def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_titles: dict[str, str]) -> list[Choice]:
+    """The unit's binder(s) first (else "all lists" when there are several), then its single lists."""
+    files = [f for f in export_set.manifest.files if f.unit == unit]
+    several = len({f.audience for f in files}) > 1
+    binders = [f for f in files if f.template == BINDER]
+    singles = sorted((f for f in files if f.template != BINDER),
+                     key=lambda f: (titles.get(f.template, f.template).casefold(), f.audience))
+    out = []
+    if not binders and len(singles) > 1 and not several:
+        # no binder exported for this unit: still let staff take everything in one go
+        out.append(Choice(label=f"Alle lister for {unit} ({sum(f.pages for f in singles)} sider)", files=singles))
+    for f in binders + singles:
+        label = titles.get(f.template, f.template)
+        if several:
+            label += f" – {audience_titles.get(f.audience, f.audience)}"
+        out.append(Choice(label=f"{label} ({f.pages} sider)", files=[f]))
+    return out
+
+
+def find_files(export_set: ExportSet, unit: str | None, template: str | None,
+               audience: str | None = None) -> list[FileEntry]:
+    files = [f for f in export_set.manifest.files
+             if (unit is None or f.unit == unit) and (template is None or f.template == template)
+             and (audience is None or f.audience == audience)]
+    if not files:
+        known = ", ".join(units(export_set))
+        what = " og ".join(x for x in (f"enhed '{unit}'" if unit else "", f"liste '{template}'" if template else "",
+                                        f"målgruppe '{audience}'" if audience else "") if x)
+        raise PrintError(f"Sættet {export_set.id} har ingen fil for {what or 'det valgte'}. Enheder: {known}.")
+    return files
+
+
+# ---------------------------------------------------------------- age
+
+@dataclass
+class Age:
+    created_at: dt.datetime
+    as_of: dt.datetime | None
+    hours: float
+    stale: bool
+
+    def text(self) -> str:
+        if self.hours >= 48:
+            age = f"{int(self.hours // 24)} dage gamle"
+        elif self.hours >= 1:
+            age = f"{int(self.hours)} timer gamle"
+        else:
+            age = "under en time gamle"
+        data = values.danish_moment(self.as_of or self.created_at)
+        return f"Listerne er {age} – data pr. {data}"
+
+
+def age_of(export_set: ExportSet, config: KitConfig, now: dt.datetime) -> Age:
+    created = dt.datetime.fromisoformat(export_set.manifest.created_at).astimezone(config.timezone)
+    stamps = [dt.datetime.fromisoformat(f.as_of) for f in export_set.manifest.files if f.as_of]
+    as_of = min(stamps).astimezone(config.timezone) if stamps else None
+    hours = max(0.0, (now - created).total_seconds() / 3600)
+    return Age(created_at=created, as_of=as_of, hours=hours, stale=hours > config.max_age_hours)
+
+
+# ---------------------------------------------------------------- decrypt
+
+def unlock(export_set: ExportSet, files: list[FileEntry], password: str) -> list[bytes]:
+    """Plain PDF bytes of `files` in memory. Checks each file's hash against the manifest first."""
+    out = []
+    for entry in files:
+        path = export_set.path / entry.path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PrintError(f"{path}: kan ikke læses ({exc.strerror}). " + CALL_IT) from None
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise PrintError(f"{path}: filen er ændret eller beskadiget siden eksporten (forkert SHA-256). "
+                             "Vælg et ældre sæt med --set, og ring til IT.")
+        try:
+            out.append(crypto.decrypt_pdf(data, password))
+        except CryptoError:
+            raise PrintError("Forkert adgangskode. Brug adgangskoden til jeres målgruppe "
+                             "(fra den forseglede kuvert), og prøv igen.") from None
+        except Exception as exc:
+            raise PrintError(f"{path}: kan ikke åbnes ({type(exc).__name__}). " + CALL_IT) from None
+    return out
+
+
+def password_opens(config: KitConfig, export_set: ExportSet, entry: FileEntry, password: str,
+                   now: dt.datetime | None = None, *, audit: bool = True) -> bool:
+    """Does the typed password open `entry`? A wrong one is recorded in the audit log
+    (unless `audit` is false: picking which audience's file a password opens is not a failed attempt)."""
+    try:
+        crypto.inspect_pdf((export_set.path / entry.path).read_bytes(), password)
+        return True
+    except CryptoError:
+        if audit:
+            AuditLog(config.home).append(action="decrypt", set_id=export_set.id, files=[entry.path], pages=0,
+                                         printer=None, copies=0, result="fejl: forkert adgangskode",
+                                         now=now or config.now())
+        return False
+    except (OSError, IntegrityError) as exc:
+        raise PrintError(f"{export_set.path / entry.path}: kan ikke åbnes ({exc}). " + CALL_IT) from None
+
+
+# ---------------------------------------------------------------- backends
+
+@dataclass
+class Submitted:
+    title: str
+    job: str | None
+
+
+class Backend:
+    label: str
+
+    def check(self) -> None:
+        """Raise PrintError if the printer obviously cannot print now."""
+
+    def submit(self, pdf: bytes, title: str, copies: int) -> Submitted:
+        raise NotImplementedError
+
+
+def _run(argv: list[str], data: bytes | None = None, *, c_locale: bool = False) -> subprocess.CompletedProcess:
+    # CUPS translates its messages (a Danish desktop gets "printeren … er deaktiveret"); the C locale
+    # keeps lpstat/lp output parseable. Our own message to the person is Danish anyway.
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"} if c_locale else None
+    try:
+        return subprocess.run(argv, input=data, capture_output=True, timeout=TIMEOUT, env=env)
+    except FileNotFoundError:
+        raise PrintError(f"Programmet '{argv[0]}' findes ikke på denne pc, så der kan ikke udskrives herfra. "
+                         "Bed IT installere printersystemet (CUPS) eller rette [printer] i nodkit.toml. "
+                         + CALL_IT) from None
+    except subprocess.TimeoutExpired:
+        raise PrintError(f"'{argv[0]}' svarede ikke inden for {TIMEOUT} sekunder. Tjek at printeren er tændt, "
+                         "og prøv igen. " + CALL_IT) from None
+
+
+def _first_line(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").strip()
+    return text.splitlines()[0] if text else ""
+
+
+class CupsBackend(Backend):
+    def __init__(self, printer: PrinterConfig, queue: str | None = None):
+        self.queue = queue or printer.queue
+        self.lp, self.lpstat = printer.lp, printer.lpstat
+        self.label = self.queue or "standardprinteren"
+
+    def _queue(self) -> str:
+        if self.queue:
+            return self.queue
+        proc = _run([self.lpstat, "-d"], c_locale=True)
+        m = re.search(r":\s*(\S+)\s*$", proc.stdout.decode("utf-8", "replace").strip())
+        if proc.returncode != 0 or not m:
+            raise PrintError("Der er ikke valgt nogen standardprinter på denne pc. Vælg en printer med "
+                             "--printer NAVN, eller bed IT sætte queue i [printer] i nodkit.toml. " + CALL_IT)
+        self.queue = self.label = m.group(1)
+        return self.queue
+
+    def check(self) -> None:
+        sched = _run([self.lpstat, "-r"], c_locale=True)
+        if b"not running" in sched.stdout + sched.stderr or sched.returncode != 0:
+            raise PrintError("Printersystemet (CUPS) kører ikke på denne pc. Genstart pc'en, eller bed IT starte "
+                             "CUPS ('systemctl start cups'). " + CALL_IT)
+        queue = self._queue()
+        proc = _run([self.lpstat, "-p", queue], c_locale=True)
+        text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+        if proc.returncode != 0 or f"printer {queue} " not in text:
+            raise PrintError(f"Printeren '{queue}' findes ikke på denne pc. Tjek navnet (se 'lpstat -p'), "
+                             "eller vælg en anden med --printer. " + CALL_IT)
+        if re.search(rf"printer {re.escape(queue)} (is )?disabled", text) or "Paused" in text:
+            raise PrintError(f"Printeren '{queue}' er sat på pause (deaktiveret). Tjek papir og strøm, og slå den "
+                             f"til igen med 'cupsenable {queue}' eller i printerindstillingerne; prøv så igen.")
+
+    def submit(self, pdf: bytes, title: str, copies: int) -> Submitted:
+        queue = self._queue()
+        proc = _run([self.lp, "-d", queue, "-n", str(copies), "-t", title, "-"], pdf, c_locale=True)
+        if proc.returncode != 0:
+            raise PrintError(f"Printeren '{queue}' afviste udskriften: {_first_line(proc.stderr)}. "
+                             "Tjek printeren, og prøv igen. " + CALL_IT)
+        m = re.search(r"request id is (\S+)", proc.stdout.decode("utf-8", "replace"))
+        return Submitted(title=title, job=m.group(1) if m else None)
+
+
+class CommandBackend(Backend):
+    def __init__(self, printer: PrinterConfig):
+        self.argv = list(printer.command)
+        self.label = printer.label
+
+    def check(self) -> None:
+        if not self.argv or (shutil.which(self.argv[0]) is None and not Path(self.argv[0]).exists()):
+            raise PrintError(f"Udskriftskommandoen '{self.argv[0] if self.argv else ''}' findes ikke. "
+                             "Bed IT rette command i [printer] i nodkit.toml. " + CALL_IT)
+
+    def submit(self, pdf: bytes, title: str, copies: int) -> Submitted:
+        per_copy = not any("{copies}" in part for part in self.argv)
+        argv = [part.replace("{title}", title).replace("{copies}", str(copies)) for part in self.argv]
+        for _ in range(copies if per_copy else 1):
+            proc = _run(argv, pdf)
+            if proc.returncode != 0:
+                raise PrintError(f"Udskriftskommandoen '{argv[0]}' fejlede (kode {proc.returncode}): "
+                                 f"{_first_line(proc.stderr)}. " + CALL_IT)
+        return Submitted(title=title, job=None)
+
+
+def backend_for(printer: PrinterConfig, override: str | None = None) -> Backend:
+    """--printer QUEUE always means a CUPS queue, whatever the configured backend."""
+    if override or printer.backend == "cups":
+        return CupsBackend(printer, override)
+    return CommandBackend(printer)
+
+
+# ---------------------------------------------------------------- print
+
+@dataclass
+class PrintResult:
+    set_id: str
+    printer: str
+    copies: int
+    pages: int
+    jobs: list[Submitted] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"set": self.set_id, "printer": self.printer, "copies": self.copies, "pages": self.pages,
+                "files": self.files, "jobs": [j.job for j in self.jobs]}
+
+
+def job_title(export_set: ExportSet, entry: FileEntry, titles: dict[str, str] | None = None) -> str:
+    title = (titles or {}).get(entry.template, entry.template)
+    return f"nodkit {entry.unit} {title} {export_set.id}"
+
+
+def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry], password: str, copies: int,
+                *, backend: Backend | None = None, now: dt.datetime | None = None,
+                titles: dict[str, str] | None = None) -> PrintResult:
+    """Check the printer, decrypt every file in memory, send each as one job; audit the outcome."""
+    now = now or config.now()
+    backend = backend or backend_for(config.printer)
+    audit = AuditLog(config.home)
+    names = [f.path for f in files]
+    pages = sum(f.pages for f in files)
+    if not 1 <= copies <= config.printer.max_copies:
+        raise PrintError(f"Antal kopier skal være mellem 1 og {config.printer.max_copies} (max_copies i [printer]).")
+    action = "print"
+    try:
+        backend.check()
+        action = "decrypt"
+        plain = unlock(export_set, files, password)
+        action = "print"
+        result = PrintResult(set_id=export_set.id, printer=backend.label, copies=copies, pages=pages, files=names)
+        for entry, pdf in zip(files, plain):
+            result.jobs.append(backend.submit(pdf, job_title(export_set, entry, titles), copies))
+        del plain
+    except (PrintError, StoreError) as exc:
+        audit.append(action=action, set_id=export_set.id, files=names, pages=pages, printer=backend.label,
+                     copies=copies, result=f"fejl: {exc}", now=now)
+        raise
+    audit.append(action="print", set_id=export_set.id, files=names, pages=pages, printer=backend.label,
+                 copies=copies, result="ok", now=now)
+    log.info("printed %d file(s), %d page(s) x %d from set %s on %s", len(files), pages, copies,
+             export_set.id, backend.label)
+    return result

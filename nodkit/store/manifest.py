@@ -1,0 +1,80 @@
+"""The manifest: what an export set contains, sealed by an Ed25519 signature.
+
+manifest.json is canonical JSON (sorted keys, UTF-8); manifest.sig holds the
+base64 signature over exactly those bytes. A manifest with an unknown
+format_version is refused rather than guessed at. Schema: docs/store-format.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from nodkit.errors import IntegrityError
+
+FORMAT_VERSION = 1
+STATUSES = ("good", "partial", "suspect")
+
+
+@dataclass
+class DatasetEntry:
+    source: str
+    kind: str
+    as_of: str | None
+    rows: int
+    flagged_rows: int = 0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. stale source file (max_age_hours)
+
+
+@dataclass
+class FileEntry:
+    path: str  # relative to the set folder, "/"-separated
+    sha256: str
+    bytes: int
+    pages: int
+    template: str
+    audience: str
+    unit: str
+    password_generation: int
+    sections: int = 0
+    rows: int = 0
+    flagged_rows: int = 0
+    as_of: str | None = None
+
+
+@dataclass
+class Manifest:
+    set_id: str
+    created_at: str
+    kit: str
+    nodkit_version: str
+    status: str
+    status_reasons: list[str] = field(default_factory=list)
+    datasets: dict[str, DatasetEntry] = field(default_factory=dict)
+    files: list[FileEntry] = field(default_factory=list)
+    format_version: int = FORMAT_VERSION
+
+    def to_bytes(self) -> bytes:
+        return (json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str = "manifest.json") -> "Manifest":
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise IntegrityError(f"{where}: not valid JSON ({type(exc).__name__})") from None
+        if not isinstance(raw, dict):
+            raise IntegrityError(f"{where}: not a manifest object")
+        version = raw.get("format_version")
+        if version != FORMAT_VERSION:
+            raise IntegrityError(f"{where}: format_version {version!r} is not one this nodkit reads ({FORMAT_VERSION})")
+        try:
+            datasets = {k: DatasetEntry(**v) for k, v in raw.pop("datasets").items()}
+            files = [FileEntry(**f) for f in raw.pop("files")]
+            manifest = cls(datasets=datasets, files=files, **raw)
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise IntegrityError(f"{where}: manifest fields do not match the schema ({exc})") from None
+        if manifest.status not in STATUSES:
+            raise IntegrityError(f"{where}: unknown status {manifest.status!r}")
+        return manifest
