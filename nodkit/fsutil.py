@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -60,3 +62,46 @@ def write_atomic(path: Path, data: bytes) -> None:
             pass
         raise
     fsync_dir(path.parent)
+
+
+if os.name == "nt":  # pragma: no cover - Windows only
+    import msvcrt
+
+    def try_lock(fd: int) -> bool:
+        """Take an exclusive OS lock on the open file `fd` without waiting; False when another holds it."""
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+else:
+    import fcntl
+
+    def try_lock(fd: int) -> bool:
+        """Take an exclusive OS lock on the open file `fd` without waiting; False when another holds it."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
+
+@contextmanager
+def short_lock(path: Path, wait_seconds: float = 30.0):
+    """Hold an exclusive OS lock on `path` for a short read-modify-write of a small file.
+
+    Waits (unlike the kit lock, which refuses at once): the holders are quick
+    (`password set`, an export forgetting old password generations), and the
+    OS releases the lock when a holder dies. Raises TimeoutError after
+    `wait_seconds`.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while not try_lock(fd):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path}: still locked after {wait_seconds:.0f} s")
+            time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -254,6 +254,32 @@ def _check_pdf(path: Path, blob: bytes, entry, book, decrypt: bool) -> list[Prob
     return []
 
 
+def check_current_passwords(config: KitConfig, latest: ExportSet, book: crypto.PasswordBook) -> list[Problem]:
+    """The newest lists must open with the password each audience holds now (the sealed envelope).
+
+    `verify_set` opens each file with the generation its manifest names; a
+    set made with an older generation opens in nodkit, but not for staff who
+    type the current password into another PDF reader.
+    """
+    if latest.manifest is None:
+        return []
+    problems = []
+    for audience in sorted(config.audiences):
+        try:
+            current = book.current(audience)
+        except NodkitError as exc:
+            problems.append(Problem(CRITICAL, "password", str(book.path), str(exc)))
+            continue
+        files = [f for f in latest.manifest.files if f.audience == audience]
+        old = sorted({f.password_generation for f in files if f.password_generation != current.generation})
+        if old:
+            problems.append(Problem(WARNING, "password", str(latest.path / audience),
+                                    f"made with password generation {', '.join(map(str, old))} of '{audience}'; "
+                                    f"the current password (generation {current.generation}, set "
+                                    f"{current.created_at}) does not open these lists until the next export"))
+    return problems
+
+
 def _strays(base: Path, listed: set[str]) -> list[Problem]:
     problems = []
     for path in sorted(base.rglob("*")):
@@ -558,6 +584,8 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
         if newer_good:
             report.problems.append(Problem(WARNING, "latest", str(store.latest_file),
                                            f"a newer good set exists ({newer_good[0]}) but LATEST names {latest}"))
+    if book is not None and latest in by_id:
+        report.problems += check_current_passwords(config, by_id[latest], book)
     to_check = sets if all_sets else [by_id[latest]] if latest in by_id else []
     for s in to_check:
         problems, files = verify_set(s, book, public, decrypt=decrypt)

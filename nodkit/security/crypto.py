@@ -8,6 +8,9 @@
   number per change; old generations stay until no kept set uses them.
   They are stored retrievably on purpose: the unattended export must be able
   to encrypt with them. docs/store-format.md explains what this protects.
+  Every change is a read-modify-write under keys/.lock that re-reads the
+  file first, so a `password set` during an export is never overwritten by
+  the export's older copy (issue 16).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import io
 import json
 import secrets
 import string
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +31,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from nodkit.errors import CryptoError, IntegrityError
-from nodkit.fsutil import private_dir, write_atomic
+from nodkit.fsutil import private_dir, short_lock, write_atomic
 
 SIGNING_KEY = "signing.key"
 PUBLIC_KEY = "signing.pub"
 PASSWORDS = "audiences.json"
+KEYS_LOCK = ".lock"  # held for each read-modify-write of a key file
 MIN_LENGTH = 12
 
 
@@ -228,13 +233,29 @@ class PasswordBook:
     def __init__(self, keys_dir: Path):
         self.path = keys_dir / PASSWORDS
         self.data: dict[str, list[dict]] = {}
-        if self.path.exists():
-            try:
-                self.data = json.loads(self.path.read_text("utf-8"))
-            except (ValueError, OSError) as exc:
-                raise CryptoError(f"{self.path}: unreadable password file ({type(exc).__name__})") from None
-        elif not keys_dir.exists():
+        if not keys_dir.exists():
             raise CryptoError(f"{keys_dir}: key folder missing", hint="restore keys/ from backup")
+        self.data = self._read()
+
+    def _read(self) -> dict[str, list[dict]]:
+        try:
+            return json.loads(self.path.read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (ValueError, OSError) as exc:
+            raise CryptoError(f"{self.path}: unreadable password file ({type(exc).__name__})") from None
+
+    @contextmanager
+    def _changing(self):
+        """Hold keys/.lock and start from the file as it is now, not as it was when this book was read:
+        a change made by another process meanwhile (a `password set` during an export) is kept."""
+        private_dir(self.path.parent)
+        try:
+            with short_lock(self.path.parent / KEYS_LOCK):
+                self.data = self._read()
+                yield self.data
+        except TimeoutError as exc:
+            raise CryptoError(f"{exc}: another nodkit process is changing the passwords; try again") from None
 
     def audiences(self) -> list[str]:
         return sorted(self.data)
@@ -256,24 +277,26 @@ class PasswordBook:
         problems = password_problems(password)
         if problems:
             raise CryptoError("password too weak: needs " + "; ".join(problems))
-        entries = self.data.setdefault(audience, [])
-        generation = max((e["generation"] for e in entries), default=0) + 1
-        entries.append({"generation": generation, "created_at": now.isoformat(timespec="seconds"),
-                        "password": password})
-        self.save()
+        with self._changing() as data:
+            entries = data.setdefault(audience, [])
+            generation = max((e["generation"] for e in entries), default=0) + 1
+            entries.append({"generation": generation, "created_at": now.isoformat(timespec="seconds"),
+                            "password": password})
+            self.save()
         return generation
 
     def forget_unused(self, audience: str, in_use: set[int]) -> None:
         """Drop old generations no kept set needs; the current one always stays."""
-        entries = self.data.get(audience, [])
-        if not entries:
-            return
-        newest = max(e["generation"] for e in entries)
-        kept = [e for e in entries if e["generation"] == newest or e["generation"] in in_use]
-        if len(kept) == len(entries):
-            return  # nothing to forget: do not rewrite the secrets file on every export
-        self.data[audience] = kept
-        self.save()
+        with self._changing() as data:
+            entries = data.get(audience, [])
+            if not entries:
+                return
+            newest = max(e["generation"] for e in entries)
+            kept = [e for e in entries if e["generation"] == newest or e["generation"] in in_use]
+            if len(kept) == len(entries):
+                return  # nothing to forget: do not rewrite the secrets file on every export
+            data[audience] = kept
+            self.save()
 
     def save(self) -> None:
         private_dir(self.path.parent)

@@ -14,26 +14,7 @@ import os
 from pathlib import Path
 
 from nodkit.errors import LockError
-from nodkit.fsutil import FILE_MODE
-
-if os.name == "nt":  # pragma: no cover - Windows only
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError:
-            return False
+from nodkit.fsutil import FILE_MODE, try_lock as _try_lock
 
 
 class KitLock:
