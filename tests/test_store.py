@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,44 @@ def test_unreadable_set_is_kept_and_explained(demo_kit):
     result = run_cli("prune", "--kit", str(demo_kit.home), "--dry-run")
     line = next(line for line in result.stdout.splitlines() if line.strip().startswith(victim))
     assert "keep" in line and "unreadable manifest" in line
+
+
+# ---------------------------------------------------------------- unit folder names (issue 16, item 2)
+
+@pytest.mark.parametrize("names", [
+    ["Nord/Syd", "Nord_Syd"],
+    ["..", "_"],
+    ["A" * 80 + "x", "A" * 80 + "y"],
+    ["Vest", "vest"],  # one folder on Windows
+    ["Nord_Syd", "Nord/Syd", "Nord:Syd", "nord_syd"],
+])
+def test_unit_folders_are_unique_by_construction(names):
+    from nodkit.store.sets import UnitFolders, safe_name
+    folders = UnitFolders()
+    made = [folders.folder(n) for n in names]
+    assert len({f.casefold() for f in made}) == len(names), made
+    assert all(f == safe_name(f) and len(f) <= 80 for f in made)
+    assert [folders.folder(n) for n in names] == made  # stable within a set
+
+
+def test_units_whose_names_meet_in_one_folder_all_export(demo_kit):
+    """'Nord/Syd' and 'Nord_Syd' (and '..'/'_', 80-character prefixes, case) used to abort the
+    whole export with 'File exists'; now each unit has its own folder and its real name."""
+    import csv
+    from conftest import pdftotext
+    path = demo_kit.sources / "medarbejdere.csv"
+    text = path.read_text("utf-8-sig")
+    rows = list(csv.reader(text.splitlines(), delimiter=";"))
+    units = ["Nord/Syd", "Nord_Syd", "..", "_", "Ø" * 80 + "x", "Ø" * 80 + "y", "Vest", "vest"]
+    for n, row in enumerate(rows[1:len(units) + 1]):
+        row[1] = units[n]
+    path.write_text("\n".join(";".join(r) for r in rows) + "\n", "utf-8")
+    result = run_cli("export", "--kit", str(demo_kit.home), "--json")
+    assert result.exit_code == 0, result.output
+    files = [f for f in json.loads(result.stdout)["files"] if f["template"] == "staff"]
+    by_unit = {f["unit"]: f for f in files}
+    assert set(units) <= set(by_unit)
+    folders = {Path(by_unit[u]["path"]).parent.name.casefold() for u in units}
+    assert len(folders) == len(units)
+    for unit in ("Nord/Syd", "Nord_Syd", ".."):
+        assert unit in pdftotext(Path(by_unit[unit]["path"]), demo_kit.passwords["pleje"])

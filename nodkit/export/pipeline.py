@@ -35,7 +35,7 @@ from nodkit.render.binder import Appendix, Binder, BinderPart
 from nodkit.render.parallel import BinderJob, RenderJob, RenderPool, resolve_workers
 from nodkit.sources import describe, open_source
 from nodkit.sources.base import Snapshot
-from nodkit.store.sets import ExportSet, Store, apply_retention, new_set_id, safe_name
+from nodkit.store.sets import ExportSet, Store, UnitFolders, apply_retention, new_set_id
 from nodkit.lists.templates import Template, load_templates
 from nodkit.lists.validate import PreparedList, prepare
 
@@ -169,6 +169,7 @@ class Export:
         self.set_id = new_set_id(now)
         self.status = "good"
         self.pruned: list[str] = []
+        self.folders = UnitFolders()  # unit name -> its folder in each audience, unique within the set
         self._plan()
 
     # -- before the lock: what to make, and with which secrets ---------------------------------
@@ -291,7 +292,7 @@ class Export:
             if not targets:
                 continue
             job = RenderJob(prepared, unit, kit_name=config.name, generated_at=self.now, set_id=self.set_id,
-                            file_label=f"{safe_name(unit_name)}/{tid}.pdf",
+                            file_label=f"{self.folders.folder(unit_name)}/{tid}.pdf",
                             passwords={a: self.secrets[a].password for a in targets})
             self._targets[id(job)] = (template, tid, targets)
             yield job
@@ -394,7 +395,7 @@ class Export:
                                  generated_at=self.now,
                                  valid_until=self.now + dt.timedelta(hours=config.max_age_hours),
                                  contacts=contacts, appendices=self.appendices),
-                          set_id=self.set_id, file_label=f"{safe_name(unit)}/binder.pdf",
+                          set_id=self.set_id, file_label=f"{self.folders.folder(unit)}/binder.pdf",
                           audience=audience.name, password=self.secrets[audience.name].password)
                 for unit in units]
 
@@ -449,64 +450,6 @@ class Export:
 def _without_rows(prepared: PreparedList) -> PreparedList:
     """The list's template, columns and "data as of" without its rows (enough for the binders)."""
     return dataclasses.replace(prepared, units={}, warnings=[])
-
-
-def _write_binders(config, jobs, parts, secrets_by_audience, incoming, set_id, now, appendices, pool: RenderPool,
-                   timings=None) -> list[FileEntry]:
-    """One binder per (audience, unit): the unit's lists, then the kit-wide lists ("Fælles" unit).
-
-    Assembled and encrypted in the render processes from the audience's
-    encrypted list files in `incoming` (opened with the audience password, in
-    memory), biggest first; each is written as soon as it is done, and the
-    entries are returned in plan order.
-    """
-    kit_wide = {tid for template, _, tid, _ in jobs if template.unit is None}
-    plan: list[BinderJob] = []
-    for audience in config.audiences.values():
-        order = {tid: n for n, tid in enumerate(audience.templates)}
-        mine = {tid for _, _, tid, auds in jobs if audience.name in auds}
-        contacts = _cover_contacts([job for job in jobs if job[2] in mine])
-        folder = incoming.path / audience.name
-
-        def chosen(unit: str) -> list[BinderPart]:
-            return sorted((dataclasses.replace(p, pdf=folder / p.pdf) for p in parts.get(unit, [])
-                           if p.template in mine), key=lambda p: order[p.template])
-
-        units = sorted({p.unit for ps in parts.values() for p in ps if p.template in mine
-                        and p.template not in kit_wide
-                        and (audience.units is None or p.unit in audience.units)})
-        common = [p for u in sorted({p.unit for ps in parts.values() for p in ps if p.template in kit_wide})
-                  for p in chosen(u) if p.template in kit_wide and (audience.units is None or u in audience.units)]
-        if not units and common:
-            units = [common[0].unit]  # only kit-wide lists: one binder for them
-        for unit in units:
-            own = [p for p in chosen(unit) if p.template not in kit_wide]
-            plan.append(BinderJob(Binder(unit=unit, audience_title=audience.title, kit_name=config.name,
-                                         parts=own + common, generated_at=now,
-                                         valid_until=now + dt.timedelta(hours=config.max_age_hours),
-                                         contacts=contacts, appendices=appendices),
-                                  set_id=set_id, file_label=f"{safe_name(unit)}/binder.pdf",
-                                  audience=audience.name, password=secrets_by_audience[audience.name].password))
-
-    entries: list[FileEntry | None] = [None] * len(plan)  # in plan order, whatever order they finish in
-    index = {id(job): n for n, job in enumerate(plan)}
-    for job, output in pool.assemble(plan):
-        binder, audience = job.binder, config.audiences[job.audience]
-        secret = secrets_by_audience[audience.name]
-        if timings is not None:
-            timings["encrypt"] = timings.get("encrypt", 0.0) + output.encrypt_seconds
-            timings["render_peak_rss"] = max(timings.get("render_peak_rss", 0), output.peak_rss)
-        data = output.encrypted
-        relpath = f"{audience.name}/{job.file_label}"
-        incoming.write(relpath, data)
-        entries[index[id(job)]] = FileEntry(
-            path=relpath, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), pages=output.pages,
-            template="binder", audience=audience.name, unit=binder.unit, password_generation=secret.generation,
-            sections=len(binder.parts), rows=0, flagged_rows=0,
-            as_of=min(p.as_of for p in binder.parts).isoformat(timespec="seconds"))
-        log.info("binder %s/%s: %d lists, %d pages", audience.name, binder.unit, len(binder.parts), output.pages)
-        del output, data
-    return entries
 
 
 def _cover_contacts(jobs, limit: int = 14) -> list[str]:

@@ -17,6 +17,7 @@ the new state; `clean_debris` removes leftovers at the start of the next run.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -42,10 +43,45 @@ def new_set_id(now: dt.datetime) -> str:
     return now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
+NAME_LIMIT = 80
+
+
 def safe_name(text: str) -> str:
     """A folder/file name that works on Linux and Windows; keeps Danish letters."""
     cleaned = re.sub(r'[<>:"/\\|?*\x00-\x1f]', "_", text).strip(" .")
-    return cleaned[:80] or "_"
+    return cleaned[:NAME_LIMIT] or "_"
+
+
+class UnitFolders:
+    """One folder name per unit name within a set, unique by construction.
+
+    `safe_name` is lossy ('Nord/Syd' and 'Nord_Syd', '..' and '_', names
+    equal in their first 80 characters), and Windows folds case ('Nord',
+    'nord'). A name that `safe_name` changed, or that would meet another in
+    case-folded form, gets '-' and 8 hex digits of the SHA-256 of the real
+    name, so two units never share a folder. The real name stays in the
+    manifest (`unit`) and on the pages.
+    """
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, str] = {}
+        self._taken: dict[str, str] = {}  # case-folded folder -> the unit name it belongs to
+
+    def folder(self, name: str) -> str:
+        if name in self._by_name:
+            return self._by_name[name]
+        base = safe_name(name)
+        folder = base if base == name else self._suffixed(base, name)
+        if self._taken.get(folder.casefold(), name) != name:
+            folder = self._suffixed(base, name)
+        self._taken[folder.casefold()] = name
+        self._by_name[name] = folder
+        return folder
+
+    @staticmethod
+    def _suffixed(base: str, name: str) -> str:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        return f"{base[:NAME_LIMIT - 9]}-{digest}"
 
 
 @dataclass
