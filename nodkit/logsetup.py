@@ -46,16 +46,37 @@ class _LogFileHandler(logging.handlers.RotatingFileHandler):
             pass
 
 
-def setup_file(home: Path) -> None:
+_told_no_file = False
+
+
+def setup_file(home: Path) -> bool:
+    """Log to logs/nodkit.log when it can be written; True when it is (or already was) set up.
+
+    Optional by design (issue 16): a kit on a read-only medium (a USB copy, a
+    disk the kernel remounted read-only) must still print, list and verify,
+    so a log file that cannot be opened is said once on stderr, never fatal.
+    """
     root = logging.getLogger("nodkit")
     logs = home / "logs"
-    if not logs.is_dir() or any(getattr(h, "_nodkit_file", None) == str(logs) for h in root.handlers):
-        return
+    if any(getattr(h, "_nodkit_file", None) == str(logs) for h in root.handlers):
+        return True
+    if not logs.is_dir():
+        return False
     path = logs / "nodkit.log"
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    handler = _LogFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
+    try:
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        handler = _LogFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
+    except OSError as exc:
+        root.debug("no log file: %s", exc)
+        global _told_no_file
+        if not _told_no_file:
+            _told_no_file = True
+            sys.stderr.write(f"nodkit: warning: cannot write the log file {path}: {exc.strerror or exc}; "
+                             "messages go to stderr only\n")
+        return False
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(FORMAT))
     handler._nodkit_file = str(logs)  # type: ignore[attr-defined]
     root.addHandler(handler)
+    return True

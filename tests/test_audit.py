@@ -134,3 +134,30 @@ def test_cli_show_and_verify(demo_kit):
     assert bad.exit_code == 15
     assert "record 2 (line 1): record 1 missing before it" in bad.stdout
     assert "record 1 missing" in bad.stderr
+
+
+# ---------------------------------------------------------------- atomic appends (issue 16, item 4)
+
+def test_torn_tail_is_an_interrupted_write_and_the_next_append_repairs_it(tmp_path):
+    log = _fill(tmp_path, 3)
+    whole = log.path.read_bytes()
+    (tmp_path / "other").mkdir()
+    nxt = _fill(tmp_path / "other", 4).path.read_bytes().split(b"\n")[3]
+    log.path.write_bytes(whole + nxt[: len(nxt) // 2])  # a crash in the middle of writing record 4
+    result = log.verify()
+    assert result.ok, [str(p) for p in result.problems]
+    assert result.torn_tail == len(nxt) // 2
+    record = AuditLog(tmp_path).append(action="print", set_id=None, files=[], pages=1, printer="kontor", copies=1,
+                                       result="ok", now=NOW)
+    assert record.seq == 4
+    after = log.verify()
+    assert after.ok and after.records == 4 and after.torn_tail == 0
+    assert log.path.read_bytes().startswith(whole)
+
+
+def test_a_cut_into_a_record_the_head_names_is_still_removal(tmp_path):
+    log = _fill(tmp_path, 3)
+    data = log.path.read_bytes()
+    log.path.write_bytes(data[:-20])  # the newest record (named by audit.head) cut short: not a crash
+    problems = [str(p) for p in log.verify().problems]
+    assert problems and "record 3 missing at the end" in problems[0]

@@ -114,6 +114,9 @@ def _print(kit, as_json, set_id, unit, template, audience, copies, queue, passwo
         jobs = ", ".join(j.job for j in result.jobs if j.job)
         click.echo(f"Sendt til {result.printer}: {len(result.files)} fil(er), {result.pages} sider × "
                    f"{result.copies}{f' (job {jobs})' if jobs else ''}")
+    if result.audit_error:
+        click.echo(f"ADVARSEL: udskriften er ikke skrevet i revisionsloggen ({result.audit_error}). "
+                   "Skriv ned hvem der udskrev hvad, og giv IT besked.", err=True)
 
 
 @cli.group(epilog="Example: nodkit audit verify --kit /srv/nodkit")
@@ -154,10 +157,14 @@ def audit_verify(kit, as_json):
     log = AuditLog(config.home)
     result = log.verify()
     if as_json:
-        _emit({"records": result.records, "ok": result.ok, "problems": [str(p) for p in result.problems]})
+        _emit({"records": result.records, "ok": result.ok, "problems": [str(p) for p in result.problems],
+               "torn_tail_bytes": result.torn_tail})
     else:
         for p in result.problems:
             click.echo(f"{log.path}: {p}")
+        if result.torn_tail:
+            click.echo(f"{log.path}: note: {result.torn_tail} byte(s) of an interrupted write after the last "
+                       "record (a crash or full disk, not tampering); the next record cuts them off")
         if result.ok:
             click.echo(f"audit log OK: {result.records} record(s), chain intact")
     if not result.ok:

@@ -13,7 +13,15 @@ keys). Every record carries:
     set, files, pages, printer, copies, result ("ok" or why it failed)
 
 <kit home>/audit.head holds the seq and line hash of the newest record, so
-a removed tail is noticed too. `verify_log` names the first record that was
+a removed tail is noticed too.
+
+Appends are atomic (issue 16): one `write` of the whole line, its length
+checked; a short write (full disk) is cut off again at once. A crash in the
+middle of a write leaves a *torn tail*: bytes after the last newline that
+are not a record, while audit.head still names the record before them.
+`verify` reports that as an interrupted write (`torn_tail`), not as
+tampering, and the next append cuts it off before it writes. A tail cut
+from a record that audit.head already names is still reported as removed. `verify_log` names the first record that was
 edited, removed or reordered. The chain detects careless or casual editing;
 someone with write access who recomputes every hash is not stopped by it
 (docs/printing.md, "Audit log").
@@ -102,6 +110,7 @@ class Problem:
 class VerifyResult:
     records: int
     problems: list[Problem] = field(default_factory=list)
+    torn_tail: int = 0  # bytes of an interrupted write after the last record (not tampering)
 
     @property
     def ok(self) -> bool:
@@ -131,7 +140,7 @@ class AuditLog:
         """Add one record; the chain continues from the last line on disk."""
         try:
             with self._locked() as fd:
-                size = os.fstat(fd).st_size
+                size = _cut_torn_tail(fd, self.path, os.fstat(fd).st_size)
                 last_line = _last_line(self.path, size)
                 seq, prev = 1, GENESIS
                 if last_line is not None:
@@ -145,14 +154,27 @@ class AuditLog:
                                      copies=copies, result=result, prev=prev)
                 line = record.line()
                 record.hash = json.loads(line)["hash"]
-                os.write(fd, line + b"\n")
-                os.fsync(fd)
+                _append_whole(fd, line + b"\n", size)
                 write_atomic(self.head, json.dumps({"seq": seq, "line_sha256": _sha(line)}).encode() + b"\n")
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot append to the audit log: {exc.strerror}") from None
         log.info("audit: %s set=%s files=%d pages=%d result=%s", action, set_id, len(files), pages,
                  "ok" if result == "ok" else "failed")
         return record
+
+    def append_if_possible(self, **record) -> str | None:
+        """`append`, for a print that has already happened or cannot wait: None when recorded, else why not.
+
+        Decision (docs/printing.md, "Audit log"): during an outage the paper
+        matters more than its record, so a print from a read-only medium or a
+        full disk goes ahead; the caller must say that it was not recorded.
+        """
+        try:
+            self.append(**record)
+            return None
+        except StoreError as exc:
+            log.warning("audit record not written: %s", exc)
+            return str(exc)
 
     def records(self) -> list[dict]:
         """Every record as written (for `audit show`); unreadable lines are skipped here, verify names them."""
@@ -169,7 +191,11 @@ class AuditLog:
         prev_line: bytes | None = None
         expected_seq = 1
         count = 0
-        for number, raw in _lines(self.path):
+        lines = list(_lines(self.path))
+        torn = 0
+        if lines and _is_torn(self.path, lines[-1][1]):
+            torn = len(lines.pop()[1])
+        for number, raw in lines:
             count += 1
             try:
                 data = json.loads(raw)
@@ -214,7 +240,7 @@ class AuditLog:
                 problems.append(Problem(last_seq, count, f"does not match {HEAD_NAME} (newest record edited)"))
         elif count:
             problems.append(Problem(None, None, f"{self.head} missing: the end of the log cannot be checked"))
-        return VerifyResult(records=count, problems=problems)
+        return VerifyResult(records=count, problems=problems, torn_tail=torn)
 
     def check(self) -> VerifyResult:
         """verify() that raises IntegrityError naming the first problem."""
@@ -244,6 +270,63 @@ def _lines(path: Path):
     for number, raw in enumerate(data.split(b"\n"), start=1):
         if raw.strip():
             yield number, raw
+
+
+def _is_torn(path: Path, last: bytes) -> bool:
+    """Is `last` (the final line) an interrupted write: no newline after it, and not a whole record?"""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":
+                return False
+    except OSError:
+        return False
+    try:
+        return not isinstance(json.loads(last), dict)
+    except ValueError:
+        return True
+
+
+def _cut_torn_tail(fd: int, path: Path, size: int) -> int:
+    """Cut an interrupted write off the end of the log (see the module docstring); the new size."""
+    if size == 0:
+        return 0
+    with path.open("rb") as fh:
+        back = min(size, 65536)
+        fh.seek(size - back)
+        tail = fh.read()
+    if tail.endswith(b"\n"):
+        return size
+    cut = tail.rfind(b"\n")
+    if cut < 0 and back < size:
+        return size  # one enormous line: leave it to verify
+    piece = tail[cut + 1:]
+    try:
+        if isinstance(json.loads(piece), dict):
+            os.write(fd, b"\n")  # a whole record without its newline: keep it, end the line
+            return size + 1
+    except ValueError:
+        pass
+    keep = size - len(piece)
+    os.ftruncate(fd, keep)
+    log.warning("audit: cut off %d byte(s) of an interrupted write at the end of %s", len(piece), path)
+    return keep
+
+
+def _append_whole(fd: int, data: bytes, size: int) -> None:
+    """Append `data` in one write; a short or failed write is cut off again so no torn record stays."""
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(28, "No space left on device (short write)")
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError:
+            pass  # the next append or verify recognises the torn tail
+        raise
 
 
 def _last_line(path: Path, size: int) -> bytes | None:

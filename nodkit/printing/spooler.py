@@ -189,9 +189,9 @@ def password_opens(config: KitConfig, export_set: ExportSet, entry: FileEntry, p
         return True
     except CryptoError:
         if audit:
-            AuditLog(config.home).append(action="decrypt", set_id=export_set.id, files=[entry.path], pages=0,
-                                         printer=None, copies=0, result="fejl: forkert adgangskode",
-                                         now=now or config.now())
+            AuditLog(config.home).append_if_possible(action="decrypt", set_id=export_set.id, files=[entry.path],
+                                                     pages=0, printer=None, copies=0,
+                                                     result="fejl: forkert adgangskode", now=now or config.now())
         return False
     except (OSError, IntegrityError) as exc:
         raise PrintError(f"{export_set.path / entry.path}: kan ikke åbnes ({exc}). " + CALL_IT) from None
@@ -315,10 +315,11 @@ class PrintResult:
     pages: int
     jobs: list[Submitted] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    audit_error: str | None = None  # the print happened but could not be recorded (read-only or full disk)
 
     def to_dict(self) -> dict:
         return {"set": self.set_id, "printer": self.printer, "copies": self.copies, "pages": self.pages,
-                "files": self.files, "jobs": [j.job for j in self.jobs]}
+                "files": self.files, "jobs": [j.job for j in self.jobs], "audit_error": self.audit_error}
 
 
 def job_title(export_set: ExportSet, entry: FileEntry, titles: dict[str, str] | None = None) -> str:
@@ -348,11 +349,11 @@ def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry]
             result.jobs.append(backend.submit(pdf, job_title(export_set, entry, titles), copies))
         del plain
     except (PrintError, StoreError) as exc:
-        audit.append(action=action, set_id=export_set.id, files=names, pages=pages, printer=backend.label,
-                     copies=copies, result=f"fejl: {exc}", now=now)
+        audit.append_if_possible(action=action, set_id=export_set.id, files=names, pages=pages,
+                                 printer=backend.label, copies=copies, result=f"fejl: {exc}", now=now)
         raise
-    audit.append(action="print", set_id=export_set.id, files=names, pages=pages, printer=backend.label,
-                 copies=copies, result="ok", now=now)
+    result.audit_error = audit.append_if_possible(action="print", set_id=export_set.id, files=names, pages=pages,
+                                                  printer=backend.label, copies=copies, result="ok", now=now)
     log.info("printed %d file(s), %d page(s) x %d from set %s on %s", len(files), pages, copies,
              export_set.id, backend.label)
     return result

@@ -131,4 +131,6 @@ def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.
         "Hent papiret ved printeren.")
     if age.stale:
         say(f"Husk: {age.text()}.")
+    if result.audit_error:
+        say("Bemærk: udskriften kunne ikke skrives i revisionsloggen. Skriv ned hvem der udskrev hvad, og giv IT besked.")
     return MenuResult(printed=result)

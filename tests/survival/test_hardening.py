@@ -89,3 +89,89 @@ def test_password_set_during_an_export_is_not_lost(demo_kit):
     for f in files:
         assert pdftotext(Path(f["path"]), new_password)
     assert _nodkit(home, "verify", "--decrypt").returncode == 0
+
+
+# ---------------------------------------------------------------- 3, 4: read-only medium, full disk
+
+def _need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{what} must run as root in CI")
+        pytest.skip(f"{what} needs root (runs in CI as root)")
+
+
+@pytest.fixture
+def kit_on_tmpfs(demo_kit, tmp_path):
+    """The demo kit copied onto its own small tmpfs (so the test can make it read-only or full)."""
+    import shutil
+    _need_root("mounting a tmpfs")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cannot mount tmpfs in CI: {proc.stderr.strip()}")
+        pytest.skip(f"cannot mount tmpfs here: {proc.stderr.strip()}")
+    try:
+        home = mnt / "kit"
+        shutil.copytree(demo_kit.home, home, symlinks=True)
+        paper = tmp_path / "paper"
+        paper.mkdir()
+        cfg = home / "nodkit.toml"
+        cfg.write_text(cfg.read_text("utf-8") + '\n[printer]\nbackend = "command"\n'
+                       f'command = ["sh", "-c", "cat > {paper}/job-$$.pdf"]\ncopies = 1\n', "utf-8")
+        yield mnt, home, paper
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        if os.path.ismount(mnt):
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _print(home: Path, password: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*NODKIT, "print", "--kit", str(home), "--unit", "Vestre Skole", "--template",
+                           "class-list", "--password-stdin", "--json"], input=password + "\n",
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_print_list_and_verify_work_from_a_read_only_medium(kit_on_tmpfs, demo_kit):
+    """A kit on a medium mounted read-only: print prints and says the audit record could not be
+    written; list, status and verify answer (verify with its status line), none exits 14 or 3."""
+    mnt, home, paper = kit_on_tmpfs
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+    printed = _print(home, demo_kit.passwords["skole"])
+    assert printed.returncode == 0, printed.stderr
+    assert len(list(paper.glob("*.pdf"))) == 1
+    assert json.loads(printed.stdout)["audit_error"]
+    assert "ikke skrevet i revisionsloggen" in printed.stderr
+    assert "Traceback" not in printed.stderr
+    for command in (["list"], ["status"]):
+        done = _nodkit(home, *command)
+        assert done.returncode == 0, (command, done.stderr)
+    verify = _nodkit(home, "verify", "--decrypt")
+    assert verify.stdout.startswith("NODKIT ") and verify.returncode in (0, 1), verify.stdout + verify.stderr
+
+
+def test_print_on_a_full_disk_leaves_no_torn_audit_record(kit_on_tmpfs, demo_kit):
+    """The disk full while the audit record is appended: the print goes ahead and says it was not
+    recorded, and `audit verify` stays OK (no torn record that looks like tampering)."""
+    mnt, home, paper = kit_on_tmpfs
+    assert _print(home, demo_kit.passwords["skole"]).returncode == 0  # one good record first
+    for leave in (0, 100, 300):  # nothing free; less than a record; about one record
+        filler = mnt / "filler"
+        filler.unlink(missing_ok=True)
+        st = os.statvfs(mnt)
+        with open(filler, "wb", buffering=0) as fh:
+            try:
+                fh.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+                while not leave:  # tmpfs rounds to pages: fill the last bytes one small write at a time
+                    fh.write(b"\0" * 64)
+            except OSError:
+                pass
+        printed = _print(home, demo_kit.passwords["skole"])
+        assert printed.returncode == 0, printed.stderr
+        assert "Traceback" not in printed.stderr
+        filler.unlink()
+        check = _nodkit(home, "audit", "verify")
+        assert check.returncode == 0, (leave, check.stdout, check.stderr)
+    assert len(list(paper.glob("*.pdf"))) == 4
