@@ -32,7 +32,7 @@ from nodkit.errors import ConfigError, NodkitError, SourceError, StoreError
 from nodkit.render.guide import TITLE as GUIDE_TITLE, guide_pdf, write_guide
 from nodkit.store.manifest import DatasetEntry, FileEntry, Manifest
 from nodkit.render.binder import Appendix, Binder, BinderPart
-from nodkit.render.parallel import BinderJob, RenderJob, RenderPool, resolve_workers
+from nodkit.render.parallel import BinderJob, RenderJob, RenderPool, end_leftover_workers, resolve_workers
 from nodkit.sources import describe, open_source
 from nodkit.sources.base import Snapshot
 from nodkit.store.sets import ExportSet, Store, UnitFolders, apply_retention, new_set_id
@@ -185,6 +185,7 @@ class Export:
 
     def run(self) -> ExportResult:
         with self.store.lock("export"):
+            end_leftover_workers(self.store.incoming_dir)  # of an export killed before its processes died
             self.store.clean_debris()
             for tmp in self.config.keys.glob(".*.tmp"):  # a crash while saving a key file (password set) left this
                 tmp.unlink(missing_ok=True)
@@ -195,7 +196,8 @@ class Export:
                 self.appendices = [Appendix(GUIDE_TITLE, self.guide)] if self.guide else []
             self.incoming = self.store.begin(self.set_id)
             try:
-                with RenderPool(resolve_workers(self.config.workers, self._rows_hint())) as pool:
+                with RenderPool(resolve_workers(self.config.workers, self._rows_hint()),
+                                marker_dir=self.store.incoming_dir) as pool:
                     self.render(pool)
                     self.binders(pool)
                 manifest = self.seal()

@@ -22,6 +22,10 @@ a process renders it and encrypts it for each of them. Rules kept here:
   Workers start from a fresh interpreter (spawn), not a fork of the exporting
   process, so they do not copy its snapshot memory; fonts are registered once
   per worker process and reused for every job.
+- A render process dies with the export that started it (PR_SET_PDEATHSIG
+  on Linux, a watch on the parent elsewhere): it holds personal data and
+  passwords. Each leaves a marker (pid and start time) in the store's
+  .incoming/, so the next export ends any it can prove are its own.
 - A render process that dies (killed, out of memory) or cannot start does
   not fail the export: the remaining lists and binders are made in this
   process.
@@ -38,6 +42,7 @@ import logging
 import multiprocessing
 import os
 import time
+from pathlib import Path
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -159,8 +164,84 @@ def peak_rss() -> int:
         return 0
 
 
-def _warm_up() -> None:
+MARKER_PREFIX = ".render-"  # <marker dir>/.render-<pid>: a live render process of this kit's export
+
+
+def _warm_up(parent_pid: int | None = None, marker_dir: str | None = None) -> None:
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+    if marker_dir is not None:
+        _mark(Path(marker_dir))
     fonts.register()
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A render process holds personal data and passwords: it must not outlive a killed export.
+
+    Linux: the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG).
+    Everywhere: a thread waits on the parent's sentinel and ends the process.
+    Either way a parent that died before this ran is noticed at once.
+    """
+    import sys
+    import threading
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        def watch() -> None:
+            from multiprocessing.connection import wait
+            wait([parent.sentinel])
+            os._exit(1)
+        threading.Thread(target=watch, name="nodkit-parent-watch", daemon=True).start()
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), to tell it from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
+def _mark(marker_dir: Path) -> None:
+    started = _start_time(os.getpid())
+    if started is None:
+        return  # no /proc: the parent watch is the only guard here
+    try:
+        (marker_dir / f"{MARKER_PREFIX}{os.getpid()}").write_text(started)
+    except OSError:
+        pass
+
+
+def end_leftover_workers(marker_dir: Path) -> list[int]:
+    """SIGKILL render processes an earlier, killed export of this kit left running; their pids.
+
+    Only a process whose pid *and* start time match its marker is ended, so a
+    reused pid is never hit. Call while holding the store lock.
+    """
+    import signal
+    ended = []
+    for marker in marker_dir.glob(MARKER_PREFIX + "*"):
+        try:
+            pid = int(marker.name[len(MARKER_PREFIX):])
+            if _start_time(pid) == marker.read_text().strip() and pid != os.getpid():
+                os.kill(pid, signal.SIGKILL)
+                ended.append(pid)
+        except (ValueError, OSError):
+            pass
+        marker.unlink(missing_ok=True)
+    if ended:
+        log.warning("ended %d render process(es) left running by an interrupted export", len(ended))
+    return ended
 
 
 def _context():
@@ -209,8 +290,9 @@ class RenderPool:
     the first job; leaving the `with` block stops them.
     """
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, marker_dir: Path | None = None):
         self.workers = workers
+        self.marker_dir = marker_dir  # where each process leaves its pid (`end_leftover_workers`)
         self._executor: ProcessPoolExecutor | None = None
         self._pool: _FallbackPool | None = None
 
@@ -220,14 +302,18 @@ class RenderPool:
     def __exit__(self, *exc) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+            if self.marker_dir is not None:
+                for marker in self.marker_dir.glob(MARKER_PREFIX + "*"):
+                    marker.unlink(missing_ok=True)
 
     def _processes(self) -> _FallbackPool | None:
         if self.workers <= 1:
             return None
         if self._pool is None:
             log.info("rendering in %d processes", self.workers)
+            marker = str(self.marker_dir) if self.marker_dir is not None else None
             self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(),
-                                                 initializer=_warm_up)
+                                                 initializer=_warm_up, initargs=(os.getpid(), marker))
             self._pool = _FallbackPool(self._executor)
         return self._pool
 

@@ -175,3 +175,76 @@ def test_print_on_a_full_disk_leaves_no_torn_audit_record(kit_on_tmpfs, demo_kit
         check = _nodkit(home, "audit", "verify")
         assert check.returncode == 0, (leave, check.stdout, check.stderr)
     assert len(list(paper.glob("*.pdf"))) == 4
+
+
+# ---------------------------------------------------------------- 5: render processes die with the export
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2:].split()[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    """In the process table and not a zombie."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+def test_render_processes_die_when_the_export_is_sigkilled(demo_kit):
+    """SIGKILL a real export while its 2 render processes work: within seconds none of its
+    children (workers, resource tracker) is left in the process table; the next export succeeds."""
+    home = demo_kit.home
+    cfg = home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8").replace("[export]\n", "[export]\nworkers = 2\n", 1), "utf-8")
+    export = subprocess.Popen([*NODKIT, "export", "--kit", str(home)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    incoming = home / "store" / ".incoming"
+    deadline = time.monotonic() + 120
+    while len(list(incoming.glob(".render-*"))) < 2:
+        assert export.poll() is None, "the export ended before its render processes started"
+        assert time.monotonic() < deadline, "no render processes started"
+        time.sleep(0.02)
+    children = _children(export.pid)
+    workers = [int(m.name.split("-")[1]) for m in incoming.glob(".render-*")]
+    assert set(workers) <= set(children) and len(children) >= 3  # 2 workers + the resource tracker
+    os.kill(export.pid, signal.SIGKILL)
+    export.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [p for p in children if _alive(p)]
+    for p in left:  # do not leave them behind even when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"processes of the killed export still running: {left}"
+    again = _nodkit(home, "export")
+    assert again.returncode == 0, again.stderr
+    assert not list(incoming.glob(".render-*"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+def test_next_export_ends_leftover_render_processes_it_can_prove_are_its_own(tmp_path):
+    from nodkit.render.parallel import _start_time, end_leftover_workers
+    ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        (tmp_path / f".render-{ours.pid}").write_text(_start_time(ours.pid))
+        (tmp_path / f".render-{other.pid}").write_text("1")  # same pid, another start time: a reused pid
+        assert end_leftover_workers(tmp_path) == [ours.pid]
+        assert ours.wait(timeout=10) == -signal.SIGKILL
+        assert other.poll() is None
+        assert not list(tmp_path.glob(".render-*"))
+    finally:
+        for proc in (ours, other):
+            proc.kill()
+            proc.wait()
