@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nodkit"
 
-# lowest first; "base" is the package's top-level modules (errors, fsutil, resources, logsetup)
+# lowest first; "base" is the package's top-level modules (errors, fsutil, resources, logsetup, process)
 ORDER = ["base", "security", "store", "sources", "config", "lists", "render", "export", "printing",
          "monitoring", "unattended", "staff", "kit", "cli"]
 

@@ -20,7 +20,8 @@ def test_dry_run_prints_a_hardened_unit_for_this_kit(demo_kit):
     home = demo_kit.home.resolve()
     for line in ["Restart=always", "User=nodkit", "ProtectSystem=strict", f"ReadWritePaths={home}",
                  "PrivateTmp=yes", "NoNewPrivileges=yes", "UMask=0077", "ExecReload=/bin/kill -HUP $MAINPID",
-                 f"ExecStart={sys.executable} -m nodkit run --kit {home}", "WantedBy=multi-user.target"]:
+                 f"ExecStart={sys.executable} -m nodkit run --kit {home}", "WantedBy=multi-user.target",
+                 "LimitCORE=0"]:
         assert line in unit.splitlines(), line
 
 

@@ -80,6 +80,8 @@ def cli(ctx, verbose, debug):
       nodkit verify --kit /srv/nodkit check (Nagios/Icinga exit codes)
     """
     from nodkit.logsetup import setup_stderr
+    from nodkit.process import no_core_dumps
+    no_core_dumps()  # before any command reads a password, a key or personal data
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     setup_stderr(verbose)

@@ -48,6 +48,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from nodkit.process import no_core_dumps
 from nodkit.security import crypto
 from nodkit.lists.validate import PreparedList, PreparedRow, Section, UnitList
 from nodkit.render import fonts
@@ -168,6 +169,7 @@ MARKER_PREFIX = ".render-"  # <marker dir>/.render-<pid>: a live render process 
 
 
 def _warm_up(parent_pid: int | None = None, marker_dir: str | None = None) -> None:
+    no_core_dumps()  # execve made this fresh interpreter dumpable again
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     if marker_dir is not None:

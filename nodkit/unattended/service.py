@@ -57,6 +57,8 @@ LockPersonality=yes
 SystemCallArchitectures=native
 CapabilityBoundingSet=
 AmbientCapabilities=
+# No core dumps: a crashed export's memory holds every password and the personal data (issue 16).
+LimitCORE=0
 
 [Install]
 WantedBy=multi-user.target

@@ -248,3 +248,74 @@ def test_next_export_ends_leftover_render_processes_it_can_prove_are_its_own(tmp
         for proc in (ours, other):
             proc.kill()
             proc.wait()
+
+
+# ---------------------------------------------------------------- 6: no core dumps
+
+def _proc_owner_and_core_limit(pid: int) -> tuple[int, str]:
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
+    return Path(f"/proc/{pid}").stat().st_uid, " ".join(core.split()[4:6])
+
+
+def _unlimited_core() -> None:
+    """Start the command as a shell with `ulimit -c unlimited` would. (Where an in-process CLI test
+    already ran nodkit's own hardening in this pytest process, the hard limit is 0 and stays so.)"""
+    import resource
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_commands_and_render_processes_cannot_dump_core(demo_kit, tmp_path):
+    """Read back from /proc: a command holding a password (`password set`, waiting at its prompt,
+    started with an unlimited core limit) has a core limit of 0; SIGSEGV leaves no core file (where
+    the kernel writes core files into the working folder); not run as root, its /proc entries
+    belong to root (PR_SET_DUMPABLE 0). An export's render processes have a core limit of 0 too."""
+    home = demo_kit.home
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    waiting = subprocess.Popen([*NODKIT, "password", "set", "pleje", "--kit", str(home)], cwd=cwd,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=_unlimited_core)
+    try:
+        deadline = time.monotonic() + 60
+        prompt = b""
+        while b"Password for audience" not in prompt:  # the command is running and holds its state
+            assert waiting.poll() is None and time.monotonic() < deadline, waiting.communicate()
+            prompt += os.read(waiting.stderr.fileno(), 200)
+        owner, core = _proc_owner_and_core_limit(waiting.pid)
+        os.kill(waiting.pid, signal.SIGSEGV)
+        waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+    assert core == "0 0", core
+    if os.geteuid() != 0:
+        assert owner == 0, "the process is dumpable (its /proc entries belong to its own user)"
+    assert waiting.returncode == -signal.SIGSEGV
+    pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    if not pattern.startswith("|") and "/" not in pattern:
+        assert not list(cwd.iterdir()), f"core dumped: {list(cwd.iterdir())}"
+
+    home = demo_kit.home
+    cfg = home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8").replace("[export]\n", "[export]\nworkers = 2\n", 1), "utf-8")
+    export = subprocess.Popen([*NODKIT, "export", "--kit", str(home)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        incoming = home / "store" / ".incoming"
+        deadline = time.monotonic() + 120
+        while not list(incoming.glob(".render-*")):
+            assert export.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        worker = int(next(incoming.glob(".render-*")).name.split("-")[1])
+        os.kill(export.pid, signal.SIGSTOP)
+        for pid in (export.pid, worker):
+            assert _proc_owner_and_core_limit(pid)[1] == "0 0", pid
+    finally:
+        os.kill(export.pid, signal.SIGCONT)
+        export.wait(timeout=300)

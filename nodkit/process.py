@@ -1,0 +1,36 @@
+"""Process hardening at start-up: no core dumps of a process that holds secrets.
+
+An export, a print, `password set` and `verify --decrypt` hold audience
+passwords, the signing key and decrypted personal data in memory; a core
+dump (a crash, `kill -SEGV`, gcore by another user) would write all of it to
+disk in plaintext (issue 16). So every nodkit command and every render
+process starts with:
+
+- RLIMIT_CORE = 0 (soft and hard): the kernel writes no core file;
+- PR_SET_DUMPABLE = 0 (Linux): no core even through a core_pattern pipe
+  (systemd-coredump ignores RLIMIT_CORE), and no ptrace or /proc/<pid>/mem
+  by other processes of the same user.
+The systemd unit adds LimitCORE=0 (nodkit.unattended.service).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def no_core_dumps() -> None:
+    """Make this process undumpable; best effort where the OS has no such switch (Windows)."""
+    try:
+        import resource
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError) as exc:  # Windows has no rlimits
+        log.debug("core limit unchanged: %s", exc)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+        except (OSError, AttributeError) as exc:
+            log.debug("dumpable flag unchanged: %s", exc)
