@@ -427,3 +427,67 @@ def test_printing_guide_is_the_one_plain_pdf_allowed(kit):
     result = verify(kit)
     assert result.exit_code == 2
     assert any("not the printing guide" in line for line in problem_lines(result, guide))
+
+
+# ---------------------------------------------------------------- rollback (issue 16, item 7)
+
+def test_old_set_copied_under_a_new_name_is_critical_and_not_printed(kit):
+    """An attacker without the signing key copies an old set under a newer folder name and points
+    LATEST at it: the signed manifest still names the old id, so verify and print refuse it."""
+    store = kit.home / "store"
+    old = kit.latest
+    new_name = "20991231T235959Z-beef"
+    shutil.copytree(store / "sets" / old, store / "sets" / new_name)
+    (store / "LATEST").write_text(new_name + "\n")
+    for args in ([], ["--decrypt"]):
+        result = verify(kit, *args)
+        assert result.exit_code == 2, result.stdout
+        assert f"the manifest is set {old}, not {new_name}" in result.stdout
+    printed = run_cli("print", "--kit", str(kit.home), "--unit", "Vestre Skole", "--password-stdin",
+                      input=kit.passwords["skole"] + "\n")
+    assert printed.exit_code == 16 and "kan ikke læses" in printed.stderr
+
+
+@pytest.mark.parametrize("remove_newer", [False, True])
+def test_latest_rolled_back_is_critical_and_print_warns(kit, tmp_path, remove_newer):
+    store = kit.home / "store"
+    old = kit.latest
+    again = run_cli("export", "--kit", str(kit.home), "--no-prune")
+    assert again.exit_code == 0, again.output
+    newer = kit.latest
+    assert newer != old and (store / "PUBLISHED").read_text().splitlines()[0] == newer
+    assert verify(kit).exit_code == 0
+    (store / "LATEST").write_text(old + "\n")
+    if remove_newer:  # the newer set gone too: only the signed record remembers it
+        shutil.rmtree(store / "sets" / newer)
+    result = verify(kit)
+    assert result.exit_code == 2, result.stdout
+    assert f"but set {newer} was published after it" in result.stdout.splitlines()[0]
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    cfg = kit.home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8") + f'\n[printer]\nbackend = "command"\n'
+                   f'command = ["sh", "-c", "cat > {paper}/job.pdf"]\n', "utf-8")
+    printed = run_cli("print", "--kit", str(kit.home), "--unit", "Vestre Skole", "--password-stdin",
+                      input=kit.passwords["skole"] + "\n")
+    assert printed.exit_code == 0, printed.output
+    assert "ADVARSEL: nyere lister end sæt" in printed.stderr
+
+
+def test_edited_published_record_is_critical(kit):
+    record = kit.home / "store" / "PUBLISHED"
+    lines = record.read_bytes().split(b"\n", 1)
+    record.write_bytes(b"20991231T235959Z-beef\n" + lines[1])
+    result = verify(kit)
+    assert result.exit_code == 2 and "PUBLISHED: signature does not match" in result.stdout
+
+
+def test_leftover_temporary_guide_file_is_not_an_alarm(kit):
+    store = kit.home / "store"
+    guide = store / "udskrivningsvejledning.pdf"
+    shutil.copy(guide, store / ".udskrivningsvejledning.pdf.1a2b3c4d.tmp")
+    (store / ".udskrivningsvejledning.pdf.5e6f7a8b.tmp").write_bytes(guide.read_bytes()[:500])  # half written
+    assert verify(kit).exit_code == 0, verify(kit).stdout
+    (store / ".LATEST.9a8b7c6d.tmp").write_bytes(plain_pdf())  # but a plain PDF hiding there is still a leak
+    result = verify(kit)
+    assert result.exit_code == 2 and "UNENCRYPTED PDF" in result.stdout

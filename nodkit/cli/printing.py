@@ -106,6 +106,9 @@ def _print(kit, as_json, set_id, unit, template, audience, copies, queue, passwo
     age = printing.age_of(export_set, config, now)
     if age.stale:
         click.echo(f"ADVARSEL: {age.text()}.", err=True)
+    rolled_back = printing.rollback_warning(config, export_set)
+    if rolled_back:
+        click.echo(rolled_back, err=True)
     result = printing.print_files(config, export_set, files, password, copies or config.printer.copies,
                                   backend=backend, titles=printing.template_titles(config))
     if as_json:

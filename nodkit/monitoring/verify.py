@@ -49,8 +49,11 @@ CLOCK_SLACK = dt.timedelta(minutes=5)
 # What may live in the kit home (DESIGN.md, "The kit home"). Anything else is reported.
 KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log", "audit.head"}
 # What may live directly in store/ besides sets/ (.LATEST.*.tmp exists for an instant while LATEST is replaced).
-KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", ".lock", ".run.lock"}
+KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", "PUBLISHED", ".lock", ".run.lock"}
 GUIDE = "udskrivningsvejledning.pdf"  # the one deliberately plain PDF (nodkit.guide): checked to be just that
+# fsutil.write_atomic's temporary files of the files above (they exist for an instant; the next export removes
+# one a crash left behind); a plain PDF under such a name is still reported
+REPLACED_ENTRIES = ("LATEST", "PUBLISHED", GUIDE)
 
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
@@ -345,7 +348,13 @@ def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_bus
     if not store.root.exists():
         return [Problem(CRITICAL, "missing", str(store.root), "store folder missing")], 0
     for entry in sorted(store.root.iterdir()):
-        if entry.name in KNOWN_STORE_ENTRIES or (entry.name.startswith(".LATEST.") and entry.name.endswith(".tmp")):
+        if entry.name in KNOWN_STORE_ENTRIES:
+            continue
+        if entry.name.endswith(".tmp") and any(entry.name.startswith(f".{n}.") for n in REPLACED_ENTRIES):
+            if entry.name.startswith(f".{GUIDE}."):  # half written or whole: only not-the-guide is a leak
+                problems += [p for p in check_guide(entry) if p.severity == CRITICAL]
+            elif _plain_pdf(entry, unparseable=False):
+                problems.append(Problem(CRITICAL, "stray", str(entry), "UNENCRYPTED PDF"))
             continue
         if entry.name == GUIDE and entry.is_file():
             problems += check_guide(entry)
@@ -580,6 +589,9 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
         report.latest_created = latest_set.created_at
         if latest_set.manifest is not None and latest_set.status != "good":
             report.problems.append(Problem(CRITICAL, "latest", str(store.latest_file), f"names a {latest_set.status} set"))
+        rolled_back = store.rollback(public)
+        if rolled_back:
+            report.problems.append(Problem(CRITICAL, "latest", str(store.latest_file), rolled_back))
         newer_good = [s.id for s in sets if s.id > latest and s.status == "good"]
         if newer_good:
             report.problems.append(Problem(WARNING, "latest", str(store.latest_file),

@@ -82,6 +82,18 @@ def resolve_set(config: KitConfig, set_id: str | None = None) -> ExportSet:
     return export_set
 
 
+def rollback_warning(config: KitConfig, export_set: ExportSet) -> str | None:
+    """A Danish warning when the set to print is older than one nodkit already published (rollback)."""
+    try:
+        problem = Store(config.store).rollback(crypto.load_public(config.keys))
+    except CryptoError:
+        return None  # resolve_set has already checked the key
+    if problem is None:
+        return None
+    return (f"ADVARSEL: nyere lister end sæt {export_set.id} er udgivet på denne pc, men de vises ikke "
+            f"({problem}). Listerne kan være forældede: ring til IT.")
+
+
 def units(export_set: ExportSet) -> list[str]:
     return sorted({f.unit for f in export_set.manifest.files}, key=lambda u: (u == "Fælles", u.casefold()))
 

@@ -83,6 +83,9 @@ def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.
         say("!!! Oplysningerne kan være forældede. Tjek det vigtigste mundtligt, og giv IT besked.")
     else:
         say(age.text() + ".")
+    rolled_back = printing.rollback_warning(config, export_set)
+    if rolled_back:
+        say("!!! " + rolled_back)
     if export_set.manifest.status != "good":
         say(f"!!! ADVARSEL: dette sæt er markeret '{export_set.manifest.status}' – nogle lister kan mangle.")
     try:

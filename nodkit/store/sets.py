@@ -5,6 +5,7 @@ Layout (docs/store-format.md):
     store/sets/<set-id>/      manifest.json, manifest.sig, <audience>/<unit>/<template>.pdf
     store/.incoming/<set-id>/ work in progress; renamed into sets/ only when complete
     store/LATEST              id of the newest good set
+    store/PUBLISHED           the set id nodkit last made LATEST, Ed25519-signed (rollback check)
     store/.lock               held while exporting or pruning
 
 Write order: every PDF (already encrypted) and the manifest are written and
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 SET_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4}$")
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
+PUBLISHED = "PUBLISHED"
+
+
+def _published_message(set_id: str) -> bytes:
+    """What store/PUBLISHED's signature covers: bound to its purpose, so no other signature fits."""
+    return f"nodkit published set: {set_id}\n".encode()
 
 
 def new_set_id(now: dt.datetime) -> str:
@@ -124,6 +131,7 @@ class Store:
         self.sets_dir = root / "sets"
         self.incoming_dir = root / ".incoming"
         self.latest_file = root / "LATEST"
+        self.published_file = root / PUBLISHED
 
     def ensure(self) -> None:
         for folder in (self.root, self.sets_dir, self.incoming_dir):
@@ -179,7 +187,44 @@ class Store:
                 except OSError:
                     pass
             raise StoreError(f"{self.latest_file}: cannot publish set {incoming.id}: {exc.strerror}") from None
+        if make_latest:
+            self._record_published(incoming.id, keys_dir)
         return ExportSet(incoming.id, target, manifest)
+
+    def _record_published(self, set_id: str, keys_dir: Path) -> None:
+        """store/PUBLISHED: the set just made LATEST, signed. Written after LATEST, so a crash between
+        leaves the record one set behind LATEST (harmless), never ahead of it."""
+        try:
+            write_atomic(self.published_file,
+                         (set_id + "\n").encode() + crypto.sign(keys_dir, _published_message(set_id)))
+        except OSError as exc:
+            log.warning("%s: cannot record set %s as published: %s", self.published_file, set_id, exc.strerror)
+
+    def published_id(self, public) -> tuple[str | None, str | None]:
+        """(the set id nodkit last made LATEST, why the record cannot be trusted); (None, None) when
+        there is no record yet (a kit from before the record existed)."""
+        try:
+            raw = self.published_file.read_bytes()
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, f"cannot read: {exc.strerror}"
+        head, _, signature = raw.partition(b"\n")
+        set_id = head.decode("ascii", "replace")
+        if not SET_ID.match(set_id) or not crypto.check_signature(public, _published_message(set_id), signature):
+            return None, "signature does not match (edited, damaged or copied from another kit)"
+        return set_id, None
+
+    def rollback(self, public) -> str | None:
+        """Why LATEST is older than a set nodkit already published (a rolled-back kit), or None."""
+        published, problem = self.published_id(public)
+        if problem:
+            return f"{self.published_file}: {problem}"
+        latest = self._latest_quietly()
+        if published and latest != published and (latest is None or latest < published):
+            return (f"LATEST names {latest or 'nothing'}, but set {published} was published after it "
+                    "(LATEST or the store rolled back)")
+        return None
 
     def _latest_quietly(self) -> str | None:
         try:
@@ -204,6 +249,9 @@ class Store:
             return ExportSet(set_id, path, None, f"{path / MANIFEST}: missing")
         except Exception as exc:  # IntegrityError and OSError both make the set unreadable
             return ExportSet(set_id, path, None, str(exc))
+        if manifest.set_id != set_id:  # the signed id is the truth: an old set copied under a new name
+            return ExportSet(set_id, path, None, f"{path / MANIFEST}: the manifest is set {manifest.set_id}, "
+                                                 f"not {set_id} (a set copied under another name: rollback?)")
         return ExportSet(set_id, path, manifest)
 
     def sets(self) -> list[ExportSet]:
