@@ -80,3 +80,14 @@ def setup_file(home: Path) -> bool:
     handler._nodkit_file = str(logs)  # type: ignore[attr-defined]
     root.addHandler(handler)
     return True
+
+
+def traceback_to_file(message: str) -> bool:
+    """Write `message` and the current exception's traceback to the log file only (never stderr:
+    a user sees one line, IT finds the details in logs/nodkit.log). True when a log file took it."""
+    root = logging.getLogger("nodkit")
+    record = root.makeRecord(root.name, logging.ERROR, __file__, 0, message, (), sys.exc_info())
+    files = [h for h in root.handlers if getattr(h, "_nodkit_file", None)]
+    for handler in files:
+        handler.handle(record)
+    return bool(files)

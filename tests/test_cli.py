@@ -148,3 +148,20 @@ def test_export_removes_key_file_debris(demo_kit):
     assert run_cli("export", "--kit", str(demo_kit.home)).exit_code == 0
     assert not debris.exists()
     assert (demo_kit.home / "keys" / "audiences.json").exists()
+
+
+def test_internal_error_is_one_line_without_traceback(demo_kit, monkeypatch):
+    """A bug (here: an unexpected exception inside `list`) is one stderr line and exit 2; the
+    traceback goes to the log file, and on stderr only with --debug (issue 16, item 9)."""
+    import nodkit.store.sets as sets
+
+    def bug(self):
+        raise KeyError("surprise")
+    monkeypatch.setattr(sets.Store, "sets", bug)
+    result = run_cli("list", "--kit", str(demo_kit.home))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nodkit: internal error: KeyError"), result.stderr
+    assert "Traceback" in (demo_kit.home / "logs" / "nodkit.log").read_text("utf-8")
+    debug = run_cli("--debug", "list", "--kit", str(demo_kit.home))
+    assert isinstance(debug.exception, KeyError)

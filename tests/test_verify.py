@@ -491,3 +491,27 @@ def test_leftover_temporary_guide_file_is_not_an_alarm(kit):
     (store / ".LATEST.9a8b7c6d.tmp").write_bytes(plain_pdf())  # but a plain PDF hiding there is still a leak
     result = verify(kit)
     assert result.exit_code == 2 and "UNENCRYPTED PDF" in result.stdout
+
+
+# ---------------------------------------------------------------- verify's own errors (issue 16, item 9)
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage\n", b"../../keys\n"])
+def test_unreadable_latest_is_critical_with_a_status_line(kit, content):
+    (kit.home / "store" / "LATEST").write_bytes(content)
+    result = verify(kit)
+    assert result.exit_code == 2, result.output
+    assert result.stdout.startswith("NODKIT CRITICAL") and "does not exist" in result.stdout
+    assert "Traceback" not in result.output
+
+
+def test_a_bug_in_verify_is_unknown_with_a_status_line_and_the_traceback_in_the_log(kit, monkeypatch):
+    import nodkit.monitoring.verify as verify_module
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+    monkeypatch.setattr(verify_module, "verify_kit", bug)
+    result = verify(kit)
+    assert result.exit_code == 3, result.output
+    assert result.stdout.startswith("NODKIT UNKNOWN - internal error: ZeroDivisionError")
+    assert "Traceback" not in result.output
+    assert "Traceback" in (kit.home / "logs" / "nodkit.log").read_text("utf-8")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -137,9 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line for the user, the traceback in the log
         if debug:
             raise
-        logging.getLogger("nodkit").error("internal error", exc_info=True)
-        click.echo(f"nodkit: internal error: {type(exc).__name__}: {exc} (details in logs/nodkit.log, or run with --debug)", err=True)
-        sys.exit(CRITICAL)
+        from nodkit.logsetup import traceback_to_file
+        where = "details in logs/nodkit.log, or" if traceback_to_file("internal error") else "details:"
+        text = str(exc).splitlines()[0][:200] if str(exc) else ""
+        click.echo(f"nodkit: internal error: {type(exc).__name__}: {text} ({where} run with --debug)", err=True)
+        sys.exit(UNKNOWN if _command(argv) == "verify" else CRITICAL)
 
 
 # Command modules register themselves on `cli`; import them last.

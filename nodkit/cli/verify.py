@@ -40,8 +40,17 @@ def verify(kit, as_json, decrypt, all_sets, prometheus):
         if prometheus:
             from nodkit.monitoring.prometheus import write_textfile
             write_textfile(prometheus, report)
-    except (NodkitError, OSError) as exc:
-        text = str(exc) if isinstance(exc, NodkitError) else f"{exc.filename or ''}: {exc.strerror or exc}"
+    except Exception as exc:  # verify's own failure is UNKNOWN with a status line, never a traceback
+        if isinstance(exc, NodkitError):
+            text = str(exc)
+        elif isinstance(exc, OSError):
+            text = f"{exc.filename or ''}: {exc.strerror or exc}"
+        else:
+            if click.get_current_context().find_root().obj.get("debug"):
+                raise
+            from nodkit.logsetup import traceback_to_file
+            traceback_to_file("verify: internal error")
+            text = f"internal error: {type(exc).__name__} (a bug in nodkit; details in logs/nodkit.log or with --debug)"
         if prometheus:
             _unknown_textfile(prometheus, config, text)
         if as_json:

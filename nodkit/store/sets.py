@@ -233,8 +233,8 @@ class Store:
             return None
 
     def latest_id(self) -> str | None:
-        try:
-            text = self.latest_file.read_text().strip()
+        try:  # whatever bytes it holds: a name that is no set id is then a set that does not exist
+            text = self.latest_file.read_bytes().decode("utf-8", "backslashreplace").strip()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -243,6 +243,8 @@ class Store:
 
     def load(self, set_id: str) -> ExportSet:
         path = self.sets_dir / set_id
+        if not SET_ID.match(set_id):  # never a path outside sets/ ('..', '/')
+            return ExportSet(set_id, self.sets_dir / "?", None, f"{set_id!r} is not a set id")
         try:
             manifest = Manifest.from_bytes((path / MANIFEST).read_bytes(), str(path / MANIFEST))
         except FileNotFoundError:
