@@ -18,7 +18,11 @@ DIR_MODE = 0o700
 
 
 def private_dir(path: Path) -> Path:
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    """`path` as a 0700 folder; every folder it creates on the way is 0700 too (mkdir(parents=True)
+    would leave those to the umask, e.g. an audience folder above a unit folder)."""
+    if not path.parent.exists() and path.parent != path:
+        private_dir(path.parent)
+    path.mkdir(mode=DIR_MODE, exist_ok=True)
     try:
         os.chmod(path, DIR_MODE)
     except OSError:

@@ -515,3 +515,30 @@ def test_a_bug_in_verify_is_unknown_with_a_status_line_and_the_traceback_in_the_
     assert result.stdout.startswith("NODKIT UNKNOWN - internal error: ZeroDivisionError")
     assert "Traceback" not in result.output
     assert "Traceback" in (kit.home / "logs" / "nodkit.log").read_text("utf-8")
+
+
+def test_a_set_pruned_while_verify_reads_it_is_not_missing(kit, monkeypatch):
+    """Retention removes an older set while verify is reading it (here: right after verify read
+    the set's first file): that is no 'missing' file, and verify stays OK."""
+    import nodkit.monitoring.verify as verify_module
+    from nodkit.store.sets import Store
+    older = clone_set(kit.home, load_config(kit.home).now() - dt.timedelta(hours=3))
+    store = Store(kit.home / "store")
+    real = verify_module._read_listed
+
+    def read_then_prune(path):
+        result = real(path)
+        if older in str(path) and (store.sets_dir / older).exists():
+            store.remove(older)  # what `nodkit prune` does, between two reads
+        return result
+    monkeypatch.setattr(verify_module, "_read_listed", read_then_prune)
+    for all_sets in (False, True):
+        if all_sets:
+            older = clone_set(kit.home, load_config(kit.home).now() - dt.timedelta(hours=2))
+        report = verify_kit(load_config(kit.home), all_sets=all_sets, health=False)
+        assert report.exit_code == 0, [p.line() for p in report.problems]
+
+
+def test_audience_and_unit_folders_are_private(kit):
+    for folder in [p for p in kit.set_dir.rglob("*") if p.is_dir()]:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

@@ -369,25 +369,10 @@ def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_bus
             if entry.name in checked or entry.name not in by_id:
                 continue
             s = by_id[entry.name]
-            if s.manifest is None:
-                problems.append(Problem(CRITICAL, "unreadable", str(entry / MANIFEST), s.error or "manifest unreadable"))
-                problems += _strays(entry, {MANIFEST, SIGNATURE})
-                continue
-            listed = {MANIFEST, SIGNATURE}
-            for f in s.manifest.files:
-                listed.add(f.path)
-                path = entry / f.path
-                files += 1
-                blob, missing = _read_listed(path)
-                if missing:
-                    problems.append(missing)
-                    continue
-                bad = _encryption_problem(path, blob)
-                if bad:
-                    problems.append(bad)
-                elif len(blob) != f.bytes:
-                    problems.append(Problem(CRITICAL, "size", str(path), f"{len(blob)} bytes, manifest says {f.bytes}"))
-            problems += _strays(entry, listed)
+            found, count = _scan_set(entry, s)
+            if entry.exists():  # else pruned while it was read: nothing is missing
+                problems += found
+                files += count
     if store.incoming_dir.exists():
         for entry in sorted(store.incoming_dir.iterdir()):
             for path in [entry, *sorted(entry.rglob("*"))] if entry.is_dir() else [entry]:
@@ -399,6 +384,28 @@ def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_bus
                 problems.append(Problem(WARNING, "debris", str(entry),
                                         "left by an interrupted run; the next export or 'nodkit prune' removes it"))
     return problems, files
+
+
+def _scan_set(entry: Path, s: ExportSet) -> tuple[list[Problem], int]:
+    """The encryption and size of every PDF in a set not checked in full, and strays in it."""
+    if s.manifest is None:
+        return ([Problem(CRITICAL, "unreadable", str(entry / MANIFEST), s.error or "manifest unreadable")]
+                + _strays(entry, {MANIFEST, SIGNATURE})), 0
+    problems: list[Problem] = []
+    listed = {MANIFEST, SIGNATURE}
+    for f in s.manifest.files:
+        listed.add(f.path)
+        path = entry / f.path
+        blob, missing = _read_listed(path)
+        if missing:
+            problems.append(missing)
+            continue
+        bad = _encryption_problem(path, blob)
+        if bad:
+            problems.append(bad)
+        elif len(blob) != f.bytes:
+            problems.append(Problem(CRITICAL, "size", str(path), f"{len(blob)} bytes, manifest says {f.bytes}"))
+    return problems + _strays(entry, listed), len(s.manifest.files)
 
 
 def _walk_stray(entry: Path, what: str, severity: int) -> list[Problem]:
@@ -601,6 +608,9 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
     to_check = sets if all_sets else [by_id[latest]] if latest in by_id else []
     for s in to_check:
         problems, files = verify_set(s, book, public, decrypt=decrypt)
+        if not s.path.exists():
+            log.info("set %s was removed (pruned) while it was being checked", s.id)
+            continue  # not a missing file: the whole set left sets/ by retention meanwhile
         report.problems += problems
         report.files_checked += files
         report.sets_checked.append(s.id)
