@@ -148,3 +148,23 @@ def test_page_streams_are_binary_flate_not_ascii85(tmp_path):
     with pikepdf.open(io.BytesIO(result.pdf)) as doc:
         filters = {repr(obj.get("/Filter")) for obj in doc.objects if isinstance(obj, pikepdf.Stream)}
     assert filters and all("ASCII85Decode" not in f and "FlateDecode" in f for f in filters), filters
+
+
+def test_wrapping_a_long_unbroken_cell_is_linear():
+    """A 30,000-character word used to be measured as ever shorter prefixes (quadratic: 30 KB took
+    seconds per cell). Now each character is measured about once; counted, not timed."""
+    from reportlab.pdfbase import pdfmetrics
+    from nodkit.render import fonts
+    from nodkit.render.document import _wrap
+    fonts.register()
+    real = pdfmetrics.getFont(fonts.REGULAR).stringWidth
+    calls = {"chars": 0}
+
+    def measure(text, size):
+        calls["chars"] += len(text)
+        return real(text, size)
+    word = "Ø" * 15_000 + "x" * 15_000
+    lines = _wrap(f"kort {word} slut", 100.0, measure, 9)
+    assert "".join(lines[1:-1]) + lines[-1].removesuffix(" slut") == word or "".join(lines).replace(" ", "") == f"kort{word}slut"
+    assert all(real(line, 9) <= 100.0 for line in lines)
+    assert calls["chars"] < 10 * len(word), calls  # the old way measured about 500x the word

@@ -149,15 +149,31 @@ def _wrap(text: str, width: float, measure, size: float) -> list[str]:
                 continue
             if line:
                 lines.append(line)
-            while measure(word, size) > width and len(word) > 1:
-                cut = len(word) - 1
-                while cut > 1 and measure(word[:cut], size) > width:
-                    cut = max(1, int(cut * 0.8)) if measure(word[: int(cut * 0.8)], size) > width else cut - 1
-                lines.append(word[:cut])
-                word = word[cut:]
+            if measure(word, size) > width and len(word) > 1:
+                *full, word = _break_word(word, width, measure, size)
+                lines.extend(full)
             line = word
         lines.append(line)
     return lines
+
+
+def _break_word(word: str, width: float, measure, size: float) -> list[str]:
+    """A word wider than the column in pieces that fit (at least one character each), in one pass:
+    a string's width is the sum of its characters' widths (reportlab does not kern), so each
+    character is measured once instead of measuring ever shorter prefixes (quadratic)."""
+    pieces: list[str] = []
+    widths: dict[str, float] = {}
+    start, used = 0, 0.0
+    for i, ch in enumerate(word):
+        w = widths.get(ch)
+        if w is None:
+            w = widths[ch] = measure(ch, size)
+        if used + w > width and i > start:
+            pieces.append(word[start:i])
+            start, used = i, 0.0
+        used += w
+    pieces.append(word[start:])
+    return pieces
 
 
 class _Layout:

@@ -2,7 +2,9 @@
 returns the adapter; `fetch(now)` gives one Snapshot with its "data as of" time.
 
 Rules: bad input is named by file, line and column; values never in messages.
-May import only the base modules and `security`, `store`.
+Every kind's cells are capped at MAX_CELL_CHARS when read (the row is
+flagged and says how long the cell was): one runaway cell must not stall
+the export. May import only the base modules and `security`, `store`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from nodkit.errors import ConfigError
 from nodkit.sources.base import DatasetConfig, Row, Snapshot, Source
 
 KINDS: dict[str, Callable[[DatasetConfig, dt.tzinfo], Source]] = {}
+MAX_CELL_CHARS = 2000  # about 30 lines in a list column; longer is a runaway export, not a note
 
 
 def register(kind: str):
@@ -41,7 +44,38 @@ def open_source(config: DatasetConfig, tz: dt.tzinfo) -> Source:
         raise ConfigError(
             f"{config.where}: dataset '{config.name}': unknown kind '{config.kind}' "
             f"(one of: {', '.join(sorted(KINDS))})") from None
-    return factory(config, tz)
+    return _Capped(factory(config, tz))
+
+
+class _Capped:
+    """Any source, its long cells cut at read time (see the module docstring)."""
+
+    def __init__(self, source: Source):
+        self.source = source
+
+    def __getattr__(self, name):  # the adapter's own attributes (path, options) stay visible
+        return getattr(self.source, name)
+
+    def fetch(self, now: dt.datetime) -> Snapshot:
+        snapshot = self.source.fetch(now)
+        cut = 0
+        for n, row in enumerate(snapshot.rows):
+            long = [i for i, v in enumerate(row.cells) if isinstance(v, str) and len(v) > MAX_CELL_CHARS]
+            if not long:
+                continue
+            cut += len(long)
+            column = {i: name for name, i in row.names.items()}
+            cells = list(row.cells)
+            notes = []
+            for i in long:
+                notes.append(f"feltet '{column.get(i, i + 1)}' var {len(cells[i])} tegn langt; "
+                             f"kun de første {MAX_CELL_CHARS} er med")
+                cells[i] = cells[i][:MAX_CELL_CHARS] + " …"
+            snapshot.rows[n] = Row(tuple(cells), row.names, row.origin, row.problems + tuple(notes))
+        if cut:
+            snapshot.warnings.append(f"{cut} cell(s) longer than {MAX_CELL_CHARS} characters cut "
+                                     "(their rows are flagged on the pages)")
+        return snapshot
 
 
 def known_kinds() -> list[str]:
