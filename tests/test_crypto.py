@@ -82,3 +82,40 @@ def test_decode_parameters_go_with_their_filter(tmp_path, parms):
     with pikepdf.open(path, password="hest-kop-sne-42") as doc:
         assert doc.pages[0].Contents.read_bytes() == content
         assert not isinstance(doc.pages[0].Contents.get("/DecodeParms"), pikepdf.Array)
+
+
+# ---------------------------------------------------------------- passwords (issue 16, item 11)
+
+def test_generated_passphrases_carry_at_least_60_bits():
+    assert crypto.generated_bits(crypto.GENERATED_WORDS) >= 60
+    words = crypto.generate_password().split("-")
+    assert len(words) == crypto.GENERATED_WORDS + 1 and all(w.isascii() for w in words)
+    assert not crypto.password_problems(crypto.generate_password())
+
+
+@pytest.mark.parametrize("weak", ["Sommer2026!!", "Kodeord2026!!", "aaaaaaaaaaaaaaaaaaaaaa", "abcabcabcabcabcabcab",
+                                  "Hest-12345-Kop!", "Qwerty-Hest-Kop-9"])
+def test_common_patterns_are_refused(weak):
+    assert crypto.password_problems(weak), weak
+
+
+def test_a_decomposed_password_opens_in_qpdf_and_poppler_as_typed(tmp_path, demo_kit):
+    """'å' pasted from a Mac is a + U+030A; a keyboard types U+00E5. nodkit stores and encrypts
+    the SASLprep form (PDF 2.0), so the lists open with what staff type, and `password set`
+    warns about non-ASCII passwords."""
+    import json
+    import unicodedata
+    from conftest import run_cli
+    typed = "Hest-kop-ærø-sål-2931-Vindue"
+    decomposed = unicodedata.normalize("NFD", typed)
+    assert decomposed != typed
+    result = run_cli("password", "set", "skole", "--kit", str(demo_kit.home), input=f"{decomposed}\n{decomposed}\n")
+    assert result.exit_code == 0, result.output
+    assert "non-ASCII" in result.stderr
+    exported = run_cli("export", "--kit", str(demo_kit.home), "--json")
+    assert exported.exit_code == 0, exported.output
+    path = next(f["path"] for f in json.loads(exported.stdout)["files"] if f["audience"] == "skole")
+    assert subprocess.run(["qpdf", "--check", f"--password={typed}", path], capture_output=True).returncode == 0
+    assert subprocess.run(["pdftotext", "-upw", typed, path, "-"], capture_output=True).returncode == 0
+    assert subprocess.run(["mutool", "info", "-p", typed, path], capture_output=True).returncode == 0
+    assert subprocess.run(["pdftotext", "-upw", "forkert", path, "-"], capture_output=True).returncode != 0

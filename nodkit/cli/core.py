@@ -157,6 +157,10 @@ def password_set(audience, kit, generate):
     pw = crypto.generate_password() if generate else _ask_password(audience)
     generation = crypto.PasswordBook(config.keys).set(audience, pw, config.now())
     click.echo(f"Password generation {generation} set for '{audience}'; the next export uses it.", err=True)
+    if not pw.isascii():
+        click.echo("Warning: the password has non-ASCII characters (æ, ø, å …). nodkit and qpdf/poppler/MuPDF "
+                   "handle them, but some PDF readers (older pdf.js in Firefox) did not; an ASCII passphrase "
+                   "is safer ('nodkit password set --generate').", err=True)
     if generate:
         click.echo(pw)
 

@@ -19,8 +19,12 @@ import base64
 import datetime as dt
 import io
 import json
+import math
+import re
 import secrets
 import string
+import stringprep
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +56,7 @@ def save_encrypted(doc: pikepdf.Pdf, password: str) -> bytes:
     """`doc` saved in memory, AES-256 (R6) encrypted with `password` as user password."""
     if not password:
         raise CryptoError("refusing to encrypt with an empty password")
+    password = normalise_password(password)
     owner = secrets.token_urlsafe(32)  # nobody needs to change permissions later
     _pass_flate_through(doc)
     out = io.BytesIO()
@@ -102,7 +107,7 @@ def inspect_pdf(data: bytes, password: str | None) -> PdfCheck:
         return PdfCheck(encrypted=not opens_plain, aes256=False, revision=None, pages=None,
                         opens_without_password=opens_plain)
     try:
-        with pikepdf.open(io.BytesIO(data), password=password) as doc:
+        with _open_with(data, password) as doc:
             enc = doc.encryption
             revision = int(enc.R) if doc.is_encrypted else None
             aes256 = doc.is_encrypted and enc.bits == 256 and enc.stream_method.name == "aesv3" and enc.string_method.name == "aesv3"
@@ -114,10 +119,26 @@ def inspect_pdf(data: bytes, password: str | None) -> PdfCheck:
     return PdfCheck(encrypted=True, aes256=aes256, revision=revision, pages=pages, opens_without_password=False)
 
 
+def _open_with(data: bytes, password: str) -> pikepdf.Pdf:
+    """Open with the password as PDF 2.0 normalises it, else exactly as given (a file made before
+    nodkit normalised passwords); raises pikepdf.PasswordError when neither opens it."""
+    try:
+        candidates = list(dict.fromkeys([normalise_password(password), password]))
+    except CryptoError:
+        candidates = [password]
+    for n, candidate in enumerate(candidates):
+        try:
+            return pikepdf.open(io.BytesIO(data), password=candidate)
+        except pikepdf.PasswordError:
+            if n == len(candidates) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def decrypt_pdf(data: bytes, password: str) -> bytes:
     """Plain PDF bytes in memory (for printing); never written to disk."""
     try:
-        with pikepdf.open(io.BytesIO(data), password=password) as doc:
+        with _open_with(data, password) as doc:
             out = io.BytesIO()
             doc.save(out)
             return out.getvalue()
@@ -197,15 +218,72 @@ _WORDS = (
 _WORDS = [w for w in _WORDS if w.isascii()]  # easy to type on any keyboard under stress
 
 
-def generate_password(words: int = 5) -> str:
-    """A passphrase like 'hest-kop-fjord-mel-sne-47': easy to read aloud and type."""
+MIN_GENERATED_BITS = 60  # AES-256 R6's password hash is cheap to try: ~1,650 guesses/s per core in Python
+
+
+def generated_bits(words: int) -> float:
+    """Entropy of `generate_password(words)`: the words and the two-digit number."""
+    return words * math.log2(len(_WORDS)) + math.log2(90)
+
+
+GENERATED_WORDS = next(n for n in range(1, 20) if generated_bits(n) >= MIN_GENERATED_BITS)
+
+
+def generate_password(words: int = GENERATED_WORDS) -> str:
+    """A passphrase like 'hest-kop-fjord-mel-sne-ko-sol-by-47' (≥ 60 bits): ASCII, easy to read
+    aloud and type on any keyboard."""
     chosen = [secrets.choice(_WORDS) for _ in range(words)]
     return "-".join(chosen) + f"-{secrets.randbelow(90) + 10}"
+
+
+def normalise_password(password: str) -> str:
+    """The password as PDF 2.0 (ISO 32000-2, 7.6.4.3.3) hashes it: SASLprep (RFC 4013).
+
+    Non-ASCII spaces become spaces, characters "mapped to nothing" go, and
+    NFKC makes a decomposed 'å' (a + U+030A, as pasted from a Mac) the 'å' a
+    keyboard types, so every reader derives the same key. Refuses what
+    SASLprep prohibits (control characters, private use, non-characters).
+    """
+    mapped = "".join(" " if stringprep.in_table_c12(c) else c for c in password
+                     if not stringprep.in_table_b1(c))
+    text = unicodedata.normalize("NFKC", mapped)
+    for c in text:
+        if (stringprep.in_table_c21_c22(c) or stringprep.in_table_c3(c) or stringprep.in_table_c4(c)
+                or stringprep.in_table_c5(c) or stringprep.in_table_c6(c) or stringprep.in_table_c7(c)
+                or stringprep.in_table_c8(c) or stringprep.in_table_c9(c)):
+            raise CryptoError(f"the password holds a character PDF passwords may not contain (U+{ord(c):04X})")
+    return text
+
+
+_COMMON_WORDS = {
+    "password", "passw0rd", "kodeord", "adgangskode", "adgang", "velkommen", "qwerty", "qwertz", "asdf",
+    "sommer", "vinter", "forår", "foraar", "efterår", "efteraar", "januar", "februar", "marts", "april", "maj",
+    "juni", "juli", "august", "september", "oktober", "november", "december", "mandag", "tirsdag", "onsdag",
+    "torsdag", "fredag", "lørdag", "søndag", "kommune", "hjemmepleje", "hjemmeplejen", "skole", "nodkit",
+    "nødliste", "test", "admin", "danmark", "letmein", "welcome", "summer", "winter", "spring", "autumn",
+}
+
+
+def _common_pattern(password: str) -> str | None:
+    """Why a password follows a pattern attackers try first, or None."""
+    low = password.lower()
+    letters = re.sub(r"[^a-zæøåäöü]", "", low)
+    if letters in _COMMON_WORDS:
+        return "not a common word or name with digits and symbols added (like 'Sommer2026!!')"
+    if (letters and not letters.strip(letters[0])) or re.search(r"(.)\1{3,}", password) or re.fullmatch(r"(.{1,6}?)\1{2,}.{0,3}", password):
+        return "no long repeats (like 'aaaa' or 'abcabcabc')"
+    for run in ("0123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopåasdfghjklæø", "9876543210"):
+        if any(run[i:i + 5] in low for i in range(len(run) - 4)):
+            return "no runs like '12345', 'abcde' or 'qwert'"
+    return None
 
 
 def password_problems(password: str) -> list[str]:
     """Why a password is too weak; empty when it is acceptable."""
     problems = []
+    common = _common_pattern(password)
+    if common:
+        problems.append(common)
     if len(password) < MIN_LENGTH:
         problems.append(f"at least {MIN_LENGTH} characters")
     classes = sum(any(c in group for c in password) for group in
@@ -274,6 +352,7 @@ class PasswordBook:
         raise CryptoError(f"{self.path}: audience '{audience}' has no password generation {generation}")
 
     def set(self, audience: str, password: str, now: dt.datetime) -> int:
+        password = normalise_password(password)
         problems = password_problems(password)
         if problems:
             raise CryptoError("password too weak: needs " + "; ".join(problems))
