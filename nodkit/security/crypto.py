@@ -219,21 +219,27 @@ _WORDS = [w for w in _WORDS if w.isascii()]  # easy to type on any keyboard unde
 
 
 MIN_GENERATED_BITS = 60  # AES-256 R6's password hash is cheap to try: ~1,650 guesses/s per core in Python
+# Longest password every reader takes: poppler's command-line tools (pdftotext -upw) and PDF 1.7
+# readers cut a password at 32 bytes, so a longer one is refused there (found by tests/test_readers.py)
+MAX_BYTES = 32
+_CODE = "abcdefghjkmnpqrstuvwxyz23456789"  # no i, l, o, 0, 1: nothing to misread from the envelope
+GENERATED_WORDS, GENERATED_GROUPS = 3, 2  # 'hest-kop-fjord-k7xm-r4tq'
 
 
-def generated_bits(words: int) -> float:
-    """Entropy of `generate_password(words)`: the words and the two-digit number."""
-    return words * math.log2(len(_WORDS)) + math.log2(90)
+def generated_bits(words: int = GENERATED_WORDS, groups: int = GENERATED_GROUPS) -> float:
+    """Entropy of a generated passphrase: its words and its 4-character groups."""
+    return words * math.log2(len(_WORDS)) + 4 * groups * math.log2(len(_CODE))
 
 
-GENERATED_WORDS = next(n for n in range(1, 20) if generated_bits(n) >= MIN_GENERATED_BITS)
-
-
-def generate_password(words: int = GENERATED_WORDS) -> str:
-    """A passphrase like 'hest-kop-fjord-mel-sne-ko-sol-by-47' (≥ 60 bits): ASCII, easy to read
-    aloud and type on any keyboard."""
-    chosen = [secrets.choice(_WORDS) for _ in range(words)]
-    return "-".join(chosen) + f"-{secrets.randbelow(90) + 10}"
+def generate_password(words: int = GENERATED_WORDS, groups: int = GENERATED_GROUPS) -> str:
+    """A passphrase like 'hest-kop-fjord-k7xm-r4tq': ≥ 60 bits, ASCII, at most 32 characters,
+    words to read aloud and short groups of unambiguous letters and digits."""
+    while True:  # a rare draw that looks like a pattern ('aaaa') is drawn again
+        chosen = [secrets.choice(_WORDS) for _ in range(words)]
+        chosen += ["".join(secrets.choice(_CODE) for _ in range(4)) for _ in range(groups)]
+        password = "-".join(chosen)
+        if not password_problems(password):
+            return password
 
 
 def normalise_password(password: str) -> str:
@@ -281,6 +287,9 @@ def _common_pattern(password: str) -> str | None:
 def password_problems(password: str) -> list[str]:
     """Why a password is too weak; empty when it is acceptable."""
     problems = []
+    if len(password.encode("utf-8")) > MAX_BYTES:
+        problems.append(f"at most {MAX_BYTES} bytes (some PDF readers, e.g. poppler's tools, cut longer passwords "
+                        "and then cannot open the lists)")
     common = _common_pattern(password)
     if common:
         problems.append(common)
