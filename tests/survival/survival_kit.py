@@ -232,3 +232,33 @@ def assert_no_secrets(home: Path, secrets: Secrets, *outputs: str) -> None:
         if hits:
             found.append(f"output #{i}: {hits}")
     assert not found, "secrets in plaintext: " + "; ".join(found)
+
+
+# ---------------------------------------------------------------- a small filesystem of its own
+
+from contextlib import contextmanager  # noqa: E402
+
+
+@contextmanager
+def tmpfs(mnt: Path, size: str):
+    """Mount a tmpfs of `size` at `mnt` (root only) for the block; skip when that is impossible
+    here, fail in CI (CI=true), unmount afterwards."""
+    import pytest
+    ci = os.environ.get("CI", "").lower() == "true"
+    if os.geteuid() != 0:
+        if ci:
+            pytest.fail("mounting a tmpfs must run as root in CI")
+        pytest.skip("mounting a small tmpfs needs root (runs in CI as root)")
+    mnt.mkdir(exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        if ci:
+            pytest.fail(f"cannot mount tmpfs in CI: {proc.stderr.strip()}")
+        pytest.skip(f"cannot mount tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        if os.path.ismount(mnt):
+            subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from survival_kit import assert_no_secrets, assert_store_sound, load_secrets, make_small, record, state
+from survival_kit import assert_no_secrets, assert_store_sound, load_secrets, make_small, record, state, tmpfs
 
 pytestmark = pytest.mark.survival
 
@@ -36,21 +36,11 @@ def _need_root():
 @pytest.fixture
 def small_fs(tmp_path):
     _need_root()
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0700", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"cannot mount tmpfs in CI: {proc.stderr.strip()}")
-        pytest.skip(f"cannot mount tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        _close_log_handlers(mnt)
-        subprocess.run(["umount", str(mnt)], check=False)
-        if os.path.ismount(mnt):
-            subprocess.run(["umount", "-l", str(mnt)], check=False)
+    with tmpfs(tmp_path / "mnt", SIZE) as mnt:
+        try:
+            yield mnt
+        finally:
+            _close_log_handlers(mnt)
 
 
 def _close_log_handlers(under: Path) -> None:

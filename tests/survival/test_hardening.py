@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import pdftotext
-from survival_kit import make_small
+from survival_kit import make_small, tmpfs
 
 pytestmark = pytest.mark.survival
 
@@ -93,27 +93,11 @@ def test_password_set_during_an_export_is_not_lost(demo_kit):
 
 # ---------------------------------------------------------------- 3, 4: read-only medium, full disk
 
-def _need_root(what: str) -> None:
-    if os.geteuid() != 0:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{what} must run as root in CI")
-        pytest.skip(f"{what} needs root (runs in CI as root)")
-
-
 @pytest.fixture
 def kit_on_tmpfs(demo_kit, tmp_path):
     """The demo kit copied onto its own small tmpfs (so the test can make it read-only or full)."""
     import shutil
-    _need_root("mounting a tmpfs")
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"cannot mount tmpfs in CI: {proc.stderr.strip()}")
-        pytest.skip(f"cannot mount tmpfs here: {proc.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "mnt", "64m") as mnt:
         home = mnt / "kit"
         shutil.copytree(demo_kit.home, home, symlinks=True)
         paper = tmp_path / "paper"
@@ -122,10 +106,6 @@ def kit_on_tmpfs(demo_kit, tmp_path):
         cfg.write_text(cfg.read_text("utf-8") + '\n[printer]\nbackend = "command"\n'
                        f'command = ["sh", "-c", "cat > {paper}/job-$$.pdf"]\ncopies = 1\n', "utf-8")
         yield mnt, home, paper
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
-        if os.path.ismount(mnt):
-            subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def _print(home: Path, password: str) -> subprocess.CompletedProcess:
