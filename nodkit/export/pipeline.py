@@ -5,10 +5,13 @@ unit) in memory → encrypt per audience → write into .incoming/ → manifest 
 sign → publish atomically → LATEST (good sets only) → retention.
 
 Status of a set:
-  good     every configured list was produced
-  partial  a dataset or template failed; the other lists are there
-  suspect  a dataset's row count fell by more than `suspect_drop` against the
-           newest good set (an empty or truncated source export)
+  good        every configured list was produced, with its rows
+  partial     a dataset or template failed; the other lists are there
+  incomplete  an expected list came out empty, all its rows filtered or all
+              flagged, a unit of the last good set vanished, or rows could not
+              be placed or go to no audience (nodkit.export.completeness)
+  suspect     a dataset's row count fell by more than `suspect_drop` against the
+              newest good set (an empty or truncated source export)
 Only a good set becomes LATEST and only after a good set is anything pruned
 (DESIGN rule 1). The CLI and the scheduler both call `run_export`.
 """
@@ -38,6 +41,7 @@ from nodkit.sources.base import Snapshot
 from nodkit.store.sets import ExportSet, Store, apply_retention, new_set_id, safe_name
 from nodkit.lists.templates import Template, load_templates
 from nodkit.lists.validate import PreparedList, prepare
+from nodkit.export import completeness
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +167,7 @@ class Export:
         self.appendices = appendices
         self.started = time.monotonic()
         self.reasons: list[str] = []   # why the set is not good (partial, suspect)
+        self.gaps: list[str] = []      # expected lists not printed with their rows (incomplete)
         self.warnings: list[str] = []
         self.timings: dict = {"render": {}, "encrypt": 0.0}
         self.files: list[FileEntry] = []
@@ -181,6 +186,9 @@ class Export:
         self.secrets = {a: self.book.current(a) for a in config.audiences}
         crypto.load_public(config.keys)  # fail before any work when keys are missing
         self.store = Store(config.store)
+        previous = self.store.newest_good()
+        self.previous_id = previous.id if previous else None
+        self.previous_units = completeness.previous_units(previous.manifest if previous else None)
 
     def run(self) -> ExportResult:
         with self.store.lock("export"):
@@ -279,6 +287,9 @@ class Export:
             log.info("list %s: %d row(s) left out by the template's filter/horizon (intended)", tid,
                      prepared.filtered)
         self.dataset_flags[template.dataset] = max(self.dataset_flags.get(template.dataset, 0), prepared.flagged)
+        gaps = completeness.list_gaps(self.config, tid, prepared, self.wanted[tid],
+                                      self.previous_units.get(tid), self.previous_id)
+        self.gaps += gaps.reasons
         if prepared.flagged:
             log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
         return prepared
@@ -286,10 +297,9 @@ class Export:
     def _render_jobs(self, tid: str, template: Template, prepared: PreparedList, audiences: list[str]):
         config = self.config
         for unit_name, unit in prepared.units.items():
-            targets = [a for a in audiences
-                       if config.audiences[a].units is None or unit_name in config.audiences[a].units]
+            targets = completeness.receivers(config, audiences, unit_name)
             if not targets:
-                continue
+                continue  # named in the set's reasons by completeness.list_gaps
             job = RenderJob(prepared, unit, kit_name=config.name, generated_at=self.now, set_id=self.set_id,
                             file_label=f"{safe_name(unit_name)}/{tid}.pdf",
                             passwords={a: self.secrets[a].password for a in targets})
@@ -401,11 +411,11 @@ class Export:
     # -- seal, publish, prune ------------------------------------------------------------------------
     def seal(self) -> Manifest:
         """The set's status and its manifest (signed by `publish`)."""
-        self.status = "partial" if self.reasons else "good"
+        # one status, the most telling cause first: a failed source, a collapsed one, then gaps
         suspect = _suspect_reasons(self.config, self.store, self.row_counts)
-        if suspect:
-            self.status = "suspect"
-            self.reasons += suspect
+        self.status = ("partial" if self.reasons else "suspect" if suspect else "incomplete" if self.gaps
+                       else "good")
+        self.reasons += suspect + self.gaps
         config = self.config
         datasets = {name: DatasetEntry(source=snap.source, kind=snap.kind,
                                        as_of=snap.as_of.isoformat(timespec="seconds"),

@@ -238,12 +238,32 @@ def mask_cpr(cpr: str, mask: str) -> str:
 
 
 def sort_key(value: Any) -> tuple:
-    """Sort key that puts empty values last and never compares across types."""
+    """Sort key that puts empty values last and never compares across types.
+
+    Text sorts naturally (Rute 2 before Rute 10); the folded text breaks ties so
+    that "Rute 01" and "Rute 1" stay two values."""
     if value is None or value == "":
         return (2, "")
     if isinstance(value, str):
-        return (1, danish_fold(value))
+        folded = danish_fold(value)
+        return (1, natural_key(folded), folded)
     return (0, value)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple:
+    """"rute 10" -> ("rute ", 10, ""): text parts at even places, numbers at odd ones, so
+    two keys always compare text with text and number with number."""
+    parts = _DIGITS.split(text)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
+def natural_fold(text: str) -> tuple:
+    """Sort key for unit names: Danish letters, numbers in number order."""
+    folded = danish_fold(text)
+    return (natural_key(folded), folded)
 
 
 # Danish alphabet order: ... x y z æ ø å ('{' sorts after 'z')

@@ -545,7 +545,12 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
     for s in sets:
         report.sets_by_status[s.status] = report.sets_by_status.get(s.status, 0) + 1
     if latest is None:
-        report.problems.append(Problem(CRITICAL, "latest", str(store.latest_file), "no good export set yet (LATEST missing)"))
+        # staff would get no lists at all: CRITICAL, and say why the newest set is not good
+        newest = next((s for s in sets if s.manifest is not None), None)
+        why = (f"; the newest set {newest.id} is {newest.status}: " + "; ".join(newest.manifest.status_reasons[:3])
+               if newest is not None else "")
+        report.problems.append(Problem(CRITICAL, "latest", str(store.latest_file),
+                                       "no good export set yet (LATEST missing)" + why))
     elif latest not in by_id:
         report.problems.append(Problem(CRITICAL, "latest", str(store.latest_file), f"names set {latest}, which does not exist"))
     else:

@@ -30,6 +30,9 @@ class Row:
     names: dict[str, int]  # source column -> position in cells (shared, never changed)
     origin: str  # "besoeg.csv:17" — where a human finds this row in the source
     problems: tuple[str, ...] = ()  # found by the reader (Danish, no values); row is flagged
+    # the record's field count when it differs from the header's (0: it matches). Such a row's
+    # values may have shifted: it is flagged and never makes a unit or section of its own
+    fields: int = 0
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], origin: str, problems: tuple[str, ...] = ()) -> "Row":
