@@ -280,7 +280,7 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     deferred: list[tuple[str, tuple, PreparedRow, str]] = []  # shifted rows, placed after the others
     unplaced: list[tuple[str, str]] = []
     # fields whose empty value is a problem even when the template does not mark them required
-    needed = [(f, _heading(template, f)) for f in dict.fromkeys(
+    needed = [(f, "enhed" if f == unit_field else kinds[f].heading if f in kinds else f) for f in dict.fromkeys(
         ([unit_field] if unit_field else []) + list(template.section) + ([horizon_field] if horizon_field else []))]
     for row in snapshot.rows:
         if row.names is not names:  # the same dict for every row of a snapshot: positions worked out once
@@ -367,10 +367,6 @@ def _section_order(skey: tuple) -> tuple:
     """The unplaced rows' section last; the others by their keys."""
     return (skey == (UNPLACED_SECTION,), skey if skey != (UNPLACED_SECTION,) else ())
 
-
-def _heading(template: Template, name: str) -> str:
-    column = template.column(name)
-    return column.heading if column else name
 
 
 def _tuple_getter(names) -> Callable[[dict], tuple]:

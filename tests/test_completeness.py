@@ -1,0 +1,248 @@
+"""No false OK (issue 14), end to end through the CLI on a small kit.
+
+Every case writes the visits export the way care records do (BOM, CRLF,
+Windows-1252, quoted line breaks, trailing blank lines), exports, and checks
+what a person would see: the status, the exit code, LATEST, `verify`'s exit
+code, the reason text, and, read back with pdftotext, that every input row is
+printed exactly once in its unit and section, or is named (file:line) in the
+set's reasons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from conftest import pdftotext, run_cli
+from kittools import quiet_schedule
+from nodkit.kit.home import config_text, init_kit
+
+TZ = ZoneInfo("Europe/Copenhagen")
+PASSWORD = "fjord-hest-kop-mel-sne-47"
+HEADER = ["Dato", "Fra", "Borger", "Adresse", "Rute", "Vagt", "Område"]  # the unit last: a shift moves it
+
+DATASET = '''[datasets.visits]
+kind = "csv"
+path = "{path}"
+[datasets.visits.columns]
+date = "Dato"
+start = "Fra"
+citizen = "Borger"
+address = "Adresse"
+route = "Rute"
+shift = "Vagt"
+area = "Område"
+'''
+
+
+def day(offset: int) -> str:
+    # tomorrow onwards: the horizon (today + 3 days) holds them even if midnight passes mid-test
+    return (dt.datetime.now(TZ).date() + dt.timedelta(days=offset)).strftime("%d-%m-%Y")
+
+
+def visit(n: int, area: str = "Nord", route: str = "1", offset: int = 1) -> list[str]:
+    return [day(offset), f"{7 + n % 8:02d}.30", f"Borger{n:02d}", f"Vej {n}", route, "Dag", area]
+
+
+def write_csv(path: Path, rows: list[list[str]], *, encoding: str = "utf-8-sig", tail: str = "\r\n\r\n") -> None:
+    """Semicolon CSV as the care record writes it: CRLF, a BOM (or cp1252), blank lines at the end."""
+    def cell(v: str) -> str:
+        return f'"{v}"' if "\n" in v or '"' in v else v
+    text = "\r\n".join(";".join(cell(v) for v in r) for r in [HEADER, *rows]) + tail
+    path.write_bytes(text.encode(encoding))
+
+
+def make_kit(tmp_path: Path, units: list[str] | None = None) -> Path:
+    home = tmp_path / "kit"
+    source = tmp_path / "besoeg.csv"
+    audiences = {"pleje": ("Hjemmeplejen", ["care-route"])}
+    text = config_text("Testkommune", DATASET.replace("{path}", source.as_posix()), audiences=audiences)
+    if units is not None:
+        text = text.replace('templates = ["care-route"]\n',
+                            'templates = ["care-route"]\nunits = [' + ", ".join(f'"{u}"' for u in units) + "]\n")
+    init_kit(home, {"pleje": PASSWORD}, config=text)
+    quiet_schedule(home)
+    return home
+
+
+def export(home: Path) -> tuple[int, dict]:
+    result = run_cli("export", "--kit", str(home), "--json")
+    assert result.stdout, result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def latest(home: Path) -> str | None:
+    path = home / "store" / "LATEST"
+    return path.read_text().strip() if path.exists() else None
+
+
+def verify(home: Path):
+    return run_cli("verify", "--kit", str(home))
+
+
+def printed(data: dict) -> dict[str, list[str]]:
+    """unit -> text lines of its care-route.pdf (read with pdftotext)."""
+    return {f["unit"]: pdftotext(Path(f["path"]), PASSWORD).splitlines()
+            for f in data["files"] if f["template"] == "care-route"}
+
+
+def assert_every_row_accounted(data: dict, rows: list[list[str]], file: str = "besoeg.csv",
+                               first_line: int = 2) -> dict[str, str]:
+    """Each input row is printed exactly once (note lines aside), or its file:line is in the reasons.
+
+    Returns citizen -> the unit whose file printed it.
+    """
+    pages = printed(data)
+    reasons = " ".join(data["reasons"])
+    where = {}
+    for n, row in enumerate(rows):
+        name = row[HEADER.index("Borger")]
+        hits = [(unit, line) for unit, lines in pages.items() for line in lines
+                if re.search(rf"\b{name}\b", line) and f"({file}:" not in line]
+        if f"{file}:{first_line + n}" in reasons and not hits:
+            continue
+        assert len(hits) == 1, (name, hits, data["reasons"])
+        where[name] = hits[0][0]
+    return where
+
+
+def test_good_export_of_a_cp1252_file_with_quoted_line_breaks_prints_every_row_once(tmp_path):
+    home = make_kit(tmp_path)
+    rows = [visit(n, area="Nord" if n % 2 else "Syd", route=str(1 + n % 3)) for n in range(8)]
+    rows[2][HEADER.index("Adresse")] = "Søndergade 4\nbaghuset"  # a quoted line break inside a field
+    write_csv(tmp_path / "besoeg.csv", rows, encoding="cp1252")
+    code, data = export(home)
+    assert code == 0 and data["status"] == "good" and data["latest"], data["reasons"]
+    assert latest(home) == data["set"] and verify(home).exit_code == 0
+    # line numbers are physical lines: the quoted break makes row 3 span lines 4-5
+    where = assert_every_row_accounted(data, rows)
+    assert where == {r[2]: r[6] for r in rows}
+    assert any("Søndergade 4" in line for line in printed(data)["Syd"])
+
+
+def test_everything_outside_the_horizon_is_incomplete_never_latest(tmp_path):
+    home = make_kit(tmp_path)
+    write_csv(tmp_path / "besoeg.csv", [visit(n) for n in range(4)])
+    code, good = export(home)
+    assert code == 0 and good["status"] == "good"
+    # the care record stopped writing the file last week: every row is dated before today
+    write_csv(tmp_path / "besoeg.csv", [visit(n, offset=-8 + n % 2) for n in range(6)])
+    code, data = export(home)
+    assert code == 1 and data["status"] == "incomplete" and data["latest"] is False
+    assert data["files"] == []
+    today = dt.datetime.now(TZ).date()
+    horizon = f"{today:%d-%m-%Y}..{today + dt.timedelta(days=3):%d-%m-%Y}"
+    assert (f"list 'care-route' (dataset 'visits'): 6 rows read, 0 inside the horizon {horizon}; "
+            f"dates in the source {day(-8)}..{day(-7)} (newest {day(-7)})") in data["reasons"]
+    assert any("unit 'Nord' had 4 rows in the last good set" in r for r in data["reasons"])
+    assert latest(home) == good["set"]
+    result = verify(home)
+    assert result.exit_code == 1 and "is incomplete" in result.stdout
+    # retention never counts it as good: with keep_min = 1 the good set is still the one kept
+    cfg = home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8").replace("keep_min = 3", "keep_min = 1").replace("days = 7", "days = 0.0000001"))
+    plan = run_cli("prune", "--kit", str(home), "--dry-run", "--json")
+    decisions = {d["set"] if "set" in d else d["set_id"]: d for d in json.loads(plan.stdout)["decisions"]}
+    assert decisions[good["set"]]["keep"] is True
+
+
+def test_an_empty_first_export_is_not_good(tmp_path):
+    home = make_kit(tmp_path)
+    write_csv(tmp_path / "besoeg.csv", [], tail="\r\n")  # header only
+    code, data = export(home)
+    assert code == 1 and data["status"] == "incomplete" and latest(home) is None
+    assert ("list 'care-route' (dataset 'visits'): the source has no rows (header only?); the list would be empty"
+            in data["reasons"])
+    result = verify(home)
+    assert result.exit_code == 2
+    assert "no good export set yet (LATEST missing); the newest set" in result.stdout and "is incomplete" in result.stdout
+
+
+@pytest.mark.parametrize("units", [None, ["Nord"]], ids=["every-unit", "units-filter"])
+def test_a_row_with_one_field_too_many_is_flagged_and_never_makes_a_unit(tmp_path, units):
+    home = make_kit(tmp_path, units)
+    rows = [visit(n) for n in range(5)]
+    # a stray ';' in the address: the later values move one column right, the last lands in a new field
+    rows[2][HEADER.index("Adresse")] = "Vej 2; 1. tv"
+    write_csv(tmp_path / "besoeg.csv", rows)
+    code, data = export(home)
+    assert code == 1 and data["status"] == "incomplete" and latest(home) is None
+    units_printed = {f["unit"] for f in data["files"] if f["template"] == "care-route"}
+    assert "Dag" not in units_printed and "1" not in units_printed  # no unit made of shifted values
+    reason = next(r for r in data["reasons"] if "could not be placed" in r)
+    assert "besoeg.csv:4" in reason and "8 fields, header has 7" in reason
+    where = assert_every_row_accounted(data, [r for i, r in enumerate(rows) if i != 2])
+    assert set(where.values()) == {"Nord"}
+    if units is None:
+        lines = printed(data)["Uden enhed"]
+        row_line = next(line for line in lines if "Borger02" in line and "(besoeg.csv:" not in line)
+        assert row_line.lstrip().startswith("!")
+        assert any("besoeg.csv:4" in line and "8 felter, overskriften 7" in line for line in lines)
+    else:
+        assert "Uden enhed" not in units_printed
+        assert any("no audience receives" in r and "'Uden enhed' (1 rows)" in r for r in data["reasons"])
+
+
+def test_a_shifted_row_whose_values_name_a_known_unit_and_section_is_printed_there_flagged(tmp_path):
+    home = make_kit(tmp_path)
+    rows = [visit(n) for n in range(4)]
+    rows.append(visit(9) + [""])  # an empty extra field at the end: still 8 fields
+    write_csv(tmp_path / "besoeg.csv", rows)
+    code, data = export(home)
+    assert data["status"] == "good" and code == 0, data["reasons"]
+    lines = printed(data)["Nord"]
+    assert next(line for line in lines if "Borger09" in line and "(besoeg.csv:" not in line).lstrip().startswith("!")
+    assert any("besoeg.csv:6" in line and "8 felter, overskriften 7" in line for line in lines)
+    assert_every_row_accounted(data, rows)
+
+
+def test_short_rows_and_empty_units_are_flagged_and_named(tmp_path):
+    home = make_kit(tmp_path)
+    rows = [visit(n) for n in range(5)]
+    rows[1] = rows[1][:5]  # too few fields: no shift, no area
+    rows[3][HEADER.index("Område")] = ""  # an empty unit
+    rows[4][HEADER.index("Dato")] = ""  # an empty (NULL) date
+    write_csv(tmp_path / "besoeg.csv", rows)
+    code, data = export(home)
+    assert code == 1 and data["status"] == "incomplete"
+    reason = next(r for r in data["reasons"] if "could not be placed" in r)
+    assert "besoeg.csv:3" in reason and "besoeg.csv:5" in reason and "5 fields, header has 7" in reason
+    lines = printed(data)
+    assert any("besoeg.csv:5" in line and "mangler" in line for line in lines["Uden enhed"])
+    assert any("besoeg.csv:6" in line and "mangler Dato" in line for line in lines["Nord"])
+    assert_every_row_accounted(data, rows)
+
+
+def test_all_rows_flagged_is_not_good(tmp_path):
+    home = make_kit(tmp_path)
+    cfg = home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8").replace('start = "Fra"', 'start = "Dato"'), "utf-8")
+    rows = [visit(n) for n in range(4)]
+    for r in rows:
+        r[0] = r[0] + " " + r[1]  # "02-12-2026 07.30": date and time in one column
+    write_csv(tmp_path / "besoeg.csv", rows)
+    code, data = export(home)
+    assert code == 1 and data["status"] == "incomplete" and latest(home) is None
+    assert any("all 4 printed rows are flagged" in r for r in data["reasons"]), data["reasons"]
+    assert_every_row_accounted(data, rows)
+
+
+def test_sources_check_predicts_the_export(tmp_path):
+    home = make_kit(tmp_path)
+    write_csv(tmp_path / "besoeg.csv", [visit(n, offset=-8) for n in range(3)] + [visit(5)])
+    result = run_cli("sources", "check", "--kit", str(home), "--json")
+    data = json.loads(result.stdout)
+    [care] = data["datasets"][0]["lists"]
+    assert (care["read"], care["inside_horizon"], care["printed"], care["flagged_rows"]) == (4, 1, 1, 0)
+    assert care["oldest"] == day(-8) and care["newest"] == day(1) and care["would_be"] == "good"
+    assert result.exit_code == 0, result.output
+    write_csv(tmp_path / "besoeg.csv", [visit(n, offset=-8) for n in range(3)])
+    result = run_cli("sources", "check", "--kit", str(home))
+    assert result.exit_code == 2, result.output
+    assert "list care-route: 3 rows read → 0 inside the horizon → 0 printed → 0 flagged" in result.stdout
+    assert "export would be INCOMPLETE: list 'care-route' (dataset 'visits'): 3 rows read, 0 inside" in result.stdout
