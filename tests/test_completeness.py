@@ -142,7 +142,7 @@ def test_everything_outside_the_horizon_is_incomplete_never_latest(tmp_path):
     assert any("unit 'Nord' had 4 rows in the last good set" in r for r in data["reasons"])
     assert latest(home) == good["set"]
     result = verify(home)
-    assert result.exit_code == 1 and "is incomplete" in result.stdout
+    assert result.exit_code == 1 and "is incomplete" in result.stdout, result.output
     # retention never counts it as good: with keep_min = 1 the good set is still the one kept
     cfg = home / "nodkit.toml"
     cfg.write_text(cfg.read_text("utf-8").replace("keep_min = 3", "keep_min = 1").replace("days = 7", "days = 0.0000001"))
@@ -234,6 +234,12 @@ def test_all_rows_flagged_is_not_good(tmp_path):
 
 def test_sources_check_predicts_the_export(tmp_path):
     home = make_kit(tmp_path)
+    cfg = home / "nodkit.toml"
+    write_csv(tmp_path / "besoeg.csv", [visit(1)])
+    result = run_cli("sources", "check", "--kit", str(home))
+    assert result.exit_code == 1 and "no column (printed empty): end, cpr" in result.stdout  # until declared absent
+    cfg.write_text(cfg.read_text("utf-8").replace(
+        'kind = "csv"\n', 'kind = "csv"\nabsent = ["end", "cpr", "access", "services", "phone", "employee"]\n', 1))
     write_csv(tmp_path / "besoeg.csv", [visit(n, offset=-8) for n in range(3)] + [visit(5)])
     result = run_cli("sources", "check", "--kit", str(home), "--json")
     data = json.loads(result.stdout)
@@ -244,5 +250,5 @@ def test_sources_check_predicts_the_export(tmp_path):
     write_csv(tmp_path / "besoeg.csv", [visit(n, offset=-8) for n in range(3)])
     result = run_cli("sources", "check", "--kit", str(home))
     assert result.exit_code == 2, result.output
-    assert "list care-route: 3 rows read → 0 inside the horizon → 0 printed → 0 flagged" in result.stdout
+    assert f"3 rows read → 0 inside the horizon → 0 printed → 0 flagged; dates {day(-8)}..{day(-8)}" in result.stdout
     assert "export would be INCOMPLETE: list 'care-route' (dataset 'visits'): 3 rows read, 0 inside" in result.stdout

@@ -169,14 +169,17 @@ def load_config(home: Path) -> KitConfig:
         for fname, col in cols.items():
             if not isinstance(col, str):
                 raise r.sub("columns").fail(fname, "must be the source column name as text")
-        options = {k: v for k, v in raw.items() if k not in ("kind", "columns")}
+        absent = r.get("absent", list, [])
+        if not all(isinstance(f, str) for f in absent):
+            raise r.fail("absent", 'must list template field names, e.g. ["cpr", "access"]')
+        options = {k: v for k, v in raw.items() if k not in ("kind", "columns", "absent")}
         for key in ("path",):
             if key in options and isinstance(options[key], str):
                 options[key] = _resolve(home, options[key])
         if "url" in options and isinstance(options["url"], str):
             options["url"] = _resolve_sqlite(home, options["url"])
         datasets[dname] = DatasetConfig(name=dname, kind=kind, options=options, columns=dict(cols),
-                                        where=doc.where("datasets", dname))
+                                        where=doc.where("datasets", dname), absent=tuple(absent))
 
     audiences: dict[str, Audience] = {}
     for aname, r in top.named_tables("audiences", "audience", _NAME, "a-z, 0-9, - and _ (they name folders)"):

@@ -150,7 +150,13 @@ def match_columns(template: Template, dataset: DatasetConfig, snapshot: Snapshot
             actual = by_fold.get(column.heading.casefold())
         if actual is None:
             needed = name in (template.unit, *template.section) or (column is not None and column.required)
-            if needed:
+            if needed and name in dataset.absent:
+                missing.append(MissingColumn(name, None, (
+                    f"dataset '{dataset.name}' declares field '{name}' absent, but list '{template.id}' needs it; "
+                    f"map it under [datasets.{dataset.name}.columns] at {dataset.where}")))
+            elif name in dataset.absent:
+                pass  # declared absent on purpose (absent = [...]): printed empty without a warning
+            elif needed:
                 missing.append(MissingColumn(name, None, (
                     f"dataset '{dataset.name}' has no column for field '{name}' needed by list '{template.id}'; "
                     f"map it under [datasets.{dataset.name}.columns] at {dataset.where}")))

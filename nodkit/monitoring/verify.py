@@ -577,7 +577,11 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
         if created is not None and created > now + CLOCK_SLACK:
             report.problems.append(Problem(WARNING, "clock", str(s.path),
                                            f"created in the future ({created:%Y-%m-%d %H:%M %z}): check the PC's clock"))
-    for s in (s for s in sets if latest is None or s.id > latest):
+    # newer than LATEST; set ids order only to the second, so a set made in LATEST's second counts too
+    latest_created = by_id[latest].created_at if latest in by_id else None
+    for s in (s for s in sets if latest is None or s.id > latest or (
+            s.id != latest and latest_created is not None and s.created_at is not None
+            and s.created_at >= latest_created)):
         if s.manifest is not None and s.status != "good":
             report.problems.append(Problem(WARNING, "status", str(s.path), f"newer set is {s.status}: "
                                            + "; ".join(s.manifest.status_reasons[:3])))

@@ -69,6 +69,7 @@ class DatasetConfig:
     options: dict[str, Any]
     columns: dict[str, str]  # template field -> source column
     where: str  # "nodkit.toml:42" for error messages
+    absent: tuple[str, ...] = ()  # optional template fields the site does not export, on purpose
 
     def error(self, message: str) -> ConfigError:
         """A ConfigError about this dataset, located at its table in nodkit.toml."""
