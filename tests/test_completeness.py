@@ -252,3 +252,59 @@ def test_sources_check_predicts_the_export(tmp_path):
     assert result.exit_code == 2, result.output
     assert f"3 rows read → 0 inside the horizon → 0 printed → 0 flagged; dates {day(-8)}..{day(-8)}" in result.stdout
     assert "export would be INCOMPLETE: list 'care-route' (dataset 'visits'): 3 rows read, 0 inside" in result.stdout
+
+
+# ---------------------------------------------------------------- the property: no row vanishes
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+VALUES = st.sampled_from(["", " ", "Nord", "Syd", "Rute 2", "Dag", "Nat", "07.30", "x", day(1), day(2), day(-9)])
+RECORDS = st.lists(st.lists(VALUES, min_size=4, max_size=10), max_size=25)
+
+
+@pytest.fixture(scope="module")
+def property_kit(tmp_path_factory):
+    base = tmp_path_factory.mktemp("property")
+    units = (base / "units")
+    units.mkdir()
+    return make_kit(base), make_kit(units, ["Nord"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=RECORDS, filtered_kit=st.booleans())
+def test_rows_in_equal_rows_printed_plus_rows_named_in_the_reasons(property_kit, records, filtered_kit):
+    from nodkit.config.settings import load_config
+    from nodkit.export.completeness import list_gaps, receivers
+    from nodkit.lists.templates import load_templates
+    from nodkit.lists.validate import prepare
+    from nodkit.sources import open_source
+
+    home = property_kit[1 if filtered_kit else 0]
+    config = load_config(home)
+    path = home.parent / "besoeg.csv"
+    path.write_bytes(("\ufeff" + "\r\n".join(";".join(r) for r in [HEADER, *records]) + "\r\n\r\n").encode())
+    now = dt.datetime.now(TZ)
+    snap = open_source(config.datasets["visits"], config.timezone).fetch(now)
+    template = load_templates(home)["care-route"]
+    prepared = prepare(template, config.datasets["visits"], snap, today=now.date())
+    gaps = list_gaps(config, "care-route", prepared, ["pleje"])
+    reasons = " ".join(gaps.reasons)
+    rows_in = sum(1 for r in records if any(v.strip() for v in r))
+    assert len(snap.rows) == prepared.read == rows_in
+    placed = [row.origin for u in prepared.units.values() for s in u.sections for row in s.rows]
+    assert len(placed) == len(set(placed)) == rows_in - prepared.filtered  # each row once, or left out on purpose
+    printed_rows = sum(u.rows for unit, u in prepared.units.items() if receivers(config, ["pleje"], unit))
+    not_received = sum(gaps.no_audience.values())
+    assert rows_in == printed_rows + not_received + prepared.filtered
+    for unit, count in gaps.no_audience.items():
+        assert f"'{unit}' ({count} rows)" in reasons
+    if prepared.unplaced:
+        assert f"{len(prepared.unplaced)} row(s) could not be placed" in reasons
+        for origin, _ in prepared.unplaced[:5]:
+            assert origin in reasons
+    if rows_in and printed_rows == 0:
+        assert gaps.empty and gaps.reasons  # an expected list that came out empty always says why
+    for row in snap.rows:
+        if row.fields:  # a shifted row is flagged wherever it is printed
+            assert any(r.origin == row.origin and r.flagged for u in prepared.units.values()
+                       for s in u.sections for r in s.rows) or prepared.filtered
