@@ -411,9 +411,9 @@ class Export:
     # -- seal, publish, prune ------------------------------------------------------------------------
     def seal(self) -> Manifest:
         """The set's status and its manifest (signed by `publish`)."""
-        # one status, the most telling cause first: a failed source, a collapsed one, then gaps
+        # one status, the most telling cause first: a collapsed source, a failed one, then gaps
         suspect = _suspect_reasons(self.config, self.store, self.row_counts)
-        self.status = ("partial" if self.reasons else "suspect" if suspect else "incomplete" if self.gaps
+        self.status = ("suspect" if suspect else "partial" if self.reasons else "incomplete" if self.gaps
                        else "good")
         self.reasons += suspect + self.gaps
         config = self.config
