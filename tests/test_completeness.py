@@ -232,6 +232,18 @@ def test_all_rows_flagged_is_not_good(tmp_path):
     assert_every_row_accounted(data, rows)
 
 
+def test_sections_sort_naturally_and_never_double_a_prefix(tmp_path):
+    home = make_kit(tmp_path)
+    rows = [visit(n, route=f"Rute {r}") for n, r in enumerate((10, 2, 1, 11))]
+    write_csv(tmp_path / "besoeg.csv", rows)
+    code, data = export(home)
+    assert code == 0 and data["status"] == "good", data["reasons"]
+    text = "\n".join(printed(data)["Nord"])
+    assert "Rute Rute" not in text
+    titles = re.findall(rf"{day(1)} · (Rute \d+) · Dag", text)
+    assert list(dict.fromkeys(titles)) == ["Rute 1", "Rute 2", "Rute 10", "Rute 11"]
+
+
 def test_sources_check_predicts_the_export(tmp_path):
     home = make_kit(tmp_path)
     cfg = home / "nodkit.toml"
