@@ -244,6 +244,44 @@ def test_sections_sort_naturally_and_never_double_a_prefix(tmp_path):
     assert list(dict.fromkeys(titles)) == ["Rute 1", "Rute 2", "Rute 10", "Rute 11"]
 
 
+MAPPED = '''[datasets.visits]
+kind = "csv"
+path = "{path}"
+[datasets.visits.columns]
+address = "Adresse"
+area = "Område"
+[datasets.visits.defaults]
+route = "1"
+[datasets.visits.derive]
+date = { from = "Tidspunkt", part = "date" }
+start = { from = "Tidspunkt", part = "time" }
+shift = { from = "Tidspunkt", hours = { Dag = "07-15", Aften = "15-23", Nat = "23-07" } }
+citizen = { from = "Navn", names = "last_first" }
+'''
+
+
+def test_mapping_derives_date_start_shift_and_names_without_a_site_template(tmp_path):
+    home = make_kit(tmp_path)
+    cfg = home / "nodkit.toml"
+    text = cfg.read_text("utf-8")
+    start = text.index("[datasets.visits]")
+    cfg.write_text(text[:start] + MAPPED.replace("{path}", (tmp_path / "besoeg.csv").as_posix()), "utf-8")
+    rows = [[f"{day(1)} 07.30", "Hansen, Anna", "Vej 1", "Nord"], [f"{day(1)} 16.45", "Berg, Bo", "Vej 2", "Nord"],
+            [f"{day(1)} 23.15", "Carl Dam", "Vej 3", "Nord"]]
+    (tmp_path / "besoeg.csv").write_bytes(("Tidspunkt;Navn;Adresse;Område\r\n"
+                                           + "\r\n".join(";".join(r) for r in rows) + "\r\n").encode("cp1252"))
+    code, data = export(home)
+    assert code == 0 and data["status"] == "good", data["reasons"]
+    text = "\n".join(printed(data)["Nord"])
+    for title, name, at in (("Dag", "Anna Hansen", "07.30"), ("Aften", "Bo Berg", "16.45"), ("Nat", "Carl Dam", "23.15")):
+        assert f"{day(1)} · Rute 1 · {title}" in text
+        assert re.search(rf"{at}\s+{name}", text), (name, text)
+    assert "række(r) med problemer" not in text  # nothing flagged: every field was worked out
+    cfg.write_text(cfg.read_text("utf-8").replace('Nat = "23-07"', 'Nat = "23-31"'), "utf-8")
+    result = run_cli("export", "--kit", str(home))
+    assert result.exit_code == 10 and "nodkit.toml:" in result.output and "hours.Nat" in result.output
+
+
 def test_sources_check_predicts_the_export(tmp_path):
     home = make_kit(tmp_path)
     cfg = home / "nodkit.toml"

@@ -29,7 +29,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from nodkit.lists import values
+from nodkit.lists import mapping as mapping_rules, values
 from nodkit.errors import SourceError
 from nodkit.sources.base import DatasetConfig, Snapshot
 from nodkit.lists.templates import Column, Template
@@ -135,7 +135,7 @@ def match_columns(template: Template, dataset: DatasetConfig, snapshot: Snapshot
     missing: list[MissingColumn] = []
     warnings: list[str] = []
     for name in template.fields:
-        configured = dataset.columns.get(name)
+        configured = dataset.columns.get(name) or mapping_rules.source_column(dataset, name)
         if configured is not None:
             actual = configured if configured in snapshot.columns else by_fold.get(" ".join(configured.split()).casefold())
             if actual is None:
@@ -150,7 +150,9 @@ def match_columns(template: Template, dataset: DatasetConfig, snapshot: Snapshot
             actual = by_fold.get(column.heading.casefold())
         if actual is None:
             needed = name in (template.unit, *template.section) or (column is not None and column.required)
-            if needed and name in dataset.absent:
+            if name in dataset.defaults:
+                pass  # a constant from [datasets.NAME.defaults]
+            elif needed and name in dataset.absent:
                 missing.append(MissingColumn(name, None, (
                     f"dataset '{dataset.name}' declares field '{name}' absent, but list '{template.id}' needs it; "
                     f"map it under [datasets.{dataset.name}.columns] at {dataset.where}")))
@@ -266,7 +268,8 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
         template.horizon and template.horizon.field in template.section) else None
     # Work out each distinct raw value of a field once: a list repeats the same
     # areas, drugs, times and names thousands of times (memo: raw -> outcome).
-    fields = [(name, _field_reader(kinds.get(name), name, column, key_of)) for name, column in mapping.items()]
+    fields = [(name, _field_reader(kinds.get(name), name, column, key_of, mapping_rules.reader_input(dataset, name)))
+              for name, column in mapping.items()]
     empty_keys = {f: key_of(f, None, "") for f in set(template.section) | set(template.sort)}
     column_fields = [c.field for c in template.columns]
     no_ticks = [""] * len(extra_cols)
@@ -400,7 +403,7 @@ def _title(template: Template, shown: dict[str, str]) -> str:
     return "".join(parts).strip(" ·-") or "(uden navn)"
 
 
-def _field_reader(col, name: str, column: str | None, key_of):
+def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
     """raw value -> (parsed, shown text, sort key, Problem or None), memoised per field.
 
     The outcome depends only on the raw value and the field, so each distinct
@@ -421,6 +424,8 @@ def _field_reader(col, name: str, column: str | None, key_of):
         return outcome
 
     def _outcome(raw):
+        if prepare_raw is not None:  # derived from its source column, or a default (nodkit.lists.mapping)
+            raw = prepare_raw(raw)
         if values.is_empty(raw):
             problem = (Problem(column, name, f"mangler {heading}", f"required field '{name}' is empty")
                        if required else None)

@@ -60,6 +60,18 @@ class Snapshot:
     details: dict[str, Any] = field(default_factory=dict)  # how it was read: encoding, delimiter, sheet …
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """[datasets.NAME.derive] FIELD = { from = COLUMN, … }: a field worked out from a source column
+    (nodkit.lists.mapping): one of `part` ("date"/"time" of a date-time), `hours` (label -> "07-15")
+    or `names` ("last_first")."""
+
+    source: str
+    part: str | None = None
+    hours: tuple[tuple[str, str], ...] = ()
+    names: str | None = None
+
+
 @dataclass
 class DatasetConfig:
     """One [datasets.NAME] table of nodkit.toml."""
@@ -70,6 +82,8 @@ class DatasetConfig:
     columns: dict[str, str]  # template field -> source column
     where: str  # "nodkit.toml:42" for error messages
     absent: tuple[str, ...] = ()  # optional template fields the site does not export, on purpose
+    defaults: dict[str, Any] = field(default_factory=dict)  # field -> constant, or value for an empty cell
+    derive: dict[str, Derivation] = field(default_factory=dict)  # field -> how to work it out
 
     def error(self, message: str) -> ConfigError:
         """A ConfigError about this dataset, located at its table in nodkit.toml."""
