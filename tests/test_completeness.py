@@ -358,3 +358,23 @@ def test_rows_in_equal_rows_printed_plus_rows_named_in_the_reasons(property_kit,
         if row.fields:  # a shifted row is flagged wherever it is printed
             assert any(r.origin == row.origin and r.flagged for u in prepared.units.values()
                        for s in u.sections for r in s.rows) or prepared.filtered
+
+
+def test_init_config_names_the_unconfigured_dataset_and_checks_the_configured_one(tmp_path):
+    home = tmp_path / "kit"
+    result = run_cli("init", str(home), "--generate", "--json")
+    assert result.exit_code == 0, result.output
+    result = run_cli("export", "--kit", str(home))
+    assert result.exit_code == 10
+    assert re.search(r"nodkit\.toml:\d+: audience 'pleje' asks for list 'care-route', which reads dataset "
+                     r"'visits': \[datasets\.visits\] is not configured yet", result.output), result.output
+    source = tmp_path / "medarbejdere.csv"
+    source.write_bytes("Navn;Område;Funktion;Telefon;Vagt\r\nAnna Holm;Nord;SSA;11223344;Dag\r\n".encode("cp1252"))
+    with open(home / "nodkit.toml", "a", encoding="utf-8") as fh:
+        fh.write(f'\n[datasets.staff]\nkind = "csv"\npath = "{source.as_posix()}"\n'
+                 '[datasets.staff.columns]\nname = "Navn"\narea = "Område"\nrole = "Funktion"\n'
+                 'phone = "Telefon"\nshift = "Vagt"\n')
+    result = run_cli("sources", "check", "staff", "--kit", str(home))
+    assert result.exit_code == 1, result.output  # the other lists are not configured yet: a warning
+    assert "staff (csv) OK" in result.stdout and "1 rows read → 1 inside the horizon → 1 printed" in result.stdout
+    assert "! list care-route skipped:" in result.stdout and "[datasets.visits] is not configured yet" in result.stdout

@@ -32,6 +32,7 @@ class Audience:
     title: str
     templates: tuple[str, ...]
     units: tuple[str, ...] | None = None  # None = every unit
+    where: str = ""  # "nodkit.toml:31" for error messages
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,19 @@ class KitConfig:
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(self.timezone)
+
+    def unconfigured(self, dataset_of: dict[str, str]) -> list[tuple[str, str]]:
+        """(list, message) for each list an audience asks for whose dataset has no [datasets.NAME] table;
+        the message names the audience's file and line, the list and the missing dataset."""
+        found = []
+        for audience in self.audiences.values():
+            for tid in audience.templates:
+                ds = dataset_of.get(tid)
+                if ds is not None and ds not in self.datasets:
+                    found.append((tid, f"{audience.where or self.path}: audience '{audience.name}' asks for list '{tid}', "
+                                 f"which reads dataset '{ds}': [datasets.{ds}] is not configured yet; add it "
+                                 f"(see the commented example in nodkit.toml) or remove '{tid}' from the audience"))
+        return found
 
 
 def load_config(home: Path) -> KitConfig:
@@ -202,7 +216,7 @@ def load_config(home: Path) -> KitConfig:
             raise r.fail("templates", "must list at least one template id, e.g. [\"care-route\"]")
         units = r.get("units", list, None)
         audiences[aname] = Audience(name=aname, title=r.get("title", str, aname), templates=tuple(templates),
-                                    units=tuple(units) if units else None)
+                                    units=tuple(units) if units else None, where=doc.where("audiences", aname))
         r.check_unknown()
     if not audiences:
         raise top.fail("audiences", "define at least one [audiences.NAME] with its templates")

@@ -137,11 +137,11 @@ def check_sources(config: KitConfig, now: dt.datetime, names: list[str] | None =
     wanted = {tid for a in config.audiences.values() for tid in a.templates}
     skipped = {tid: str(err) for tid, err in template_errors.items() if tid in wanted}
     skipped |= {tid: f"no template file {tid}.toml" for tid in wanted if tid not in templates and tid not in skipped}
-    for ds in by_dataset:
-        if ds not in config.datasets:
-            users = ", ".join(t.id for t in by_dataset[ds])
-            raise ConfigError(f"{config.path}: list(s) {users} read dataset '{ds}', which is not configured; "
-                              f"add [datasets.{ds}]")
+    unconfigured = config.unconfigured({tid: t.dataset for tid, t in templates.items()})
+    if unconfigured and not names:  # the export would refuse to run: so does the whole check
+        raise ConfigError("; ".join(text for _, text in unconfigured))
+    for tid, text in unconfigured:  # checking named datasets: the others need not be configured yet
+        skipped.setdefault(tid, text)
     selected = names or sorted(config.datasets)
     unknown = [n for n in selected if n not in config.datasets]
     if unknown:

@@ -82,17 +82,13 @@ class ExportResult:
 def plan_lists(config: KitConfig, templates: dict[str, Template]) -> dict[str, list[str]]:
     """Template id -> audiences that receive it; unknown names are config errors."""
     wanted: dict[str, list[str]] = {}
-    doc_where = f"{config.path}"
     for audience in config.audiences.values():
         for tid in audience.templates:
             wanted.setdefault(tid, []).append(audience.name)
-    for tid in wanted:
-        if tid not in templates:
-            continue  # reported by the caller (template missing or broken)
-        ds = templates[tid].dataset
-        if ds not in config.datasets:
-            raise ConfigError(f"{doc_where}: list '{tid}' reads dataset '{ds}', which is not configured; "
-                              f"add [datasets.{ds}] or remove '{tid}' from the audiences")
+    # a template missing or broken is reported by the caller
+    unconfigured = config.unconfigured({tid: t.dataset for tid, t in templates.items()})
+    if unconfigured:
+        raise ConfigError("; ".join(text for _, text in unconfigured))
     return wanted
 
 
