@@ -185,7 +185,27 @@ def test_a_row_with_one_field_too_many_is_flagged_and_never_makes_a_unit(tmp_pat
         assert any("besoeg.csv:4" in line and "8 felter, overskriften 7" in line for line in lines)
     else:
         assert "Uden enhed" not in units_printed
-        assert any("no audience receives" in r and "'Uden enhed' (1 rows)" in r for r in data["reasons"])
+        assert any("no audience receives" in w and "'Uden enhed' (1 rows)" in w for w in data["warnings"])
+
+
+def test_rows_for_a_unit_no_audience_receives_are_named_in_the_export_and_sources_check(tmp_path):
+    home = make_kit(tmp_path, ["Nord"])
+    rows = [visit(n, area="Nord" if n < 3 else "Syd") for n in range(5)]
+    write_csv(tmp_path / "besoeg.csv", rows)
+    code, data = export(home)
+    # a kit for one area reading the municipality's export: intended, so the set can be good, but said
+    assert code == 0 and data["status"] == "good" and latest(home) == data["set"], data["reasons"]
+    assert any("rows for unit(s) no audience receives" in w and "'Syd' (2 rows)" in w for w in data["warnings"])
+    assert set(assert_every_row_accounted(data, rows[:3]).values()) == {"Nord"}
+    check = run_cli("sources", "check", "--kit", str(home))
+    assert "5 rows read → 5 inside the horizon → 3 printed" in check.stdout
+    assert "note: list 'care-route' (dataset 'visits'): rows for unit(s) no audience receives" in check.stdout
+    assert "'Syd' (2 rows)" in check.stdout
+    # when that leaves the list empty for everyone, it is incomplete
+    write_csv(tmp_path / "besoeg.csv", [visit(n, area="Syd") for n in range(5)])
+    code, data = export(home)
+    assert code == 1 and data["status"] == "incomplete"
+    assert any("'Syd' (5 rows)" in r and "no row of the list is printed" in r for r in data["reasons"])
 
 
 def test_a_shifted_row_whose_values_name_a_known_unit_and_section_is_printed_there_flagged(tmp_path):
@@ -347,7 +367,7 @@ def test_rows_in_equal_rows_printed_plus_rows_named_in_the_reasons(property_kit,
     not_received = sum(gaps.no_audience.values())
     assert rows_in == printed_rows + not_received + prepared.filtered
     for unit, count in gaps.no_audience.items():
-        assert f"'{unit}' ({count} rows)" in reasons
+        assert f"'{unit}' ({count} rows)" in " ".join(gaps.reasons + gaps.notes)
     if prepared.unplaced:
         assert f"{len(prepared.unplaced)} row(s) could not be placed" in reasons
         for origin, _ in prepared.unplaced[:5]:

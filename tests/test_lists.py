@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -22,11 +23,13 @@ BUILTINS = ("care-route", "medication", "citizens", "power-dependent", "staff", 
             "attendance", "contacts")
 ARTIFACTS = ROOT / "test-artifacts"
 
-_FOLD = str.maketrans({"æ": "{1", "ø": "{2", "å": "{3"})
+_FOLD = str.maketrans({"æ": "{a", "ø": "{b", "å": "{c"})
 
 
-def fold(text: str) -> str:
-    return text.casefold().translate(_FOLD)
+def fold(text: str) -> tuple:
+    """Danish alphabet order, numbers inside the text in number order (Vej 2 before Vej 10)."""
+    folded = text.casefold().translate(_FOLD)
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", folded)), folded
 
 
 def read_csv(path: Path) -> list[dict]:

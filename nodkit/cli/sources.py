@@ -65,6 +65,8 @@ def check(datasets, kit, as_json, max_problems):
                            f"→ {lc.flagged_rows} flagged{dates}")
             for why in lc.incomplete:
                 click.echo(f"    export would be INCOMPLETE: {why}")
+            for note in lc.notes:
+                click.echo(f"    note: {note}")
         if d.unmapped_columns:
             click.echo(f"  unmapped columns: {', '.join(d.unmapped_columns)}")
         for w in d.warnings:

@@ -50,6 +50,7 @@ class ListCheck:
     oldest: str | None = None  # dd-mm-yyyy, the horizon field's dates in the source
     newest: str | None = None
     incomplete: list[str] = field(default_factory=list)  # why an export would not be good (completeness)
+    notes: list[str] = field(default_factory=list)  # named by the export too, but not against a good set
 
     @property
     def would_be(self) -> str:
@@ -211,9 +212,9 @@ def _check_one(context: _Context, name: str, lists: list[Template]) -> DatasetCh
         check.printed = sum(u.rows for unit, u in prepared.units.items()
                             if completeness.receivers(config, audiences, unit))
         check.oldest, check.newest = (d.strftime("%d-%m-%Y") if d else None for d in (prepared.oldest, prepared.newest))
-        check.incomplete = completeness.list_gaps(config, template.id, prepared, audiences,
-                                                  context.previous_units.get(template.id),
-                                                  context.previous_set).reasons
+        gaps = completeness.list_gaps(config, template.id, prepared, audiences,
+                                      context.previous_units.get(template.id), context.previous_set)
+        check.incomplete, check.notes = gaps.reasons, gaps.notes
         result.flagged_rows = max(result.flagged_rows, prepared.flagged)
         _collect(snap, prepared, problems, by_origin)
     result.unmapped_columns = [c for c in snap.columns if c not in used] if lists and not hide else []

@@ -1,10 +1,14 @@
 """The one rule behind a set's "good": every expected list is printed with its rows, or the set says why not.
 
-Expected (docs/design.md, "Expected lists"):
+Expected (docs/design.md, rule 8):
 - a list an audience asks for (its `templates`);
 - within it, every unit that had rows in the newest good set;
 - every row read: it is printed in a unit some audience receives, or it was
-  left out on purpose (the template's include_if or horizon, counted).
+  left out on purpose (the template's include_if or horizon, counted), or
+  it belongs to a unit that no audience receives (`units = [...]`; a kit for
+  two areas reading the municipality's export): those are named with their
+  unit and count in the export's warnings and in `sources check`, and make
+  the set incomplete only when the list then prints nothing at all.
 
 `list_gaps` finds what breaks the rule for one validated list; the export
 (`Export`, status "incomplete") and `nodkit sources check` (its exit code)
@@ -30,6 +34,7 @@ class ListGaps:
     """Why one list is not complete (empty `reasons`: it is)."""
 
     reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # named, but the set can still be good
     no_audience: dict[str, int] = field(default_factory=dict)  # unit -> rows no audience receives
     empty: bool = False  # no row of the list is printed at all
 
@@ -82,10 +87,13 @@ def list_gaps(config: KitConfig, tid: str, prepared: PreparedList, audiences: li
                             "(a column mapped wrongly?); run 'nodkit sources check'")
     if gaps.no_audience:
         units = ", ".join(f"'{u}' ({n} rows)" for u, n in sorted(gaps.no_audience.items()))
-        gaps.reasons.append(f"{head}: rows for unit(s) no audience receives (units = [...] in [audiences]): "
-                            f"{units}; they are not printed")
+        text = (f"{head}: rows for unit(s) no audience receives (units = [...] in [audiences]): "
+                f"{units}; they are not printed")
         if printed == 0:
             gaps.empty = True
+            gaps.reasons.append(text + "; no row of the list is printed")
+        else:
+            gaps.notes.append(text)
     if prepared.unplaced:
         origins = [origin for origin, _ in prepared.unplaced]
         why = sorted({reason for _, reason in prepared.unplaced})

@@ -286,6 +286,7 @@ class Export:
         gaps = completeness.list_gaps(self.config, tid, prepared, self.wanted[tid],
                                       self.previous_units.get(tid), self.previous_id)
         self.gaps += gaps.reasons
+        self.warnings += gaps.notes
         if prepared.flagged:
             log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
         return prepared

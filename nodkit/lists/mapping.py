@@ -45,20 +45,14 @@ def _in_range(t: dt.time, start: dt.time, end: dt.time) -> bool:
 
 
 def _derived(rule: Derivation) -> Callable[[Any], Any]:
-    if rule.part == "date":
-        def split_date(raw):
+    if rule.part in ("date", "time"):
+        def split(raw):
             try:
-                return values.parse_datetime(raw).date()
+                moment = values.parse_datetime(raw)
             except values.ValueProblem:
                 return raw
-        return split_date
-    if rule.part == "time":
-        def split_time(raw):
-            try:
-                return values.parse_datetime(raw).time()
-            except values.ValueProblem:
-                return raw
-        return split_time
+            return moment.date() if rule.part == "date" else moment.time()
+        return split
     if rule.hours:
         ranges = [(label, *parse_hours(span)) for label, span in rule.hours]
 

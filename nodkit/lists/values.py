@@ -267,7 +267,7 @@ def natural_fold(text: str) -> tuple:
 
 
 # Danish alphabet order: ... x y z æ ø å ('{' sorts after 'z')
-_DANISH = str.maketrans({"æ": "{1", "ø": "{2", "å": "{3", "ä": "{1", "ö": "{2"})
+_DANISH = str.maketrans({"æ": "{a", "ø": "{b", "å": "{c", "ä": "{a", "ö": "{b"})  # no digits: see natural_key
 
 
 def danish_fold(text: str) -> str:
