@@ -163,6 +163,18 @@ def test_an_empty_first_export_is_not_good(tmp_path):
     assert "no good export set yet (LATEST missing); the newest set" in result.stdout and "is incomplete" in result.stdout
 
 
+def test_a_nearly_empty_first_export_is_suspect_with_min_rows(tmp_path):
+    home = make_kit(tmp_path)
+    cfg = home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8").replace('kind = "csv"\n', 'kind = "csv"\nmin_rows = 3\n', 1), "utf-8")
+    write_csv(tmp_path / "besoeg.csv", [visit(1), visit(2)])
+    code, data = export(home)
+    assert code == 1 and data["status"] == "suspect" and latest(home) is None
+    assert any(re.search(r"dataset 'visits' has 2 rows, fewer than its min_rows = 3 \(.*nodkit\.toml:\d+\)", r)
+               for r in data["reasons"]), data["reasons"]
+    assert verify(home).exit_code == 2
+
+
 @pytest.mark.parametrize("units", [None, ["Nord"]], ids=["every-unit", "units-filter"])
 def test_a_row_with_one_field_too_many_is_flagged_and_never_makes_a_unit(tmp_path, units):
     home = make_kit(tmp_path, units)

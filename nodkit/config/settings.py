@@ -199,7 +199,11 @@ def load_config(home: Path) -> KitConfig:
         for fname in derive:
             if fname in cols:
                 raise derive_r.fail(fname, f"field '{fname}' is also mapped under columns; keep one")
-        options = {k: v for k, v in raw.items() if k not in ("kind", "columns", "absent", "defaults", "derive")}
+        min_rows = r.get("min_rows", int, 0)
+        if min_rows < 0:
+            raise r.fail("min_rows", "must be 0 or more")
+        options = {k: v for k, v in raw.items()
+                   if k not in ("kind", "columns", "absent", "defaults", "derive", "min_rows")}
         for key in ("path",):
             if key in options and isinstance(options[key], str):
                 options[key] = _resolve(home, options[key])
@@ -207,7 +211,7 @@ def load_config(home: Path) -> KitConfig:
             options["url"] = _resolve_sqlite(home, options["url"])
         datasets[dname] = DatasetConfig(name=dname, kind=kind, options=options, columns=dict(cols),
                                         where=doc.where("datasets", dname), absent=tuple(absent),
-                                        defaults=dict(defaults), derive=derive)
+                                        defaults=dict(defaults), derive=derive, min_rows=min_rows)
 
     audiences: dict[str, Audience] = {}
     for aname, r in top.named_tables("audiences", "audience", _NAME, "a-z, 0-9, - and _ (they name folders)"):

@@ -116,10 +116,13 @@ def fetch_all(config: KitConfig, names: set[str], now: dt.datetime) -> tuple[dic
 
 
 def _suspect_reasons(config: KitConfig, store: Store, row_counts: dict[str, int]) -> list[str]:
+    # a floor per dataset works on the very first export too, when there is nothing to compare with
+    reasons = [f"dataset '{name}' has {rows} rows, fewer than its min_rows = {config.datasets[name].min_rows} "
+               f"({config.datasets[name].where})"
+               for name, rows in sorted(row_counts.items()) if rows < config.datasets[name].min_rows]
     previous = store.newest_good()
     if previous is None or previous.manifest is None:
-        return []
-    reasons = []
+        return reasons
     for name, now_rows in row_counts.items():
         before = previous.manifest.datasets.get(name)
         if before is None or before.rows == 0:

@@ -84,6 +84,7 @@ class DatasetConfig:
     absent: tuple[str, ...] = ()  # optional template fields the site does not export, on purpose
     defaults: dict[str, Any] = field(default_factory=dict)  # field -> constant, or value for an empty cell
     derive: dict[str, Derivation] = field(default_factory=dict)  # field -> how to work it out
+    min_rows: int = 0  # fewer rows than this makes the set suspect, even with no good set to compare with
 
     def error(self, message: str) -> ConfigError:
         """A ConfigError about this dataset, located at its table in nodkit.toml."""
