@@ -254,11 +254,13 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     filtered = 0
     orders = {name: {v.strip().casefold(): i for i, v in enumerate(listed)} for name, listed in template.order}
 
+    natural = set(template.section)  # sections sort naturally: Rute 1, Rute 2 … Rute 10
+
     def key_of(name: str, parsed_value: Any, shown_value: str) -> tuple:
         if name in orders:  # listed values first, in the listed order; others after, alphabetically
             rank = orders[name].get(shown_value.strip().casefold(), len(orders[name]))
-            return (rank, values.sort_key(parsed_value))
-        return values.sort_key(parsed_value)
+            return (rank, values.sort_key(parsed_value, name in natural))
+        return values.sort_key(parsed_value, name in natural)
 
     grouped: dict[str, dict[tuple, list[PreparedRow]]] = {}
     titles: dict[tuple[str, tuple], str] = {}

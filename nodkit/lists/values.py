@@ -237,16 +237,18 @@ def mask_cpr(cpr: str, mask: str) -> str:
     return f"{day - 60 if day > 60 else day:02d}-{cpr[2:4]}-{cpr[4:6]}"
 
 
-def sort_key(value: Any) -> tuple:
+def sort_key(value: Any, natural: bool = False) -> tuple:
     """Sort key that puts empty values last and never compares across types.
 
-    Text sorts naturally (Rute 2 before Rute 10); the folded text breaks ties so
-    that "Rute 01" and "Rute 1" stay two values."""
+    With `natural` (section values: routes, classes), text sorts naturally
+    (Rute 2 before Rute 10); the folded text breaks ties so that "Rute 01" and
+    "Rute 1" stay two sections. Rows sort by plain text: cheaper, and a row
+    order nobody reads as numbered."""
     if value is None or value == "":
         return (2, "")
     if isinstance(value, str):
         folded = danish_fold(value)
-        return (1, natural_key(folded), folded)
+        return (1, natural_key(folded), folded) if natural else (1, folded)
     return (0, value)
 
 
