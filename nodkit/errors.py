@@ -28,7 +28,7 @@ class ExitCode:
 
 EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(0, "OK", "success; verify: everything checked is sound and fresh"),
-    ExitCode(1, "WARNING", "done with warnings (partial or suspect set, stale data); verify: WARNING"),
+    ExitCode(1, "WARNING", "done with warnings (partial, incomplete or suspect set, stale data); verify: WARNING"),
     ExitCode(2, "CRITICAL", "failed, or wrong command-line usage; verify: CRITICAL (tampered, missing, too old)"),
     ExitCode(3, "UNKNOWN", "verify could not check (no kit home, unreadable config)"),
     ExitCode(10, "CONFIG", "nodkit.toml or a schedule is invalid (file, line and key are named)"),

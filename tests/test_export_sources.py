@@ -144,7 +144,11 @@ def test_suspect_drop_is_configurable(demo_kit):
     rows = read_rows(path)
     write_rows(path, rows[: len(rows) // 10])
     code, data = export(demo_kit)
-    assert code == 0 and data["status"] == "good"  # -90 % is within a 95 % limit
+    # -90 % is within a 95 % limit: not suspect; but the areas the cut removed are expected lists
+    assert not any("rows, the last good set" in r for r in data["reasons"]), data["reasons"]
+    assert code == 1 and data["status"] == "incomplete"
+    assert any(re.search(r"list 'care-route' \(dataset 'visits'\): unit 'Område \w+' had \d+ rows in the last "
+                         r"good set .*, now none", r) for r in data["reasons"]), data["reasons"]
 
 
 def test_stale_source_file_is_a_warning_in_result_and_manifest(demo_kit):

@@ -123,14 +123,25 @@ def test_excel_sep_line():
     assert header == ["Navn", "By"] and len(rows) == 1
 
 
-def test_ragged_rows_are_kept_long_ones_flagged():
+def test_ragged_rows_are_kept_and_flagged_with_both_counts():
     _header, rows, warnings = read("ragged_rows.csv")
     assert values_of(rows, "Navn") == ["Anna", "Bo", "Carl", "Dorthe"]
-    assert rows[1].values["Telefon"] is None and not rows[1].problems
+    assert rows[1].values["Telefon"] is None and rows[1].fields == 2 and "2 felter, overskriften 3" in rows[1].problems[0]
     assert rows[2].problems and "4 felter" in rows[2].problems[0]
-    assert not rows[3].problems  # a trailing empty field is harmless
-    assert "ragged_rows.csv: 1 row(s) with more fields than the header (extra fields ignored, rows flagged): line(s) 4" in warnings
-    assert "ragged_rows.csv: 1 row(s) with fewer fields than the header (missing fields read as empty): line(s) 3" in warnings
+    # an empty extra field is still a shifted row (a stray ';' in an empty last column)
+    assert rows[3].fields == 4 and rows[3].problems
+    assert not rows[0].problems and rows[0].fields == 0
+    assert "ragged_rows.csv: 2 row(s) with more fields than the header (values may have shifted; rows flagged): line(s) 4, 5" in warnings
+    assert "ragged_rows.csv: 1 row(s) with fewer fields than the header (values may have shifted; rows flagged): line(s) 3" in warnings
+
+
+def test_a_trailing_delimiter_on_every_row_is_not_a_shift(tmp_path):
+    from nodkit.sources.csvsource import read_csv
+    path = tmp_path / "trailing.csv"
+    path.write_bytes(b"Navn;By\r\nAnna;Ribe;\r\nBo;Varde;\r\n")
+    _header, rows, warnings = read_csv(path)
+    assert [r.fields for r in rows] == [0, 0] and not any(r.problems for r in rows)
+    assert any("trailing delimiter" in w for w in warnings)
 
 
 def test_header_only_is_zero_rows():

@@ -198,6 +198,15 @@ def test_postgres_wrong_password_is_a_clear_error_without_the_password(postgres,
     assert "forkert-kode" not in str(exc.value) and PG_PASSWORD not in str(exc.value)
 
 
+def test_postgres_missing_password_names_the_variable_to_set(postgres, monkeypatch):
+    for name in ("NODKIT_DB_PASSWORD_VISITS", "PGPASSWORD", "PGPASSFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent")
+    with pytest.raises(SourceError) as exc:
+        sql_source(postgres, "SELECT 1", name="visits").fetch(NOW)
+    assert "set the environment variable NODKIT_DB_PASSWORD_VISITS" in str(exc.value), exc.value
+
+
 def test_postgres_password_env_option(postgres, monkeypatch):
     monkeypatch.setenv("CARE_DB_PW", PG_PASSWORD)
     snap = sql_source(postgres, "SELECT count(*) AS n FROM besoeg", name="visits", password_env="CARE_DB_PW").fetch(NOW)

@@ -122,8 +122,10 @@ def export(kit, as_json, no_prune):
     """Fetch every dataset, render, encrypt and publish a new export set.
 
     Only a complete ('good') set becomes LATEST; a partial set (a source
-    failed) or a suspect one (row counts collapsed) is kept for inspection
-    and exits 1. Retention runs after a good set.
+    failed), an incomplete one (an expected list empty, all rows filtered or
+    flagged, rows that could not be placed) or a suspect one (row counts
+    collapsed) is kept for inspection and exits 1. Retention runs after a
+    good set.
     """
     from nodkit.export.pipeline import run_export
     result = run_export(_load(kit), progress=_progress, prune=not no_prune)
@@ -131,7 +133,7 @@ def export(kit, as_json, no_prune):
         _emit(_export_json(result))
     else:
         _print_export(result)
-    sys.exit(0 if result.status == "good" else 1)
+    sys.exit(0 if result.status == "good" else 1)  # partial, incomplete, suspect: WARNING
 
 
 @cli.group()

@@ -25,9 +25,13 @@ def check(datasets, kit, as_json, max_problems):
 
     Per dataset: reachable or not and why, rows, data as of, mapped and
     unmapped columns, required fields without a column, and the first row
-    problems with file:line:column. Nothing is exported. Exit 0 when every
-    dataset is fine, 1 when there are warnings (stale file, flagged rows),
-    12 when a dataset is broken (its lists would be skipped by an export).
+    problems with file:line:column; per list what the export would print:
+    rows read → inside the horizon → printed → flagged, and the oldest and
+    newest date. Nothing is exported. Exit 0 when every dataset is fine, 1
+    when there are warnings (stale file, flagged rows), 2 when the export
+    would not be good (a list empty, all rows filtered or flagged, rows that
+    could not be placed or go to no audience), 12 when a dataset is broken
+    (its lists would be skipped by an export).
     """
     from nodkit.export.check import check_sources
     config = _load(kit)
@@ -37,7 +41,7 @@ def check(datasets, kit, as_json, max_problems):
         sys.exit(report.exit_code)
     click.echo(f"sources check: {report.summary()}")
     for d in report.datasets:
-        label = {"ok": "OK", "warning": "WARNING", "broken": "BROKEN"}[d.status]
+        label = {"ok": "OK", "warning": "WARNING", "incomplete": "INCOMPLETE", "broken": "BROKEN"}[d.status]
         click.echo(f"\n{d.name} ({d.kind}) {label}: {d.source}")
         if not d.reachable:
             click.echo(f"  not readable: {d.error}")
@@ -55,6 +59,14 @@ def check(datasets, kit, as_json, max_problems):
             empty = [f for f, c in lc.mapping.items() if c is None]
             if empty and not lc.missing:
                 click.echo(f"    no column (printed empty): {', '.join(empty)}")
+            if not lc.missing:
+                dates = f"; dates {lc.oldest or '?'}..{lc.newest or '?'}" if lc.oldest or lc.newest else ""
+                click.echo(f"    {lc.read} rows read → {lc.inside_horizon} inside the horizon → {lc.printed} printed "
+                           f"→ {lc.flagged_rows} flagged{dates}")
+            for why in lc.incomplete:
+                click.echo(f"    export would be INCOMPLETE: {why}")
+            for note in lc.notes:
+                click.echo(f"    note: {note}")
         if d.unmapped_columns:
             click.echo(f"  unmapped columns: {', '.join(d.unmapped_columns)}")
         for w in d.warnings:

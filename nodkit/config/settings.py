@@ -16,10 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from nodkit.config import tomlfile
 from nodkit.errors import ConfigError
 from nodkit.store.retention import RetentionPolicy
-from nodkit.sources.base import DatasetConfig
+from nodkit.sources.base import DatasetConfig, Derivation
 
 CONFIG_NAME = "nodkit.toml"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_HOUR = r"(?:[01]?\d|2[0-3])(?:[.:][0-5]\d)?"
+_HOURS = re.compile(rf"^\s*{_HOUR}\s*-\s*{_HOUR}\s*$")
+PARTS = ("date", "time")
+NAME_STYLES = ("last_first",)
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class Audience:
     title: str
     templates: tuple[str, ...]
     units: tuple[str, ...] | None = None  # None = every unit
+    where: str = ""  # "nodkit.toml:31" for error messages
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,19 @@ class KitConfig:
     def now(self) -> dt.datetime:
         return dt.datetime.now(self.timezone)
 
+    def unconfigured(self, dataset_of: dict[str, str]) -> list[tuple[str, str]]:
+        """(list, message) for each list an audience asks for whose dataset has no [datasets.NAME] table;
+        the message names the audience's file and line, the list and the missing dataset."""
+        found = []
+        for audience in self.audiences.values():
+            for tid in audience.templates:
+                ds = dataset_of.get(tid)
+                if ds is not None and ds not in self.datasets:
+                    found.append((tid, f"{audience.where or self.path}: audience '{audience.name}' asks for list '{tid}', "
+                                 f"which reads dataset '{ds}': [datasets.{ds}] is not configured yet; add it "
+                                 f"(see the commented example in nodkit.toml) or remove '{tid}' from the audience"))
+        return found
+
 
 def load_config(home: Path) -> KitConfig:
     path = home / CONFIG_NAME
@@ -169,14 +187,31 @@ def load_config(home: Path) -> KitConfig:
         for fname, col in cols.items():
             if not isinstance(col, str):
                 raise r.sub("columns").fail(fname, "must be the source column name as text")
-        options = {k: v for k, v in raw.items() if k not in ("kind", "columns")}
+        absent = r.get("absent", list, [])
+        if not all(isinstance(f, str) for f in absent):
+            raise r.fail("absent", 'must list template field names, e.g. ["cpr", "access"]')
+        defaults = r.get("defaults", dict, {})
+        for fname, value in defaults.items():
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise r.sub("defaults").fail(fname, "must be a text or a number")
+        derive_r = r.sub("derive")
+        derive = _derive(derive_r, derive_r.fail)
+        for fname in derive:
+            if fname in cols:
+                raise derive_r.fail(fname, f"field '{fname}' is also mapped under columns; keep one")
+        min_rows = r.get("min_rows", int, 0)
+        if min_rows < 0:
+            raise r.fail("min_rows", "must be 0 or more")
+        options = {k: v for k, v in raw.items()
+                   if k not in ("kind", "columns", "absent", "defaults", "derive", "min_rows")}
         for key in ("path",):
             if key in options and isinstance(options[key], str):
                 options[key] = _resolve(home, options[key])
         if "url" in options and isinstance(options["url"], str):
             options["url"] = _resolve_sqlite(home, options["url"])
         datasets[dname] = DatasetConfig(name=dname, kind=kind, options=options, columns=dict(cols),
-                                        where=doc.where("datasets", dname))
+                                        where=doc.where("datasets", dname), absent=tuple(absent),
+                                        defaults=dict(defaults), derive=derive, min_rows=min_rows)
 
     audiences: dict[str, Audience] = {}
     for aname, r in top.named_tables("audiences", "audience", _NAME, "a-z, 0-9, - and _ (they name folders)"):
@@ -185,7 +220,7 @@ def load_config(home: Path) -> KitConfig:
             raise r.fail("templates", "must list at least one template id, e.g. [\"care-route\"]")
         units = r.get("units", list, None)
         audiences[aname] = Audience(name=aname, title=r.get("title", str, aname), templates=tuple(templates),
-                                    units=tuple(units) if units else None)
+                                    units=tuple(units) if units else None, where=doc.where("audiences", aname))
         r.check_unknown()
     if not audiences:
         raise top.fail("audiences", "define at least one [audiences.NAME] with its templates")
@@ -251,3 +286,34 @@ def _resolve_sqlite(home: Path, url: str) -> str:
         if rest and not re.match(r"^[A-Za-z]:[/\\]", rest) and rest != ":memory:":
             return prefix + str(home / rest)
     return url
+
+
+def _derive(reader, fail) -> dict[str, Derivation]:
+    """[datasets.NAME.derive] -> field -> Derivation (applied by nodkit.lists.mapping)."""
+    rules: dict[str, Derivation] = {}
+    for name, raw in reader.table.items():
+        if not isinstance(raw, dict):
+            raise fail(name, 'must be a table, e.g. { from = "Tidspunkt", part = "time" }')
+        source = raw.get("from")
+        if not isinstance(source, str) or not source:
+            raise fail(name, "needs from = \"<source column>\"")
+        kinds = [k for k in ("part", "hours", "names") if k in raw]
+        unknown = sorted(set(raw) - {"from", "part", "hours", "names"})
+        if unknown or len(kinds) != 1:
+            raise fail(name, "needs exactly one of part = \"date\"|\"time\", hours = { Dag = \"07-15\", … } "
+                             "or names = \"last_first\"" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        part, hours, names = raw.get("part"), raw.get("hours"), raw.get("names")
+        if part is not None and part not in PARTS:
+            raise fail(name, f"part must be one of {', '.join(PARTS)}")
+        if names is not None and names not in NAME_STYLES:
+            raise fail(name, f"names must be one of {', '.join(NAME_STYLES)}")
+        if hours is not None:
+            if not isinstance(hours, dict) or not hours:
+                raise fail(name, 'hours must be a table like { Dag = "07-15", Aften = "15-23", Nat = "23-07" }')
+            for label, span in hours.items():
+                if not isinstance(span, str) or not _HOURS.match(span):
+                    raise fail(name, f"hours.{label}: '{span}' is not an hour range like \"07-15\" or "
+                                     "\"07.00-15.30\"")
+            hours = tuple(hours.items())
+        rules[name] = Derivation(source=source, part=part, hours=hours or (), names=names)
+    return rules

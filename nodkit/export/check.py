@@ -7,6 +7,11 @@ field without a column), and the first few row problems with their
 file:line:column. Nothing is rendered or written; the source is read exactly
 as an export would read it (same adapters, same validation).
 
+Per list it predicts the export: rows read → inside the horizon → printed
+(in a unit some audience receives) → flagged, the oldest and newest date,
+and whether the set would be good, judged by the same rule the export uses
+(`nodkit.export.completeness`, against the newest good set in the store).
+
 Rules kept here: no cell values in the report (locations, column names,
 counts and reasons only); one broken dataset never hides the others.
 """
@@ -18,7 +23,9 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 from nodkit.config.settings import KitConfig
-from nodkit.errors import OK, WARNING, ConfigError, NodkitError, SourceError
+from nodkit.errors import CRITICAL, OK, WARNING, ConfigError, NodkitError, SourceError
+from nodkit.export import completeness
+from nodkit.store.sets import Store
 from nodkit.lists.templates import Template, load_templates
 from nodkit.lists.validate import header_looks_like_data, match_columns, prepare
 from nodkit.sources import describe, open_source
@@ -37,6 +44,17 @@ class ListCheck:
     rows: int = 0
     flagged_rows: int = 0
     warnings: list[str] = field(default_factory=list)
+    read: int = 0  # rows read → inside the horizon → printed (a unit some audience receives) → flagged
+    inside_horizon: int = 0
+    printed: int = 0
+    oldest: str | None = None  # dd-mm-yyyy, the horizon field's dates in the source
+    newest: str | None = None
+    incomplete: list[str] = field(default_factory=list)  # why an export would not be good (completeness)
+    notes: list[str] = field(default_factory=list)  # named by the export too, but not against a good set
+
+    @property
+    def would_be(self) -> str:
+        return "skipped" if self.missing else "incomplete" if self.incomplete else "good"
 
 
 @dataclass
@@ -61,6 +79,8 @@ class DatasetCheck:
     def status(self) -> str:
         if not self.reachable or any(lc.missing for lc in self.lists):
             return "broken"
+        if any(lc.incomplete for lc in self.lists):
+            return "incomplete"
         if self.warnings or self.flagged_rows or any(lc.warnings for lc in self.lists):
             return "warning"
         return "ok"
@@ -68,6 +88,8 @@ class DatasetCheck:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["status"] = self.status
+        for lc, out in zip(self.lists, data["lists"]):
+            out["would_be"] = lc.would_be
         return data
 
 
@@ -80,14 +102,18 @@ class SourcesReport:
     def exit_code(self) -> int:
         if any(d.status == "broken" for d in self.datasets):
             return SourceError.exit_code
+        if any(d.status == "incomplete" for d in self.datasets):
+            return CRITICAL  # the export would not be good
         if self.lists_skipped or any(d.status == "warning" for d in self.datasets):
             return WARNING
         return OK
 
     def summary(self) -> str:
-        counts = {s: sum(1 for d in self.datasets if d.status == s) for s in ("ok", "warning", "broken")}
+        counts = {s: sum(1 for d in self.datasets if d.status == s)
+                  for s in ("ok", "warning", "incomplete", "broken")}
         return (f"{len(self.datasets)} dataset(s): {counts['ok']} ok, {counts['warning']} with warnings, "
-                f"{counts['broken']} broken")
+                + (f"{counts['incomplete']} incomplete, " if counts["incomplete"] else "")
+                + f"{counts['broken']} broken")
 
     def to_dict(self) -> dict:
         return {"summary": self.summary(), "exit_code": self.exit_code,
@@ -112,22 +138,44 @@ def check_sources(config: KitConfig, now: dt.datetime, names: list[str] | None =
     wanted = {tid for a in config.audiences.values() for tid in a.templates}
     skipped = {tid: str(err) for tid, err in template_errors.items() if tid in wanted}
     skipped |= {tid: f"no template file {tid}.toml" for tid in wanted if tid not in templates and tid not in skipped}
-    for ds in by_dataset:
-        if ds not in config.datasets:
-            users = ", ".join(t.id for t in by_dataset[ds])
-            raise ConfigError(f"{config.path}: list(s) {users} read dataset '{ds}', which is not configured; "
-                              f"add [datasets.{ds}]")
+    unconfigured = config.unconfigured({tid: t.dataset for tid, t in templates.items()})
+    if unconfigured and not names:  # the export would refuse to run: so does the whole check
+        raise ConfigError("; ".join(text for _, text in unconfigured))
+    for tid, text in unconfigured:  # checking named datasets: the others need not be configured yet
+        skipped.setdefault(tid, text)
     selected = names or sorted(config.datasets)
     unknown = [n for n in selected if n not in config.datasets]
     if unknown:
         raise ConfigError(f"{config.path}: no dataset {', '.join(repr(n) for n in unknown)} "
                           f"(configured: {', '.join(sorted(config.datasets))})")
-    return SourcesReport(datasets=[_check_one(config, name, by_dataset.get(name, []), now, max_problems)
-                                   for name in selected], lists_skipped=skipped)
+    previous = Store(config.store).newest_good()
+    context = _Context(config, now, max_problems, _audiences_by_list(config),
+                       completeness.previous_units(previous.manifest if previous else None),
+                       previous.id if previous else None)
+    return SourcesReport(datasets=[_check_one(context, name, by_dataset.get(name, [])) for name in selected],
+                         lists_skipped=skipped)
 
 
-def _check_one(config: KitConfig, name: str, lists: list[Template], now: dt.datetime,
-               max_problems: int) -> DatasetCheck:
+@dataclass
+class _Context:
+    config: KitConfig
+    now: dt.datetime
+    max_problems: int
+    audiences: dict[str, list[str]]  # template id -> audiences that ask for it
+    previous_units: dict[str, dict[str, int]]  # of the newest good set: template -> unit -> rows
+    previous_set: str | None
+
+
+def _audiences_by_list(config: KitConfig) -> dict[str, list[str]]:
+    wanted: dict[str, list[str]] = {}
+    for audience in config.audiences.values():
+        for tid in audience.templates:
+            wanted.setdefault(tid, []).append(audience.name)
+    return wanted
+
+
+def _check_one(context: _Context, name: str, lists: list[Template]) -> DatasetCheck:
+    config, now, max_problems = context.config, context.now, context.max_problems
     ds = config.datasets[name]
     result = DatasetCheck(name=name, kind=ds.kind, source=describe(ds))
     try:
@@ -157,8 +205,16 @@ def _check_one(config: KitConfig, name: str, lists: list[Template], now: dt.date
         result.lists.append(check)
         if missing:
             continue
-        prepared = prepare(template, ds, snap)
+        prepared = prepare(template, ds, snap, today=now.date())  # the export's horizon, from today
         check.rows, check.flagged_rows = prepared.rows, prepared.flagged
+        audiences = context.audiences.get(template.id, [])
+        check.read, check.inside_horizon = prepared.read, prepared.read - prepared.outside_horizon
+        check.printed = sum(u.rows for unit, u in prepared.units.items()
+                            if completeness.receivers(config, audiences, unit))
+        check.oldest, check.newest = (d.strftime("%d-%m-%Y") if d else None for d in (prepared.oldest, prepared.newest))
+        gaps = completeness.list_gaps(config, template.id, prepared, audiences,
+                                      context.previous_units.get(template.id), context.previous_set)
+        check.incomplete, check.notes = gaps.reasons, gaps.notes
         result.flagged_rows = max(result.flagged_rows, prepared.flagged)
         _collect(snap, prepared, problems, by_origin)
     result.unmapped_columns = [c for c in snap.columns if c not in used] if lists and not hide else []

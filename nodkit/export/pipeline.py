@@ -5,10 +5,13 @@ unit) in memory → encrypt per audience → write into .incoming/ → manifest 
 sign → publish atomically → LATEST (good sets only) → retention.
 
 Status of a set:
-  good     every configured list was produced
-  partial  a dataset or template failed; the other lists are there
-  suspect  a dataset's row count fell by more than `suspect_drop` against the
-           newest good set (an empty or truncated source export)
+  good        every configured list was produced, with its rows
+  partial     a dataset or template failed; the other lists are there
+  incomplete  an expected list came out empty, all its rows filtered or all
+              flagged, a unit of the last good set vanished, or rows could not
+              be placed or go to no audience (nodkit.export.completeness)
+  suspect     a dataset's row count fell by more than `suspect_drop` against the
+              newest good set (an empty or truncated source export)
 Only a good set becomes LATEST and only after a good set is anything pruned
 (DESIGN rule 1). The CLI and the scheduler both call `run_export`.
 """
@@ -38,6 +41,7 @@ from nodkit.sources.base import Snapshot
 from nodkit.store.sets import ExportSet, Store, UnitFolders, apply_retention, new_set_id
 from nodkit.lists.templates import Template, load_templates
 from nodkit.lists.validate import PreparedList, prepare
+from nodkit.export import completeness
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +82,13 @@ class ExportResult:
 def plan_lists(config: KitConfig, templates: dict[str, Template]) -> dict[str, list[str]]:
     """Template id -> audiences that receive it; unknown names are config errors."""
     wanted: dict[str, list[str]] = {}
-    doc_where = f"{config.path}"
     for audience in config.audiences.values():
         for tid in audience.templates:
             wanted.setdefault(tid, []).append(audience.name)
-    for tid in wanted:
-        if tid not in templates:
-            continue  # reported by the caller (template missing or broken)
-        ds = templates[tid].dataset
-        if ds not in config.datasets:
-            raise ConfigError(f"{doc_where}: list '{tid}' reads dataset '{ds}', which is not configured; "
-                              f"add [datasets.{ds}] or remove '{tid}' from the audiences")
+    # a template missing or broken is reported by the caller
+    unconfigured = config.unconfigured({tid: t.dataset for tid, t in templates.items()})
+    if unconfigured:
+        raise ConfigError("; ".join(text for _, text in unconfigured))
     return wanted
 
 
@@ -116,10 +116,13 @@ def fetch_all(config: KitConfig, names: set[str], now: dt.datetime) -> tuple[dic
 
 
 def _suspect_reasons(config: KitConfig, store: Store, row_counts: dict[str, int]) -> list[str]:
+    # a floor per dataset works on the very first export too, when there is nothing to compare with
+    reasons = [f"dataset '{name}' has {rows} rows, fewer than its min_rows = {config.datasets[name].min_rows} "
+               f"({config.datasets[name].where})"
+               for name, rows in sorted(row_counts.items()) if rows < config.datasets[name].min_rows]
     previous = store.newest_good()
     if previous is None or previous.manifest is None:
-        return []
-    reasons = []
+        return reasons
     for name, now_rows in row_counts.items():
         before = previous.manifest.datasets.get(name)
         if before is None or before.rows == 0:
@@ -163,6 +166,7 @@ class Export:
         self.appendices = appendices
         self.started = time.monotonic()
         self.reasons: list[str] = []   # why the set is not good (partial, suspect)
+        self.gaps: list[str] = []      # expected lists not printed with their rows (incomplete)
         self.warnings: list[str] = []
         self.timings: dict = {"render": {}, "encrypt": 0.0}
         self.files: list[FileEntry] = []
@@ -182,6 +186,9 @@ class Export:
         self.secrets = {a: self.book.current(a) for a in config.audiences}
         crypto.load_public(config.keys)  # fail before any work when keys are missing
         self.store = Store(config.store)
+        previous = self.store.newest_good()
+        self.previous_id = previous.id if previous else None
+        self.previous_units = completeness.previous_units(previous.manifest if previous else None)
 
     def run(self) -> ExportResult:
         with self.store.lock("export"):
@@ -282,6 +289,10 @@ class Export:
             log.info("list %s: %d row(s) left out by the template's filter/horizon (intended)", tid,
                      prepared.filtered)
         self.dataset_flags[template.dataset] = max(self.dataset_flags.get(template.dataset, 0), prepared.flagged)
+        gaps = completeness.list_gaps(self.config, tid, prepared, self.wanted[tid],
+                                      self.previous_units.get(tid), self.previous_id)
+        self.gaps += gaps.reasons
+        self.warnings += gaps.notes
         if prepared.flagged:
             log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
         return prepared
@@ -289,10 +300,9 @@ class Export:
     def _render_jobs(self, tid: str, template: Template, prepared: PreparedList, audiences: list[str]):
         config = self.config
         for unit_name, unit in prepared.units.items():
-            targets = [a for a in audiences
-                       if config.audiences[a].units is None or unit_name in config.audiences[a].units]
+            targets = completeness.receivers(config, audiences, unit_name)
             if not targets:
-                continue
+                continue  # named in the set's reasons by completeness.list_gaps
             job = RenderJob(prepared, unit, kit_name=config.name, generated_at=self.now, set_id=self.set_id,
                             file_label=f"{self.folders.folder(unit_name)}/{tid}.pdf",
                             passwords={a: self.secrets[a].password for a in targets})
@@ -404,11 +414,11 @@ class Export:
     # -- seal, publish, prune ------------------------------------------------------------------------
     def seal(self) -> Manifest:
         """The set's status and its manifest (signed by `publish`)."""
-        self.status = "partial" if self.reasons else "good"
+        # one status, the most telling cause first: a collapsed source, a failed one, then gaps
         suspect = _suspect_reasons(self.config, self.store, self.row_counts)
-        if suspect:
-            self.status = "suspect"
-            self.reasons += suspect
+        self.status = ("suspect" if suspect else "partial" if self.reasons else "incomplete" if self.gaps
+                       else "good")
+        self.reasons += suspect + self.gaps
         config = self.config
         datasets = {name: DatasetEntry(source=snap.source, kind=snap.kind,
                                        as_of=snap.as_of.isoformat(timespec="seconds"),

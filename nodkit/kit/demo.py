@@ -21,6 +21,7 @@ import random
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from nodkit.security.crypto import generate_password
 from nodkit.fsutil import private_dir, write_atomic
@@ -309,7 +310,8 @@ def create_demo(home: Path, sources: Path | None = None, today: dt.date | None =
                 name: str = "Demo Kommune · Nødliste-pc") -> tuple[dict[str, str], Path]:
     """Create a demo kit home and its sources; returns (passwords, sources folder)."""
     sources = sources or sources_dir_for(home)
-    today = today or dt.date.today()
+    # the kit's own date (config_text's timezone), not the PC's: between 23:00 and 00:00 UTC they differ
+    today = today or dt.datetime.now(ZoneInfo("Europe/Copenhagen")).date()
     write_sources(sources, today)
     passwords = {a: generate_password() for a in ("pleje", "skole")}
     init_kit(home, passwords, name=name,

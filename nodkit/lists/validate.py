@@ -13,16 +13,23 @@ Rules kept here:
   A row whose horizon date cannot be read is kept and flagged.
 - Days of a horizon without rows still get a section per route, so the page
   says "Ingen planlagte besøg" instead of the route vanishing.
+- Every row read is accounted for: `read == rows + filtered`. A row whose
+  field count differs from the header (its values may have shifted) is
+  flagged with both counts and never makes a unit or section of its own: it
+  joins the unit and section its values name when well-formed rows made
+  them, else it goes under "Uden enhed" and into `unplaced`. So does a row
+  with an empty unit value. An empty section or horizon date is flagged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import operator
+import string
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from nodkit.lists import values
+from nodkit.lists import mapping as mapping_rules, values
 from nodkit.errors import SourceError
 from nodkit.sources.base import DatasetConfig, Snapshot
 from nodkit.lists.templates import Column, Template
@@ -86,6 +93,13 @@ class PreparedList:
     columns: tuple[Column, ...] = ()  # printed columns: the template's plus tick-box columns
     filtered: int = 0  # rows left out on purpose (include_if, outside the horizon)
     horizon: tuple[dt.date, ...] = ()  # the days listed, when the template has a horizon
+    read: int = 0  # rows in the snapshot: read == rows + filtered
+    outside_horizon: int = 0  # of `filtered`, the rows dated outside the horizon
+    oldest: dt.date | None = None  # oldest and newest horizon date in the source rows
+    newest: dt.date | None = None
+    # rows printed under "Uden enhed" because their own unit could not be trusted or was
+    # empty: (origin, English reason)
+    unplaced: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self):
         if not self.columns:
@@ -121,7 +135,7 @@ def match_columns(template: Template, dataset: DatasetConfig, snapshot: Snapshot
     missing: list[MissingColumn] = []
     warnings: list[str] = []
     for name in template.fields:
-        configured = dataset.columns.get(name)
+        configured = dataset.columns.get(name) or mapping_rules.source_column(dataset, name)
         if configured is not None:
             actual = configured if configured in snapshot.columns else by_fold.get(" ".join(configured.split()).casefold())
             if actual is None:
@@ -136,7 +150,15 @@ def match_columns(template: Template, dataset: DatasetConfig, snapshot: Snapshot
             actual = by_fold.get(column.heading.casefold())
         if actual is None:
             needed = name in (template.unit, *template.section) or (column is not None and column.required)
-            if needed:
+            if name in dataset.defaults:
+                pass  # a constant from [datasets.NAME.defaults]
+            elif needed and name in dataset.absent:
+                missing.append(MissingColumn(name, None, (
+                    f"dataset '{dataset.name}' declares field '{name}' absent, but list '{template.id}' needs it; "
+                    f"map it under [datasets.{dataset.name}.columns] at {dataset.where}")))
+            elif name in dataset.absent:
+                pass  # declared absent on purpose (absent = [...]): printed empty without a warning
+            elif needed:
                 missing.append(MissingColumn(name, None, (
                     f"dataset '{dataset.name}' has no column for field '{name}' needed by list '{template.id}'; "
                     f"map it under [datasets.{dataset.name}.columns] at {dataset.where}")))
@@ -214,8 +236,12 @@ def header_looks_like_data(dataset: DatasetConfig, snapshot: Snapshot) -> bool:
     return bool(known) and not any(c.casefold().strip() in known for c in snapshot.columns)
 
 
+NO_UNIT = "Uden enhed"
+UNPLACED_SECTION = "Rækker der ikke kunne placeres"
+
+
 def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
-            units: tuple[str, ...] | None = None, today: dt.date | None = None) -> PreparedList:
+            today: dt.date | None = None) -> PreparedList:
     """Rows → units → sections. `today` (the kit's local date at export time)
     anchors the planning horizon and the tick-box days; default: the data date."""
     today = today or snapshot.as_of.date()
@@ -228,11 +254,13 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     filtered = 0
     orders = {name: {v.strip().casefold(): i for i, v in enumerate(listed)} for name, listed in template.order}
 
+    natural = set(template.section)  # sections sort naturally: Rute 1, Rute 2 … Rute 10
+
     def key_of(name: str, parsed_value: Any, shown_value: str) -> tuple:
         if name in orders:  # listed values first, in the listed order; others after, alphabetically
             rank = orders[name].get(shown_value.strip().casefold(), len(orders[name]))
-            return (rank, values.sort_key(parsed_value))
-        return values.sort_key(parsed_value)
+            return (rank, values.sort_key(parsed_value, name in natural))
+        return values.sort_key(parsed_value, name in natural)
 
     grouped: dict[str, dict[tuple, list[PreparedRow]]] = {}
     titles: dict[tuple[str, tuple], str] = {}
@@ -242,7 +270,8 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
         template.horizon and template.horizon.field in template.section) else None
     # Work out each distinct raw value of a field once: a list repeats the same
     # areas, drugs, times and names thousands of times (memo: raw -> outcome).
-    fields = [(name, _field_reader(kinds.get(name), name, column, key_of)) for name, column in mapping.items()]
+    fields = [(name, _field_reader(kinds.get(name), name, column, key_of, mapping_rules.reader_input(dataset, name)))
+              for name, column in mapping.items()]
     empty_keys = {f: key_of(f, None, "") for f in set(template.section) | set(template.sort)}
     column_fields = [c.field for c in template.columns]
     no_ticks = [""] * len(extra_cols)
@@ -256,6 +285,14 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     section_of, sort_of, cells_of = (_tuple_getter(template.section), _tuple_getter(template.sort),
                                      _tuple_getter(column_fields))
     names: dict | None = None
+    width = len(snapshot.columns)
+    outside = 0
+    oldest = newest = None
+    deferred: list[tuple[str, tuple, PreparedRow, str]] = []  # shifted rows, placed after the others
+    unplaced: list[tuple[str, str]] = []
+    # fields whose empty value is a problem even when the template does not mark them required
+    needed = [(f, "enhed" if f == unit_field else kinds[f].heading if f in kinds else f) for f in dict.fromkeys(
+        ([unit_field] if unit_field else []) + list(template.section) + ([horizon_field] if horizon_field else []))]
     for row in snapshot.rows:
         if row.names is not names:  # the same dict for every row of a snapshot: positions worked out once
             names = row.names
@@ -265,31 +302,54 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
         shown: dict[str, str] = dict(shown_defaults) if shown_defaults else {}
         keys: dict[str, tuple] = dict(key_defaults) if key_defaults else {}
         details: list[Problem] = [Problem(None, None, text, text) for text in row.problems] if row.problems else []
+        if row.fields:
+            details[:1] = [Problem(None, None, details[0].text if details else "rækken har forkert antal felter",
+                                   f"{row.fields} fields, header has {width}")]
         for name, read, position in readers:
             value, text, key, problem = read(None if position is None else cells_in[position])
             parsed[name], shown[name], keys[name] = value, text, key
             if problem is not None:
                 details.append(problem)
-        if include_if and not all(cond.holds(shown.get(cond.field, "")) for cond in include_if):
-            filtered += 1
-            continue
-        if horizon_field and parsed.get(horizon_field) is not None and parsed[horizon_field] not in days:
-            filtered += 1
-            continue
-        unit = (shown.get(unit_field) or "Uden enhed") if unit_field else unit_default
-        if units is not None and unit not in units:
-            continue
+        for name, heading in needed:
+            if not shown.get(name) and not any(p.field == name for p in details):
+                details.append(Problem(mapping.get(name), name, f"mangler {heading}", f"field '{name}' is empty"))
+        if horizon_field:
+            day = parsed.get(horizon_field)
+            if isinstance(day, dt.date):
+                oldest = day if oldest is None or day < oldest else oldest
+                newest = day if newest is None or day > newest else newest
+        if not row.fields:  # a shifted row's values cannot be trusted to filter it out
+            if include_if and not all(cond.holds(shown.get(cond.field, "")) for cond in include_if):
+                filtered += 1
+                continue
+            if horizon_field and parsed.get(horizon_field) is not None and parsed[horizon_field] not in days:
+                filtered += 1
+                outside += 1
+                continue
+        unit = shown.get(unit_field) if unit_field else unit_default
         skey = section_of(keys)
-        if (unit, skey) not in titles:
-            titles[(unit, skey)] = _title(template, shown)
-        if hpos is not None:
-            routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
         cells = list(cells_of(shown))
         if no_ticks:
             cells += no_ticks
         prepared = PreparedRow(cells=cells, problems=[p.text for p in details] if details else [],
                                origin=row.origin, key=sort_of(keys), details=details)
+        if row.fields or not unit:
+            deferred.append((unit or "", skey, prepared, details[0].reason if row.fields else
+                             f"field '{unit_field}' (the unit) is empty"))
+            continue
+        if (unit, skey) not in titles:
+            titles[(unit, skey)] = _title(template, shown)
+        if hpos is not None:
+            routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
+    for unit, skey, prepared, reason in deferred:
+        if unit in grouped and skey in grouped[unit]:
+            grouped[unit][skey].append(prepared)  # its values name a unit and section the other rows made
+            continue
+        unplaced.append((prepared.origin, reason))
+        skey = (UNPLACED_SECTION,)
+        titles[(NO_UNIT, skey)] = UNPLACED_SECTION
+        grouped.setdefault(NO_UNIT, {}).setdefault(skey, []).append(prepared)
     if hpos is not None:  # every route on every day of the horizon, empty or not
         for unit, seen in routes.items():
             for rest, shown in seen.items():
@@ -301,15 +361,23 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
                         grouped[unit][skey] = []
                         titles[(unit, skey)] = _title(template, shown)
     result: dict[str, UnitList] = {}
-    for unit in sorted(grouped, key=values.danish_fold):
+    for unit in sorted(grouped, key=values.natural_fold):
         sections = []
-        for skey in sorted(grouped[unit]):
+        for skey in sorted(grouped[unit], key=_section_order):
             rows = grouped[unit][skey]
             rows.sort(key=lambda r: r.key)  # stable: source order breaks ties
             sections.append(Section(title=titles[(unit, skey)], rows=rows))
         result[unit] = UnitList(unit=unit, sections=sections)
     return PreparedList(template=template, as_of=snapshot.as_of, units=result, warnings=warnings,
-                        columns=template.columns + extra_cols, filtered=filtered, horizon=days)
+                        columns=template.columns + extra_cols, filtered=filtered, horizon=days,
+                        read=len(snapshot.rows), outside_horizon=outside, oldest=oldest, newest=newest,
+                        unplaced=unplaced)
+
+
+def _section_order(skey: tuple) -> tuple:
+    """The unplaced rows' section last; the others by their keys."""
+    return (skey == (UNPLACED_SECTION,), skey if skey != (UNPLACED_SECTION,) else ())
+
 
 
 def _tuple_getter(names) -> Callable[[dict], tuple]:
@@ -327,11 +395,17 @@ def _tuple_getter(names) -> Callable[[dict], tuple]:
 def _title(template: Template, shown: dict[str, str]) -> str:
     if not template.section:
         return ""
-    title = template.section_title.format(**{f: shown.get(f, "") for f in template.fields})
-    return title.strip(" ·-") or "(uden navn)"
+    parts = []
+    for literal, name, spec, conversion in string.Formatter().parse(template.section_title):
+        value = format(shown.get(name, ""), spec or "") if name is not None else ""
+        word = literal.rstrip().rsplit(None, 1)[-1] if literal.strip() else ""
+        if word and literal.endswith(" ") and value.casefold().startswith(word.casefold() + " "):
+            literal = literal.rstrip()[: -len(word)]  # "Rute {route}" with route "Rute 1": one "Rute"
+        parts.append(literal + value)
+    return "".join(parts).strip(" ·-") or "(uden navn)"
 
 
-def _field_reader(col, name: str, column: str | None, key_of):
+def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
     """raw value -> (parsed, shown text, sort key, Problem or None), memoised per field.
 
     The outcome depends only on the raw value and the field, so each distinct
@@ -352,6 +426,8 @@ def _field_reader(col, name: str, column: str | None, key_of):
         return outcome
 
     def _outcome(raw):
+        if prepare_raw is not None:  # derived from its source column, or a default (nodkit.lists.mapping)
+            raw = prepare_raw(raw)
         if values.is_empty(raw):
             problem = (Problem(column, name, f"mangler {heading}", f"required field '{name}' is empty")
                        if required else None)

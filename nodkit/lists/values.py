@@ -237,17 +237,39 @@ def mask_cpr(cpr: str, mask: str) -> str:
     return f"{day - 60 if day > 60 else day:02d}-{cpr[2:4]}-{cpr[4:6]}"
 
 
-def sort_key(value: Any) -> tuple:
-    """Sort key that puts empty values last and never compares across types."""
+def sort_key(value: Any, natural: bool = False) -> tuple:
+    """Sort key that puts empty values last and never compares across types.
+
+    With `natural` (section values: routes, classes), text sorts naturally
+    (Rute 2 before Rute 10); the folded text breaks ties so that "Rute 01" and
+    "Rute 1" stay two sections. Rows sort by plain text: cheaper, and a row
+    order nobody reads as numbered."""
     if value is None or value == "":
         return (2, "")
     if isinstance(value, str):
-        return (1, danish_fold(value))
+        folded = danish_fold(value)
+        return (1, natural_key(folded), folded) if natural else (1, folded)
     return (0, value)
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple:
+    """"rute 10" -> ("rute ", 10, ""): text parts at even places, numbers at odd ones, so
+    two keys always compare text with text and number with number."""
+    parts = _DIGITS.split(text)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
+def natural_fold(text: str) -> tuple:
+    """Sort key for unit names: Danish letters, numbers in number order."""
+    folded = danish_fold(text)
+    return (natural_key(folded), folded)
+
+
 # Danish alphabet order: ... x y z æ ø å ('{' sorts after 'z')
-_DANISH = str.maketrans({"æ": "{1", "ø": "{2", "å": "{3", "ä": "{1", "ö": "{2"})
+_DANISH = str.maketrans({"æ": "{a", "ø": "{b", "å": "{c", "ä": "{a", "ö": "{b"})  # no digits: see natural_key
 
 
 def danish_fold(text: str) -> str:

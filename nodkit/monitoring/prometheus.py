@@ -43,7 +43,7 @@ def render(report: VerifyReport) -> str:
                [(kit, float(report.latest_created.timestamp()))])
         metric("nodkit_latest_age_seconds", "gauge", "Age of the newest good export set.",
                [(kit, float(report.age_seconds or 0.0))])
-    statuses = sorted({"good", "partial", "suspect", "broken", *report.sets_by_status})
+    statuses = sorted({"good", "partial", "incomplete", "suspect", "broken", *report.sets_by_status})
     metric("nodkit_sets", "gauge", "Export sets in the store, by status.",
            [(f'{kit},status="{_label(s)}"', report.sets_by_status.get(s, 0)) for s in statuses])
     metric("nodkit_files_checked", "gauge", "Files checked by this verify run.", [(kit, report.files_checked)])

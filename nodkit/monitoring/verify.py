@@ -587,7 +587,12 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
     for s in sets:
         report.sets_by_status[s.status] = report.sets_by_status.get(s.status, 0) + 1
     if latest is None:
-        report.problems.append(Problem(CRITICAL, "latest", str(store.latest_file), "no good export set yet (LATEST missing)"))
+        # staff would get no lists at all: CRITICAL, and say why the newest set is not good
+        newest = next((s for s in sets if s.manifest is not None), None)
+        why = (f"; the newest set {newest.id} is {newest.status}: " + "; ".join(newest.manifest.status_reasons[:3])
+               if newest is not None else "")
+        report.problems.append(Problem(CRITICAL, "latest", str(store.latest_file),
+                                       "no good export set yet (LATEST missing)" + why))
     elif latest not in by_id:
         report.problems.append(Problem(CRITICAL, "latest", str(store.latest_file), f"names set {latest}, which does not exist"))
     else:
@@ -622,7 +627,11 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
         if created is not None and created > now + CLOCK_SLACK:
             report.problems.append(Problem(WARNING, "clock", str(s.path),
                                            f"created in the future ({created:%Y-%m-%d %H:%M %z}): check the PC's clock"))
-    for s in (s for s in sets if latest is None or s.id > latest):
+    # newer than LATEST; set ids order only to the second, so a set made in LATEST's second counts too
+    latest_created = by_id[latest].created_at if latest in by_id else None
+    for s in (s for s in sets if latest is None or s.id > latest or (
+            s.id != latest and latest_created is not None and s.created_at is not None
+            and s.created_at >= latest_created)):
         if s.manifest is not None and s.status != "good":
             report.problems.append(Problem(WARNING, "status", str(s.path), f"newer set is {s.status}: "
                                            + "; ".join(s.manifest.status_reasons[:3])))

@@ -30,6 +30,9 @@ class Row:
     names: dict[str, int]  # source column -> position in cells (shared, never changed)
     origin: str  # "besoeg.csv:17" — where a human finds this row in the source
     problems: tuple[str, ...] = ()  # found by the reader (Danish, no values); row is flagged
+    # the record's field count when it differs from the header's (0: it matches). Such a row's
+    # values may have shifted: it is flagged and never makes a unit or section of its own
+    fields: int = 0
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], origin: str, problems: tuple[str, ...] = ()) -> "Row":
@@ -57,6 +60,18 @@ class Snapshot:
     details: dict[str, Any] = field(default_factory=dict)  # how it was read: encoding, delimiter, sheet …
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """[datasets.NAME.derive] FIELD = { from = COLUMN, … }: a field worked out from a source column
+    (nodkit.lists.mapping): one of `part` ("date"/"time" of a date-time), `hours` (label -> "07-15")
+    or `names` ("last_first")."""
+
+    source: str
+    part: str | None = None
+    hours: tuple[tuple[str, str], ...] = ()
+    names: str | None = None
+
+
 @dataclass
 class DatasetConfig:
     """One [datasets.NAME] table of nodkit.toml."""
@@ -66,6 +81,10 @@ class DatasetConfig:
     options: dict[str, Any]
     columns: dict[str, str]  # template field -> source column
     where: str  # "nodkit.toml:42" for error messages
+    absent: tuple[str, ...] = ()  # optional template fields the site does not export, on purpose
+    defaults: dict[str, Any] = field(default_factory=dict)  # field -> constant, or value for an empty cell
+    derive: dict[str, Derivation] = field(default_factory=dict)  # field -> how to work it out
+    min_rows: int = 0  # fewer rows than this makes the set suspect, even with no good set to compare with
 
     def error(self, message: str) -> ConfigError:
         """A ConfigError about this dataset, located at its table in nodkit.toml."""

@@ -12,8 +12,10 @@ Rules kept here:
 - Every row keeps its origin (file and physical line), so problems can be
   traced back even across quoted multi-line fields.
 - Blank lines and lines of only delimiters are skipped; a repeated header
-  name is read as "Name (2)" with a warning; a row with more fields than the
-  header is kept and flagged (its values may have shifted).
+  name is read as "Name (2)" with a warning; a row with more or fewer fields
+  than the header is kept and flagged with both counts (its values may have
+  shifted), even when the extra field is empty. Only a trailing delimiter on
+  every data row (a consistent exporter habit) is accepted without a flag.
 - Every error names file, line and column, and never contains a cell value:
   cells are personal data and messages reach logs.
 """
@@ -174,6 +176,7 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
     warnings: list[str] = []
     longer: list[int] = []
     shorter: list[int] = []
+    trailing: list[int] = []  # rows whose only extra fields are empty
     start = 1
     last_line = 0  # first line of the last record, if a field in it holds a line break
     shared = {}.setdefault  # one string object per distinct value: areas, drugs, times repeat thousands of times
@@ -189,16 +192,19 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
                 names = {name: i for i, name in enumerate(header)}
                 width = len(header)
                 continue
-            problems: tuple[str, ...] = ()
-            if len(record) > width and any(c.strip() for c in record[width:]):
-                longer.append(line)
-                problems = (f"rækken har {len(record)} felter, overskriften {width}; værdierne kan være forskudt",)
-            elif len(record) < width:
-                shorter.append(line)
+            count = len(record)
             cells = tuple(map(shared, record[:width], record[:width]))
-            if len(cells) < width:
-                cells += (None,) * (width - len(cells))
-            rows.append(Row(cells, names, f"{path.name}:{line}", problems))
+            if count < width:
+                cells += (None,) * (width - count)
+                shorter.append(line)
+            elif count > width:
+                longer.append(line)
+                if not any(c.strip() for c in record[width:]):
+                    trailing.append(len(rows))
+            else:
+                count = 0
+            rows.append(Row(cells, names, f"{path.name}:{line}", shape_problem(count, width) if count else (),
+                            count))
     except csv.Error as exc:
         opened = _unclosed_quote(text, _line_offsets(text)[min(start, len(_line_offsets(text))) - 1], delim)
         if opened:
@@ -213,13 +219,24 @@ def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
                               "(a stray '\"' in the export?)")
     if header is None:
         raise SourceError(f"{path}:1: empty file, no header line")
-    for lines, what in ((longer, "more fields than the header (extra fields ignored, rows flagged)"),
-                        (shorter, "fewer fields than the header (missing fields read as empty)")):
+    if rows and len(trailing) == len(rows):
+        # every data row ends in empty extra fields: the exporter's habit, not shifted values
+        rows = [Row(r.cells, r.names, r.origin) for r in rows]
+        warnings.append(f"{path.name}: every data row ends with an extra empty field (a trailing delimiter); "
+                        "read as the header's columns")
+        longer = []
+    for lines, what in ((longer, "more fields than the header (values may have shifted; rows flagged)"),
+                        (shorter, "fewer fields than the header (values may have shifted; rows flagged)")):
         if lines:
             first_lines = ", ".join(str(n) for n in lines[:5])
             warnings.append(f"{path.name}: {len(lines)} row(s) with {what}: line(s) {first_lines}"
                             + (" …" if len(lines) > 5 else ""))
     return header, rows, warnings
+
+
+def shape_problem(count: int, width: int) -> tuple[str, ...]:
+    """The Danish note for a row whose field count differs from the header's."""
+    return (f"rækken har {count} felter, overskriften {width}; værdierne kan være forskudt",)
 
 
 def _unique_header(record: list[str], path: Path, line: int, warnings: list[str]) -> list[str]:

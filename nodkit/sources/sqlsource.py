@@ -147,4 +147,7 @@ class SqlSource:
         password = os.environ.get(self.password_env)
         if password:
             first = first.replace(password, "***")
+        if "password" in first.lower() and not password:
+            first += (f"; set the environment variable {self.password_env} to the database password "
+                      "(in the environment of the scheduled job)")
         return first

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from nodkit.errors import IntegrityError
 
 FORMAT_VERSION = 1
-STATUSES = ("good", "partial", "suspect")
+STATUSES = ("good", "partial", "incomplete", "suspect")
 
 
 @dataclass

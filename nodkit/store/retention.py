@@ -7,7 +7,7 @@ reason. Rules, in order:
 2. The newest `keep_min` good sets are always kept, however old, so that
    days of failing sources can never delete the last real lists.
 3. Any set younger than `days` is kept.
-4. Everything else is removed. Suspect and partial sets count neither
+4. Everything else is removed. Suspect, incomplete and partial sets count neither
    towards keep_min nor against it: they never protect nor displace good ones.
 
 Nothing here touches the disk: `store.apply_retention` (after a good export)
@@ -31,7 +31,7 @@ class RetentionPolicy:
 class SetInfo:
     id: str
     created_at: dt.datetime
-    status: str  # "good" | "partial" | "suspect"
+    status: str  # "good" | "partial" | "incomplete" | "suspect"
 
 
 @dataclass(frozen=True)

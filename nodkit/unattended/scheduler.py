@@ -121,7 +121,7 @@ def plan_retry(settings: SchedulerSettings, attempt: int, now: dt.datetime,
 class Attempt:
     number: int
     started: dt.datetime
-    outcome: str  # good | partial | suspect | failed
+    outcome: str  # good | partial | incomplete | suspect | failed
     reason: str = ""
     set_id: str | None = None
 
@@ -139,7 +139,7 @@ class RunOutcome:
 
     @property
     def heartbeat_result(self) -> str:
-        return {"good": "ok", "partial": "warning", "suspect": "warning"}.get(self.status, "failed")
+        return {"good": "ok", "partial": "warning", "incomplete": "warning", "suspect": "warning"}.get(self.status, "failed")
 
 
 def export_with_retries(config: KitConfig, jobs: list[Job], job_id: str, *, clock: Clock | None = None,
