@@ -128,6 +128,8 @@ class Upstream:
                     raise UpstreamError(f"{url}: {expected} bytes announced, at most {max_bytes} expected; refused",
                                         kind="too-big")
                 return self._read_capped(resp, url, max_bytes, expected)
+        except UpstreamError:
+            raise
         except urllib.error.HTTPError as exc:
             kind = "missing" if exc.code == 404 else "http"
             raise UpstreamError(f"{url}: HTTP {exc.code} {exc.reason}", kind=kind) from None
