@@ -48,7 +48,8 @@ STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UN
 CLOCK_SLACK = dt.timedelta(minutes=5)
 
 # What may live in the kit home (DESIGN.md, "The kit home"). Anything else is reported.
-KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log", "audit.head"}
+KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log", "audit.head",
+                      "fleet"}  # fleet/: stations' signed status files on an exporter (docs/distribution.md)
 # What may live directly in store/ besides sets/ (.LATEST.*.tmp exists for an instant while LATEST is replaced).
 KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", ".lock", ".run.lock", NEWEST_RECORD}
 GUIDE = "udskrivningsvejledning.pdf"  # the one deliberately plain PDF (nodkit.guide): checked to be just that
