@@ -13,6 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from nodkit.config import tomlfile
 from nodkit.config.settings import CONFIG_NAME, KitConfig, load_config
 from nodkit.errors import ConfigError
 from nodkit.fsutil import private_dir, write_atomic
@@ -36,8 +37,7 @@ cron = "17 * * * *"
 '''
 
 
-def _toml_str(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+_toml_str = tomlfile.quote
 
 
 def _toml_list(items) -> str:

@@ -220,7 +220,7 @@ def _sync(config: KitConfig, store: Store, upstream: Upstream, now: dt.datetime,
     if not crypto.check_signature(crypto.load_public(config.keys), data, signature):
         raise SyncRefused(f"{upstream.where(base + MANIFEST)}: not signed by the exporter key pinned in "
                           f"{config.keys / crypto.PUBLIC_KEY}: refused", kind="signature",
-                          hint="a new exporter key must be pinned on purpose: nodkit station init --pubkey NEW.pub --force")
+                          hint="a new exporter key is pinned only on purpose (docs/distribution.md, key rotation)")
     try:
         manifest = Manifest.from_bytes(data, upstream.where(base + MANIFEST))
     except IntegrityError as exc:

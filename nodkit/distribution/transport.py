@@ -13,6 +13,7 @@ Credentials come from files or the environment, never from nodkit.toml.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import ssl
 import time
@@ -24,6 +25,8 @@ from pathlib import Path
 
 from nodkit.config.settings import StationConfig
 from nodkit.errors import NodkitError
+
+log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 USER_ENV, PASSWORD_ENV = "NODKIT_UPSTREAM_USER", "NODKIT_UPSTREAM_PASSWORD"
@@ -74,6 +77,8 @@ class Upstream:
         path = self.station.credentials_file
         if path:
             try:
+                if os.name == "posix" and Path(path).stat().st_mode & 0o077:
+                    log.warning("%s: readable by others; make it 0600 (chmod 600)", path)
                 text = Path(path).read_text("utf-8").strip()
             except OSError as exc:
                 raise UpstreamError(f"{path}: cannot read the upstream credentials: {exc.strerror}",
