@@ -519,3 +519,27 @@ def test_fleet_status_flags_a_silent_or_tampered_station(synced, exporter, tmp_p
     path.write_text(json.dumps(doc))
     [tampered] = fleet.read_fleet(exp_config, inbox)
     assert tampered.severity == "CRITICAL" and "signature" in tampered.problems[0]
+
+
+# ---------------------------------------------------------------- the station's configuration
+
+def test_a_station_refuses_to_export_and_its_config_holds_no_credentials(exporter, tmp_path):
+    config = _station(tmp_path, "https://nodkit.example/store/", exporter)
+    assert config.role == "station" and config.datasets == {}
+    assert not (config.keys / "signing.key").exists() and not (config.keys / "audiences.json").exists()
+    result = run_cli("export", "--kit", str(config.home))
+    assert result.exit_code == 10 and "print station" in result.stderr
+    assert list(config.store.glob("sets/*")) == []
+    path = config.home / "nodkit.toml"
+    text = path.read_text("utf-8")
+    path.write_text(text.replace("https://nodkit.example/", "https://user:pw@nodkit.example/"), "utf-8")
+    bad = run_cli("verify", "--kit", str(config.home))
+    assert bad.exit_code == 3 and "no credentials in the URL" in bad.output
+    path.write_text(text + '\n[datasets.visits]\nkind = "csv"\npath = "x.csv"\n', "utf-8")
+    assert "a station has no datasets" in run_cli("verify", "--kit", str(config.home)).output
+
+
+def test_station_init_refuses_a_private_key(exporter, tmp_path):
+    result = run_cli("station", "init", str(tmp_path / "st"), "--upstream", "https://x/", "--pubkey",
+                     str(exporter.home / "keys" / "signing.key"), "--audience", "pleje")
+    assert result.exit_code != 0 and not (tmp_path / "st" / "nodkit.toml").exists()

@@ -187,7 +187,8 @@ def password_set(audience, kit, generate):
 @kit_option
 @json_option
 def list_sets(kit, as_json):
-    """List export sets, newest first, with age, status, files and size."""
+    """List export sets, newest first, with age, status, files and size (on a station: the files it holds)."""
+    from nodkit.printing.spooler import held
     from nodkit.store.sets import Store
     config = _load(kit)
     store = Store(config.store)
@@ -196,11 +197,11 @@ def list_sets(kit, as_json):
     rows = []
     for s in store.sets():
         created = s.created_at
-        gens = sorted({f"{f.audience}:{f.password_generation}" for f in s.manifest.files}) if s.manifest else []
+        gens = sorted({f"{f.audience}:{f.password_generation}" for f in held(s, config.station)}) if s.manifest else []
         rows.append({"set": s.id, "created_at": created.isoformat() if created else None,
                      "age_hours": round((now - created).total_seconds() / 3600, 1) if created else None,
                      "status": s.status, "latest": s.id == latest,
-                     "files": len(s.manifest.files) if s.manifest else None, "bytes": s.size(),
+                     "files": len(held(s, config.station)) if s.manifest else None, "bytes": s.size(),
                      "password_generations": gens, "error": s.error})
     if as_json:
         _emit({"kit": str(config.home), "latest": latest, "sets": rows})
