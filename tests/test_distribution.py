@@ -543,3 +543,23 @@ def test_station_init_refuses_a_private_key(exporter, tmp_path):
     result = run_cli("station", "init", str(tmp_path / "st"), "--upstream", "https://x/", "--pubkey",
                      str(exporter.home / "keys" / "signing.key"), "--audience", "pleje")
     assert result.exit_code != 0 and not (tmp_path / "st" / "nodkit.toml").exists()
+
+
+def test_a_set_with_a_newer_id_but_an_older_signed_time_is_refused(synced, exporter):
+    """The id is only a name; the signed created_at (with another UTC offset here) must be later too."""
+    config, store = synced
+    new_id = _new_set(store, exporter)
+    held = Store(config.store).load(exporter.latest).created_at
+    earlier = (held - dt.timedelta(minutes=5)).astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    edit_manifest(store / "sets" / new_id, exporter.home / "keys",
+                  lambda m: m.update(created_at=earlier.isoformat()))
+    _refused(config, "rollback")
+    _assert_intact(config, exporter.latest)
+
+
+def test_the_print_menu_warns_on_a_station_whose_sync_stopped(synced, exporter):
+    from nodkit.printing import spooler
+    config, _store = synced
+    export_set = Store(config.store).load(exporter.latest)
+    assert not spooler.age_of(export_set, config, config.now()).stale
+    assert spooler.age_of(export_set, config, config.now() + dt.timedelta(hours=config.max_age_hours + 1)).stale

@@ -230,8 +230,7 @@ def _sync(config: KitConfig, store: Store, upstream: Upstream, now: dt.datetime,
                           f"not of {set_id}: refused", kind="mix-and-match")
     if manifest.status != "good":
         raise SyncRefused(f"upstream LATEST names a {manifest.status} set ({set_id}): refused", kind="status")
-    if known is not None and manifest.created_at <= known.created_at and \
-            dt.datetime.fromisoformat(manifest.created_at) <= dt.datetime.fromisoformat(known.created_at):
+    if known is not None and _not_after(manifest.created_at, known.created_at):
         raise SyncRefused(f"set {set_id} was made {manifest.created_at}, not after set {known.set_id} "
                           f"({known.created_at}): rollback refused", kind="rollback")
     wanted = [f for f in manifest.files if station.wants(f.audience, f.unit)]
@@ -263,6 +262,14 @@ def _sync(config: KitConfig, store: Store, upstream: Upstream, now: dt.datetime,
     pruned = [d.set_id for d in decisions if not d.keep]
     return SyncResult("synced", set_id, files=len(wanted), reused=reused, pruned=pruned,
                       message=f"set {set_id}: {len(wanted)} of {len(manifest.files)} files")
+
+
+def _not_after(created: str, known: str) -> bool:
+    """True when `created` is not later than `known` (times with offsets: compared as instants, not text)."""
+    try:
+        return dt.datetime.fromisoformat(created) <= dt.datetime.fromisoformat(known)
+    except ValueError:
+        return True  # an unreadable time cannot prove the set is newer
 
 
 def _check_selection(config: KitConfig, manifest: Manifest, wanted: list) -> None:
