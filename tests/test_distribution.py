@@ -550,7 +550,7 @@ def test_a_set_with_a_newer_id_but_an_older_signed_time_is_refused(synced, expor
     config, store = synced
     new_id = _new_set(store, exporter)
     held = Store(config.store).load(exporter.latest).created_at
-    earlier = (held - dt.timedelta(minutes=5)).astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    earlier = (held - dt.timedelta(minutes=5)).astimezone(dt.timezone(dt.timedelta(hours=5)))  # sorts after as text
     edit_manifest(store / "sets" / new_id, exporter.home / "keys",
                   lambda m: m.update(created_at=earlier.isoformat()))
     _refused(config, "rollback")
