@@ -36,7 +36,7 @@ def test_installed_wheel_finds_builtins_from_another_directory(tmp_path):
                    check=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = ("import nodkit, nodkit.templates as t, nodkit.schedules as s, zoneinfo;"
+    code = ("import nodkit, nodkit.lists.templates as t, nodkit.config.schedules as s, zoneinfo;"
             "print(nodkit.__file__);"
             "print(sorted(t.load_templates(None)));"
             "print(len(s.load_jobs(None, zoneinfo.ZoneInfo('Europe/Copenhagen'))))")

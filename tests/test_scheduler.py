@@ -154,7 +154,7 @@ def test_source_failing_twice_then_working_gives_a_good_set_on_the_third_attempt
     assert store.latest_id() == outcome.attempts[-1].set_id
     # the partial sets of attempts 1 and 2 were superseded and removed; the good one is published
     assert {s.id for s in store.sets()} - before == {outcome.attempts[-1].set_id}
-    lines = [r.getMessage() for r in caplog.records if r.name == "nodkit.scheduler"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "nodkit.unattended.scheduler"]
     assert any("attempt 1: set" in m and "partial" in m and "medication" in m and "retrying in 60 s" in m
                for m in lines), lines
     assert any("attempt 2:" in m and "retrying in 120 s" in m for m in lines), lines
@@ -215,7 +215,7 @@ def test_manual_export_during_a_running_export_is_refused(demo_kit):
 def test_lock_left_by_a_killed_process_is_taken_over(demo_kit):
     lock_path = demo_kit.home / "store" / RUN_LOCK
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from nodkit.lock import KitLock\n"
+        "import sys, time; from pathlib import Path; from nodkit.store.lock import KitLock\n"
         f"l = KitLock(Path({str(lock_path)!r}), 'nodkit run').__enter__(); print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:
