@@ -5,7 +5,7 @@ KIT    ?= demo-kit
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo demo-fleet test install clean bench
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 	@if [ -e "$(KIT)/nodkit.toml" ]; then echo "$(KIT) exists; exporting again (rm -rf $(KIT) $(KIT)-kilder for a fresh demo)"; \
 		$(BIN)/nodkit export --kit "$(KIT)"; \
 	else $(BIN)/nodkit demo "$(KIT)"; fi
+
+## demo-fleet: an exporter served over HTTP on loopback and two print stations syncing from it ($(FLEET))
+FLEET ?= demo-fleet
+demo-fleet: $(STAMP)
+	@if [ -e "$(FLEET)" ]; then echo "$(FLEET) exists; remove it for a fresh fleet demo (rm -rf $(FLEET))"; exit 1; fi
+	$(BIN)/nodkit demo --fleet "$(FLEET)"
 
 ## test: the whole test suite
 test: $(STAMP)

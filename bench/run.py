@@ -127,7 +127,20 @@ def print_first_page(data: bytes, password: str) -> tuple[float, int]:
     return time.perf_counter() - started, spooled
 
 
-def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) -> dict:
+FLEET_STATIONS = {"copenhagen": 150, "small": 5, "tiny": 0}  # simulated print stations (bench/fleet.py)
+
+
+class _Exported:
+    """What the fleet scenario needs of the export."""
+
+    def __init__(self, config, result):
+        self.store_root, self.keys = config.store, config.keys
+        self.files = result.set.manifest.files
+        self.export_bytes = sum(f.bytes for f in self.files)
+
+
+def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None,
+        fleet: int | None = None) -> dict:
     scale = SCALES[scale_name]
     bench_started = time.perf_counter()
     base = Path(tempfile.mkdtemp(prefix="nodkit-bench-"))
@@ -218,6 +231,9 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
         seconds, spooled = print_first_page(big.path.read_bytes(), PASSWORDS[big.audience])
         binder = {"file": big.relpath, "template": big.template, "pages": big.pages,
                   "first_page_s": round(seconds, 3), "spooled_bytes": spooled, "is_binder": bool(binder_files)}
+        from .fleet import fleet_round
+        stations = FLEET_STATIONS.get(scale.name, 0) if fleet is None else fleet
+        fleet_fig = fleet_round(_Exported(config, result), base / "fleet", stations)
         # a spawned child's ru_maxrss starts at its parent's peak (Linux keeps it over exec);
         # the workers report their own VmHWM instead
         worker_rss = result.timings.get("render_peak_rss", 0) if n_workers > 1 else 0
@@ -233,6 +249,7 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None) 
             "peak_rss_self": rss_self, "peak_rss_child": worker_rss,
             "peak_rss_bound": rss_self + n_workers * worker_rss if n_workers > 1 else rss_self,
             "templates": per_template, "binders": binders, "floor": floor, "binder": binder,
+            "fleet": fleet_fig,
         }
         figures["bench_wall_s"] = round(time.perf_counter() - bench_started, 2)
         figures["targets"] = _targets(figures)
@@ -290,6 +307,8 @@ def report(fig: dict) -> str:
     what = "the largest binder" if b["is_binder"] else "the largest list, no binders in this export"
     out.append(f"print first page ({what}: {b['template']}, {b['pages']:,} pages): {b['first_page_s']:.3f} s, "
                "decrypted in memory, page 1 to a no-op spooler")
+    from .fleet import report_lines
+    out += report_lines(fig.get("fleet"))
     out.append(f"bench total: {fig['bench_wall_s']:.1f} s wall")
     out.append("")
     for name, ok in fig["targets"].items():
@@ -305,8 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep", type=Path, help="copy the kit and sources here (synthetic data only)")
+    parser.add_argument("--fleet", type=int, help="simulated print stations syncing the export from nginx "
+                                                  "(default: copenhagen 150, small 5, tiny 0)")
     args = parser.parse_args(argv)
     workers = args.workers if args.workers == "auto" else int(args.workers)
-    fig = run(args.scale, workers, args.keep)
+    fig = run(args.scale, workers, args.keep, args.fleet)
     print(json.dumps(fig, indent=2, ensure_ascii=False) if args.json else report(fig))
     return 1 if args.strict and not all(fig["targets"].values()) else 0

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "nodkit"
 
 # lowest first; "base" is the package's top-level modules (errors, fsutil, resources, logsetup, process)
-ORDER = ["base", "security", "store", "sources", "config", "lists", "render", "export", "printing",
+ORDER = ["base", "security", "store", "sources", "config", "lists", "render", "export", "distribution", "printing",
          "monitoring", "unattended", "staff", "kit", "cli"]
 
 

@@ -149,3 +149,4 @@ from nodkit.cli import verify  # noqa: E402,F401
 from nodkit.cli import run  # noqa: E402,F401
 from nodkit.cli import sources  # noqa: E402,F401
 from nodkit.cli import printing  # noqa: E402,F401
+from nodkit.cli import distribution  # noqa: E402,F401

@@ -85,8 +85,10 @@ def _print_export(result) -> None:
 @click.argument("directory", required=False, default="demo-kit", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--sources", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write the synthetic source exports. Default: DIRECTORY-kilder beside the kit.")
+@click.option("--fleet", is_flag=True, help="DIRECTORY gets an exporter served over HTTP on loopback and two "
+                                            "print stations that sync from it (docs/distribution.md).")
 @json_option
-def demo(directory, sources, as_json):
+def demo(directory, sources, fleet, as_json):
     """Create a demo kit with synthetic data and run one export.
 
     The demo municipality has home-care areas with routes, citizens and
@@ -99,6 +101,8 @@ def demo(directory, sources, as_json):
     from nodkit.export.pipeline import run_export
     from nodkit.logsetup import setup_file
     home = directory.expanduser().resolve()
+    if fleet:
+        return _fleet_demo(home, as_json)
     passwords, src = create_demo(home, sources.expanduser().resolve() if sources else None)
     setup_file(home)
     result = run_export(load_config(home), progress=_progress)
@@ -112,6 +116,24 @@ def demo(directory, sources, as_json):
     for audience, pw in passwords.items():
         click.echo(f"  {audience:<10} {pw}")
     click.echo(f"Open a list: pdftotext -upw '<password>' '<file>' -   ·   check: nodkit verify --kit {home}")
+
+
+def _fleet_demo(base: Path, as_json: bool) -> None:
+    from nodkit.kit.fleetdemo import run_fleet_demo
+    demo = run_fleet_demo(base)
+    if as_json:
+        _emit({"exporter": str(demo.exporter), "url": demo.url, "passwords": demo.passwords,
+               "stations": {n: {"kit": str(base / n), "set": r.set_id, "files": r.files, "bytes": r.bytes}
+                            for n, r in demo.stations.items()},
+               "fleet": [r.to_dict() for r in demo.rows]})
+        return
+    click.echo(f"Exporter: {demo.exporter} (its store was served at {demo.url})")
+    for name, r in demo.stations.items():
+        click.echo(f"Station {base / name}: {r.status} set {r.set_id}, {r.files} files, {r.bytes} bytes")
+    for row in demo.rows:
+        click.echo(f"Fleet: {row.station}: {row.severity}, newest set {row.latest}")
+    click.echo("Audience passwords (demo only): " + ", ".join(f"{a} {p}" for a, p in demo.passwords.items()))
+    click.echo(f"Try: nodkit verify --kit {base / 'station-nord'}   ·   nodkit fleet status --kit {demo.exporter}")
 
 
 @cli.command(epilog="Example: nodkit export --kit /srv/nodkit --json")
@@ -171,7 +193,8 @@ def password_set(audience, kit, generate):
 @kit_option
 @json_option
 def list_sets(kit, as_json):
-    """List export sets, newest first, with age, status, files and size."""
+    """List export sets, newest first, with age, status, files and size (on a station: the files it holds)."""
+    from nodkit.printing.spooler import held
     from nodkit.store.sets import Store
     config = _load(kit)
     store = Store(config.store)
@@ -180,11 +203,11 @@ def list_sets(kit, as_json):
     rows = []
     for s in store.sets():
         created = s.created_at
-        gens = sorted({f"{f.audience}:{f.password_generation}" for f in s.manifest.files}) if s.manifest else []
+        gens = sorted({f"{f.audience}:{f.password_generation}" for f in held(s, config.station)}) if s.manifest else []
         rows.append({"set": s.id, "created_at": created.isoformat() if created else None,
                      "age_hours": round((now - created).total_seconds() / 3600, 1) if created else None,
                      "status": s.status, "latest": s.id == latest,
-                     "files": len(s.manifest.files) if s.manifest else None, "bytes": s.size(),
+                     "files": len(held(s, config.station)) if s.manifest else None, "bytes": s.size(),
                      "password_generations": gens, "error": s.error})
     if as_json:
         _emit({"kit": str(config.home), "latest": latest, "sets": rows})

@@ -94,12 +94,12 @@ def _print(kit, as_json, set_id, unit, template, audience, copies, queue, passwo
         raise PrintError("Ingen adgangskode: brug --password-stdin og send adgangskoden på stdin.")
     if not password:
         raise PrintError("Tom adgangskode. Send adgangskoden på stdin med --password-stdin.")
-    files = printing.find_files(export_set, unit, None, audience)
+    files = printing.find_files(export_set, unit, None, audience, config.station)
     if template is None:
         binders = [f for f in files if f.template == printing.BINDER]
         files = binders or files
     else:
-        files = printing.find_files(export_set, unit, template, audience)
+        files = printing.find_files(export_set, unit, template, audience, config.station)
     if audience is None and len({f.audience for f in files}) > 1:
         opens = [f for f in files if printing.password_opens(config, export_set, f, password, audit=False)]
         files = opens or files[:1]  # none opens: let print_files report the wrong password

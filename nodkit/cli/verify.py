@@ -125,6 +125,12 @@ def status(kit, as_json):
                    f"{' — from the schedule' if nxt['from'] == 'schedule' else ''}")
     if v.missed_runs:
         click.echo(f"Missed:    {v.missed_runs} scheduled export run(s) since LATEST")
+    if config.station is not None:
+        sync = v.sync or {}
+        click.echo(f"Station:   upstream {config.station.upstream}; last sync {when(sync.get('last_attempt'))}: "
+                   f"{sync.get('last_result') or 'never'}"
+                   + (f" ({sync.get('error_kind')}: {sync.get('last_error')})" if sync.get("last_error") else "")
+                   + f"; last success {when(sync.get('last_success'))}, {sync.get('bytes_last', 0)} bytes")
     if v.disk_total_bytes:
         click.echo(f"Disk:      store uses {st.store_bytes / 1e6:.1f} MB; {v.disk_free_bytes / 1e9:.1f} GB free "
                    f"of {v.disk_total_bytes / 1e9:.1f} GB ({v.disk_free_percent:.1f} %)")

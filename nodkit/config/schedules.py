@@ -2,7 +2,7 @@
 
 Built-ins live in schedules/; a file with the same name in the kit's
 schedules/ replaces it, a new file adds jobs. A job has an id, an action
-("export" or "verify") and a 5-field cron expression in the kit's timezone
+("export"; "sync" on a station; or "verify") and a 5-field cron expression in the kit's timezone
 (APScheduler's CronTrigger, correct across DST). For tests and drills a job
 may instead give `every_seconds`.
 
@@ -23,7 +23,7 @@ from nodkit.config import tomlfile
 from nodkit.errors import ConfigError
 from nodkit.resources import builtin_dir
 
-ACTIONS = ("export", "verify")
+ACTIONS = ("export", "sync", "verify")  # sync: a station pulls from its exporter
 INTERVAL_ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 DST_HOUR = 2  # 02:00-02:59 local is skipped or repeated when the clocks change (EU rules)
 FORMAT_VERSION = 1

@@ -53,6 +53,37 @@ class SchedulerSettings:
     retry_max_attempts: int = 10
 
 
+@dataclass(frozen=True)
+class StationConfig:
+    """[station]: this kit is a print station fed by an exporter (docs/distribution.md).
+
+    A station has no datasets, no source credentials and no stored audience
+    passwords; keys/signing.pub is the exporter's public key, pinned at
+    `nodkit station init`. Credentials for the upstream never live here: the
+    file names below point at them, or they come from the environment.
+    """
+
+    upstream: str  # https://host/path/ (the exporter's store/, served read-only) or a folder (a mounted share)
+    audiences: tuple[str, ...]
+    units: tuple[str, ...] = ()  # empty: every unit of its audiences
+    name: str = ""  # station name in the fleet view (default: the kit name)
+    ca_bundle: str | None = None  # PEM file of the municipal CA(s); default: the system's trust store
+    client_cert: str | None = None  # PEM client certificate (mutual TLS) ...
+    client_key: str | None = None  # ... and its key file (0600)
+    credentials_file: str | None = None  # "user:password" for HTTP basic auth (0600); or NODKIT_UPSTREAM_USER/_PASSWORD
+    timeout_seconds: float = 30.0  # per connection and per read
+    sync_deadline_seconds: float = 900.0  # a whole sync; a slow server cannot hold the station forever
+    status_upload: str | None = None  # where the signed station status goes: URL (HTTP PUT) or folder
+
+    def wants(self, audience: str, unit: str) -> bool:
+        """Does this station hold the file of (audience, unit)? Kit-wide files ("Fælles") go with their audience."""
+        if audience not in self.audiences:
+            return False
+        return not self.units or unit in self.units or unit == KIT_WIDE_UNIT
+
+
+KIT_WIDE_UNIT = "Fælles"  # the unit name of kit-wide lists (contacts, power-dependent)
+
 BACKENDS = ("cups", "command")
 
 
@@ -98,6 +129,11 @@ class KitConfig:
     location: str | None = None  # where the kit PC stands (printed on the guide)
     contact: str | None = None   # whom to call when printing fails (printed on the guide)
     workers: int | str = "auto"  # render processes: "auto" (one per core) or a number
+    station: StationConfig | None = None  # set: this kit is a print station (sync instead of export)
+
+    @property
+    def role(self) -> str:
+        return "station" if self.station is not None else "exporter"
 
     @property
     def store(self) -> Path:
@@ -222,7 +258,13 @@ def load_config(home: Path) -> KitConfig:
         audiences[aname] = Audience(name=aname, title=r.get("title", str, aname), templates=tuple(templates),
                                     units=tuple(units) if units else None, where=doc.where("audiences", aname))
         r.check_unknown()
-    if not audiences:
+    station = _station(top.sub("station"), home) if "station" in doc.data else None
+    if station is not None:
+        if datasets:
+            raise top.fail("datasets", "a station has no datasets: its lists come from the exporter ([station] upstream)")
+        for aname in station.audiences:
+            audiences.setdefault(aname, Audience(name=aname, title=aname, templates=()))
+    elif not audiences:
         raise top.fail("audiences", "define at least one [audiences.NAME] with its templates")
 
     printer = _printer(top.sub("printer"))
@@ -231,7 +273,42 @@ def load_config(home: Path) -> KitConfig:
     return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
                      suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
                      printer=printer, path=path, monitoring=monitoring, scheduler=scheduler,
-                     location=location, contact=contact, workers=workers)
+                     location=location, contact=contact, workers=workers, station=station)
+
+
+def _station(r, home: Path) -> StationConfig:
+    upstream = r.get("upstream", str)
+    if not upstream.strip():
+        raise r.fail("upstream", "the exporter's store: an https:// URL or a folder on a mounted share")
+    if "@" in upstream.split("/")[2 if "://" in upstream else 0]:
+        raise r.fail("upstream", "no credentials in the URL: use credentials_file or NODKIT_UPSTREAM_USER/_PASSWORD")
+    audiences = r.get("audiences", list)
+    if not audiences or not all(isinstance(a, str) and _NAME.match(a) for a in audiences):
+        raise r.fail("audiences", 'must list the audiences this station prints for, e.g. ["pleje"]')
+    units = r.get("units", list, [])
+    if not all(isinstance(u, str) and u for u in units):
+        raise r.fail("units", 'must list unit names as text, e.g. ["Område Nord"]')
+    paths = {}
+    for key in ("ca_bundle", "client_cert", "client_key", "credentials_file"):
+        value = r.get(key, str, None)
+        paths[key] = _resolve(home, value) if value else None
+    if (paths["client_cert"] is None) != (paths["client_key"] is None):
+        raise r.fail("client_cert", "give both client_cert and client_key, or neither")
+    timeout = r.get("timeout_seconds", float, 30.0)
+    deadline = r.get("sync_deadline_seconds", float, 900.0)
+    if timeout <= 0:
+        raise r.fail("timeout_seconds", "must be greater than 0")
+    if deadline < timeout:
+        raise r.fail("sync_deadline_seconds", "must be at least timeout_seconds")
+    upload = r.get("status_upload", str, None) or None
+    if upload and "://" not in upload:
+        upload = _resolve(home, upload)
+    station = StationConfig(upstream=upstream if "://" in upstream else _resolve(home, upstream),
+                            audiences=tuple(audiences), units=tuple(units), name=r.get("name", str, ""),
+                            timeout_seconds=timeout, sync_deadline_seconds=deadline, status_upload=upload,
+                            **paths)
+    r.check_unknown()
+    return station
 
 
 def _monitoring(mon) -> MonitoringPolicy:

@@ -165,3 +165,8 @@ def _kind_name(kinds: tuple) -> str:
     names = {str: "text", int: "a whole number", float: "a number", bool: "true/false",
              list: "a list", dict: "a table"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def quote(text: str) -> str:
+    """`text` as a TOML basic string, for the nodkit.toml files nodkit writes."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

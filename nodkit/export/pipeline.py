@@ -137,6 +137,10 @@ def _suspect_reasons(config: KitConfig, store: Store, row_counts: dict[str, int]
 def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: Progress | None = None,
                prune: bool = True, appendices: list[Appendix] | None = None) -> ExportResult:
     """Run one export. `appendices` (plaintext PDF bytes in memory) are added to every binder."""
+    if config.station is not None:  # a station has no datasets: an "export" would be an empty set
+        from nodkit.errors import ConfigError
+        raise ConfigError(f"{config.path}: this kit is a print station; its lists come from the exporter",
+                          hint="sync instead: nodkit station sync")
     return Export(config, now or config.now(), progress=progress, prune=prune, appendices=appendices).run()
 
 

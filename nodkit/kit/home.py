@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from nodkit.security import crypto
+from nodkit.config import tomlfile
 from nodkit.config.settings import CONFIG_NAME, KitConfig, load_config
 from nodkit.errors import ConfigError
 from nodkit.fsutil import private_dir, write_atomic
@@ -32,8 +33,7 @@ def resolve_home(explicit: str | os.PathLike | None) -> Path:
     return Path.cwd().resolve()
 
 
-def _toml_str(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+_toml_str = tomlfile.quote
 
 
 def config_text(name: str, datasets: str = "", audiences: dict | None = None,

@@ -54,6 +54,8 @@ def render(report: VerifyReport) -> str:
         metric("nodkit_disk_free_bytes", "gauge", "Free space on the store's filesystem.",
                [(kit, report.disk_free_bytes or 0)])
         metric("nodkit_disk_size_bytes", "gauge", "Size of the store's filesystem.", [(kit, report.disk_total_bytes)])
+    if report.sync is not None:
+        _sync_metrics(report.sync, kit, metric)
     counts: dict[tuple[str, str], int] = {}
     for p in report.problems:
         key = (p.kind, {1: "warning", 2: "critical"}.get(p.severity, "unknown"))
@@ -65,6 +67,23 @@ def render(report: VerifyReport) -> str:
            + [(f'{kit},kind="{_label(k)}",severity="unknown"', n) for (k, sev), n in sorted(counts.items())
               if sev == "unknown"])
     return "\n".join(lines) + "\n"
+
+
+def _sync_metrics(sync: dict, kit: str, metric) -> None:
+    """A station's last sync from its exporter (docs/distribution.md)."""
+    import datetime as dt
+    for key, name, text in (("last_attempt", "nodkit_sync_last_attempt_timestamp_seconds", "Last sync attempt"),
+                            ("last_success", "nodkit_sync_last_success_timestamp_seconds",
+                             "Last sync that reached the exporter and ended synced or current")):
+        if sync.get(key):
+            metric(name, "gauge", f"{text} (Unix time).", [(kit, float(dt.datetime.fromisoformat(sync[key]).timestamp()))])
+    metric("nodkit_sync_upstream_reachable", "gauge", "1 if the last sync reached the exporter's server.",
+           [(kit, 1 if sync.get("upstream_reachable") else 0)])
+    metric("nodkit_sync_bytes", "gauge", "Bytes received by the last sync.", [(kit, int(sync.get("bytes_last") or 0))])
+    metric("nodkit_sync_duration_seconds", "gauge", "Duration of the last sync.",
+           [(kit, float(sync.get("seconds_last") or 0.0))])
+    metric("nodkit_sync_consecutive_failures", "gauge", "Failed or refused syncs since the last good one.",
+           [(kit, int(sync.get("consecutive_failures") or 0))])
 
 
 def write_textfile(path: Path, report: VerifyReport) -> None:

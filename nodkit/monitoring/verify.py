@@ -39,6 +39,7 @@ from nodkit.monitoring import heartbeat
 from nodkit.config.settings import KitConfig
 from nodkit.errors import CRITICAL, OK, UNKNOWN, WARNING, NodkitError
 from nodkit.security.pdfsecurity import PdfSecurityError, looks_like_pdf, read_encryption
+from nodkit.distribution.sync import NEWEST_RECORD, read_state
 from nodkit.store.sets import MANIFEST, SET_ID, SIGNATURE, ExportSet, Store
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,10 @@ STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UN
 CLOCK_SLACK = dt.timedelta(minutes=5)
 
 # What may live in the kit home (DESIGN.md, "The kit home"). Anything else is reported.
-KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log", "audit.head"}
+KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log", "audit.head",
+                      "fleet"}  # fleet/: stations' signed status files on an exporter (docs/distribution.md)
 # What may live directly in store/ besides sets/ (.LATEST.*.tmp exists for an instant while LATEST is replaced).
-KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", "PUBLISHED", ".lock", ".run.lock"}
+KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", "PUBLISHED", ".lock", ".run.lock", NEWEST_RECORD}
 GUIDE = "udskrivningsvejledning.pdf"  # the one deliberately plain PDF (nodkit.guide): checked to be just that
 # fsutil.write_atomic's temporary files of the files above (they exist for an instant; the next export removes
 # one a crash left behind); a plain PDF under such a name is still reported
@@ -58,7 +60,7 @@ REPLACED_ENTRIES = ("LATEST", "PUBLISHED", GUIDE)
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
          "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "heartbeat", "debris",
-         "unknown")
+         "sync", "unknown")
 
 
 @dataclass
@@ -91,6 +93,8 @@ class VerifyReport:
     disk_free_bytes: int | None = None
     disk_total_bytes: int | None = None
     heartbeat_at: dt.datetime | None = None
+    role: str = "exporter"  # "station": sets come from an exporter (docs/distribution.md)
+    sync: dict | None = None  # a station's last sync (logs/sync.json)
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
 
@@ -149,6 +153,7 @@ class VerifyReport:
             "files_checked": self.files_checked,
             "disk_free_bytes": self.disk_free_bytes, "disk_total_bytes": self.disk_total_bytes,
             "heartbeat_at": self.heartbeat_at.isoformat() if self.heartbeat_at else None,
+            "role": self.role, "sync": self.sync,
             "problems": [p.to_dict() for p in self.problems],
         }
 
@@ -175,9 +180,14 @@ def _read_listed(path: Path) -> tuple[bytes, Problem | None]:
         return b"", Problem(CRITICAL, "unreadable", str(path), f"cannot read: {exc.strerror}")
 
 
+def _absent_by_design(station, entry, path: Path) -> bool:
+    """A station holds only its audiences' and units' files: the others are absent on purpose."""
+    return station is not None and not station.wants(entry.audience, entry.unit) and not path.exists()
+
+
 def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, *,
-               decrypt: bool = False) -> tuple[list[Problem], int]:
-    """Problems found in one set, and the number of files checked."""
+               decrypt: bool = False, station=None) -> tuple[list[Problem], int]:
+    """Problems found in one set, and the number of files checked (`station`: files it does not hold are skipped)."""
     problems: list[Problem] = []
     base = export_set.path
     manifest_path = base / MANIFEST
@@ -198,6 +208,8 @@ def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, 
     for entry in export_set.manifest.files:
         path = base / entry.path
         listed.add(entry.path)
+        if _absent_by_design(station, entry, path):
+            continue
         checked += 1
         blob, missing = _read_listed(path)
         if missing:
@@ -341,7 +353,8 @@ def check_guide(path: Path) -> list[Problem]:
     return []
 
 
-def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_busy: bool) -> tuple[list[Problem], int]:
+def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_busy: bool,
+                station=None) -> tuple[list[Problem], int]:
     """Stray files anywhere in the store, and the encryption of PDFs in sets not checked in full."""
     problems: list[Problem] = []
     files = 0
@@ -369,7 +382,7 @@ def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_bus
             if entry.name in checked or entry.name not in by_id:
                 continue
             s = by_id[entry.name]
-            found, count = _scan_set(entry, s)
+            found, count = _scan_set(entry, s, station)
             if entry.exists():  # else pruned while it was read: nothing is missing
                 problems += found
                 files += count
@@ -386,16 +399,20 @@ def _scan_store(store: Store, sets: list[ExportSet], checked: set[str], lock_bus
     return problems, files
 
 
-def _scan_set(entry: Path, s: ExportSet) -> tuple[list[Problem], int]:
+def _scan_set(entry: Path, s: ExportSet, station=None) -> tuple[list[Problem], int]:
     """The encryption and size of every PDF in a set not checked in full, and strays in it."""
     if s.manifest is None:
         return ([Problem(CRITICAL, "unreadable", str(entry / MANIFEST), s.error or "manifest unreadable")]
                 + _strays(entry, {MANIFEST, SIGNATURE})), 0
     problems: list[Problem] = []
     listed = {MANIFEST, SIGNATURE}
+    files = 0
     for f in s.manifest.files:
         listed.add(f.path)
         path = entry / f.path
+        if _absent_by_design(station, f, path):
+            continue
+        files += 1
         blob, missing = _read_listed(path)
         if missing:
             problems.append(missing)
@@ -405,7 +422,7 @@ def _scan_set(entry: Path, s: ExportSet) -> tuple[list[Problem], int]:
             problems.append(bad)
         elif len(blob) != f.bytes:
             problems.append(Problem(CRITICAL, "size", str(path), f"{len(blob)} bytes, manifest says {f.bytes}"))
-    return problems + _strays(entry, listed), len(s.manifest.files)
+    return problems + _strays(entry, listed), files
 
 
 def _walk_stray(entry: Path, what: str, severity: int) -> list[Problem]:
@@ -572,10 +589,17 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
     import time
     started = time.monotonic()
     now = now or config.now()
-    report = VerifyReport(checked_at=now, kit=config.name, level="decrypt" if decrypt else "default")
+    report = VerifyReport(checked_at=now, kit=config.name, level="decrypt" if decrypt else "default", role=config.role)
     store = Store(config.store)
     public = crypto.load_public(config.keys)
+    station = config.station
     book = None
+    if decrypt and station is not None:
+        decrypt = False
+        report.level = "default"
+        report.problems.append(Problem(WARNING, "password", str(config.keys),
+                                       "a station holds no audience passwords: --decrypt is not possible here; "
+                                       "signatures, hashes and encryption were checked"))
     if decrypt:
         try:
             book = crypto.PasswordBook(config.keys)
@@ -612,14 +636,14 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
         report.problems += check_current_passwords(config, by_id[latest], book)
     to_check = sets if all_sets else [by_id[latest]] if latest in by_id else []
     for s in to_check:
-        problems, files = verify_set(s, book, public, decrypt=decrypt)
+        problems, files = verify_set(s, book, public, decrypt=decrypt, station=station)
         if not s.path.exists():
             log.info("set %s was removed (pruned) while it was being checked", s.id)
             continue  # not a missing file: the whole set left sets/ by retention meanwhile
         report.problems += problems
         report.files_checked += files
         report.sets_checked.append(s.id)
-    scan, _ = _scan_store(store, sets, set(report.sets_checked), _lock_busy(store))
+    scan, _ = _scan_store(store, sets, set(report.sets_checked), _lock_busy(store), station)
     report.problems += scan
     report.problems += _scan_home(config.home)
     for s in sets:
@@ -654,4 +678,33 @@ def _health(config: KitConfig, now: dt.datetime, report: VerifyReport) -> list[P
     problems += check_disk(config, report)
     problems += check_printer(config)
     problems += check_heartbeat(config, jobs, now, report)
+    problems += check_sync(config, report)
     return problems
+
+
+def check_sync(config: KitConfig, report: VerifyReport) -> list[Problem]:
+    """A station: did its last sync reach the exporter, and was what it offered acceptable?
+
+    A failed sync is a WARNING (the station keeps printing its sets; max_age_hours
+    turns it CRITICAL); a refused one (rollback, foreign key, swapped file) is
+    CRITICAL: someone or something upstream is offering lists that must not be printed.
+    """
+    if config.station is None:
+        return []
+    where = str(config.home / "logs" / "sync.json")
+    state = read_state(config.home)
+    if state is not None:
+        report.sync = {k: getattr(state, k) for k in ("last_attempt", "last_success", "last_result", "error_kind",
+                                                       "last_error", "upstream_reachable", "upstream_latest",
+                                                       "consecutive_failures", "bytes_last", "seconds_last")}
+    if state is None:
+        return [Problem(WARNING, "sync", where, "never synced from the exporter (run 'nodkit station sync')")]
+    if state.last_result == "refused":
+        return [Problem(CRITICAL, "sync", where, f"last sync refused ({state.error_kind}): {state.last_error}; "
+                                                 "the station keeps its earlier sets")]
+    if state.last_result == "failed":
+        since = state.last_success or "never"
+        return [Problem(WARNING, "sync", where, f"sync failing ({state.error_kind}, {state.consecutive_failures} "
+                                                f"attempt(s), last success {since}): {state.last_error}; newest set "
+                                                f"{age_text(report.age_seconds)} old")]
+    return []

@@ -82,6 +82,18 @@ def resolve_set(config: KitConfig, set_id: str | None = None) -> ExportSet:
     return export_set
 
 
+def held(export_set: ExportSet, station=None) -> list[FileEntry]:
+    """The set's files this kit holds: on a station, those of its audiences and units (the rest are absent on purpose)."""
+    if station is None:
+        return list(export_set.manifest.files)
+    return [f for f in export_set.manifest.files
+            if station.wants(f.audience, f.unit) or (export_set.path / f.path).exists()]
+
+
+def units(export_set: ExportSet, station=None) -> list[str]:
+    return sorted({f.unit for f in held(export_set, station)}, key=lambda u: (u == "Fælles", u.casefold()))
+
+
 def rollback_warning(config: KitConfig, export_set: ExportSet) -> str | None:
     """A Danish warning when the set to print is older than one nodkit already published (rollback)."""
     try:
@@ -94,10 +106,6 @@ def rollback_warning(config: KitConfig, export_set: ExportSet) -> str | None:
             f"({problem}). Listerne kan være forældede: ring til IT.")
 
 
-def units(export_set: ExportSet) -> list[str]:
-    return sorted({f.unit for f in export_set.manifest.files}, key=lambda u: (u == "Fælles", u.casefold()))
-
-
 def template_titles(config: KitConfig) -> dict[str, str]:
     from nodkit.lists.templates import load_templates
     titles = {BINDER: "Samlet mappe (alle lister)"}
@@ -108,9 +116,10 @@ def template_titles(config: KitConfig) -> dict[str, str]:
     return titles
 
 
-def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_titles: dict[str, str]) -> list[Choice]:
+def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_titles: dict[str, str],
+            station=None) -> list[Choice]:
     """The unit's binder(s) first (else "all lists" when there are several), then its single lists."""
-    files = [f for f in export_set.manifest.files if f.unit == unit]
+    files = [f for f in held(export_set, station) if f.unit == unit]
     several = len({f.audience for f in files}) > 1
     binders = [f for f in files if f.template == BINDER]
     singles = sorted((f for f in files if f.template != BINDER),
@@ -128,12 +137,12 @@ def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_t
 
 
 def find_files(export_set: ExportSet, unit: str | None, template: str | None,
-               audience: str | None = None) -> list[FileEntry]:
-    files = [f for f in export_set.manifest.files
+               audience: str | None = None, station=None) -> list[FileEntry]:
+    files = [f for f in held(export_set, station)
              if (unit is None or f.unit == unit) and (template is None or f.template == template)
              and (audience is None or f.audience == audience)]
     if not files:
-        known = ", ".join(units(export_set))
+        known = ", ".join(units(export_set, station))
         what = " og ".join(x for x in (f"enhed '{unit}'" if unit else "", f"liste '{template}'" if template else "",
                                         f"målgruppe '{audience}'" if audience else "") if x)
         raise PrintError(f"Sættet {export_set.id} har ingen fil for {what or 'det valgte'}. Enheder: {known}.")

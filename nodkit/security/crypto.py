@@ -148,17 +148,33 @@ def decrypt_pdf(data: bytes, password: str) -> bytes:
 
 # ---------------------------------------------------------------- signing
 
-def generate_signing_key(keys_dir: Path) -> None:
+def generate_signing_key(keys_dir: Path, private: str = SIGNING_KEY, public: str = PUBLIC_KEY) -> None:
+    """A new Ed25519 key pair; a station's own status key uses other file names than the kit's signing key."""
     private_dir(keys_dir)
     key = Ed25519PrivateKey.generate()
-    write_atomic(keys_dir / SIGNING_KEY, key.private_bytes(
+    write_atomic(keys_dir / private, key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    write_atomic(keys_dir / PUBLIC_KEY, key.public_key().public_bytes(
+    write_atomic(keys_dir / public, key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
-def _load_private(keys_dir: Path) -> Ed25519PrivateKey:
-    path = keys_dir / SIGNING_KEY
+def public_from_pem(data: bytes, where: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM bytes (a station pins the exporter's signing.pub with this)."""
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        raise CryptoError(f"{where}: not a readable public key (PEM)") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise CryptoError(f"{where}: not an Ed25519 key")
+    return key
+
+
+def public_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _load_private(keys_dir: Path, name: str = SIGNING_KEY) -> Ed25519PrivateKey:
+    path = keys_dir / name
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
@@ -170,22 +186,20 @@ def _load_private(keys_dir: Path) -> Ed25519PrivateKey:
     return key
 
 
-def load_public(keys_dir: Path) -> Ed25519PublicKey:
-    path = keys_dir / PUBLIC_KEY
+def load_public(keys_dir: Path, name: str = PUBLIC_KEY) -> Ed25519PublicKey:
+    path = keys_dir / name
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise CryptoError(f"{path}: public signing key missing") from None
-    except (ValueError, OSError):
+    except OSError:
         raise CryptoError(f"{path}: not a readable public key") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise CryptoError(f"{path}: not an Ed25519 key")
-    return key
+    return public_from_pem(data, str(path))
 
 
-def sign(keys_dir: Path, data: bytes) -> bytes:
+def sign(keys_dir: Path, data: bytes, key: str = SIGNING_KEY) -> bytes:
     """Signature file content: base64 of the 64-byte Ed25519 signature, newline."""
-    return base64.b64encode(_load_private(keys_dir).sign(data)) + b"\n"
+    return base64.b64encode(_load_private(keys_dir, key).sign(data)) + b"\n"
 
 
 def check_signature(public: Ed25519PublicKey, data: bytes, signature_file: bytes) -> bool:

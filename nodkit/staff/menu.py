@@ -98,13 +98,13 @@ def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.
     say("")
 
     try:
-        unit_names = printing.units(export_set)
+        unit_names = printing.units(export_set, config.station)
         if not unit_names:
             raise PrintError(f"Sættet {export_set.id} indeholder ingen lister. " + printing.CALL_IT)
         say("Hvilken enhed?")
         unit = unit_names[_pick(ask, say, "Enhed", unit_names)]
         say("")
-        options = printing.choices(export_set, unit, titles, audience_titles)
+        options = printing.choices(export_set, unit, titles, audience_titles, config.station)
         has_binder = any(f.template == printing.BINDER for c in options for f in c.files)
         say(f"Hvad skal udskrives for {unit}?" + ("  (1 = hele mappen med alle lister)" if has_binder else ""))
         choice = options[_pick(ask, say, "Valg", [c.label for c in options], default=1)]

@@ -163,8 +163,13 @@ class Store:
 
     def publish(self, incoming: Incoming, manifest: Manifest, keys_dir: Path, *, make_latest: bool) -> ExportSet:
         data = manifest.to_bytes()
+        return self.publish_signed(incoming, manifest, data, crypto.sign(keys_dir, data), make_latest=make_latest)
+
+    def publish_signed(self, incoming: Incoming, manifest: Manifest, data: bytes, signature: bytes, *,
+                       make_latest: bool) -> ExportSet:
+        """Steps 4-6 of the write order with a manifest signed elsewhere (a station publishing a synced set)."""
         incoming.write(MANIFEST, data)
-        incoming.write(SIGNATURE, crypto.sign(keys_dir, data))
+        incoming.write(SIGNATURE, signature)
         for folder, _dirs, _files in os.walk(incoming.path, topdown=False):
             fsync_dir(Path(folder))
         target = self.sets_dir / incoming.id

@@ -185,6 +185,44 @@ def export_with_retries(config: KitConfig, jobs: list[Job], job_id: str, *, cloc
     return outcome
 
 
+def sync_with_retries(config: KitConfig, jobs: list[Job], job_id: str, *, clock: Clock | None = None,
+                      wait: Wait | None = None) -> RunOutcome:
+    """A station's scheduled sync, retried with the same backoff as an export, never past the next sync.
+
+    Every failure keeps the station's sets; the sync state (logs/sync.json)
+    records each attempt for status, verify and the fleet report.
+    """
+    from nodkit.distribution.fleet import report_status
+    from nodkit.distribution.sync import run_sync
+    clock = clock or config.now
+    wait = wait or (lambda seconds: time.sleep(seconds) or False)
+    outcome = RunOutcome(job_id)
+    started = clock()
+    next_sync = min((t for t in (next_due(jobs, a, config.timezone, started) for a in ("sync", "export")) if t),
+                    default=None)
+    while True:
+        number = len(outcome.attempts) + 1
+        now = clock()
+        try:
+            result = run_sync(config, now)
+        except NodkitError as exc:  # unreachable, refused, disk full: all may be cured upstream or by IT
+            outcome.attempts.append(Attempt(number, now, "failed", _one_line(exc)))
+        else:
+            outcome.attempts.append(Attempt(number, now, "good", result.message, result.set_id))
+        report_status(config)
+        if outcome.status == "good":
+            break
+        delay, why = plan_retry(config.scheduler, number, clock(), next_sync)
+        log.warning("%s attempt %d: sync failed: %s; %s", job_id, number, outcome.attempts[-1].reason, why)
+        if delay is None or wait(delay):
+            outcome.stopped = delay is not None
+            break
+    level = logging.INFO if outcome.status == "good" else logging.ERROR
+    log.log(level, "run %s: sync %s after %d attempt(s), %.1f s", job_id, outcome.status, len(outcome.attempts),
+            (clock() - started).total_seconds())
+    return outcome
+
+
 def _drop_superseded(config: KitConfig, earlier: list[Attempt], latest: Attempt) -> None:
     """Remove the partial/suspect sets of this run's earlier attempts once a newer attempt published a set.
 
@@ -299,7 +337,8 @@ class KitScheduler:
         for warning in dst_warnings(self.jobs):
             log.warning(warning)
         now = self.config.now()
-        catch = decide_catch_up(self.config, self.jobs, now)
+        catch = (CatchUp(True, "station: sync at start-up") if self.config.station is not None
+                 else decide_catch_up(self.config, self.jobs, now))
         log.info(catch.reason)
         if catch.needed:
             self._scheduler.add_job(self._export_job, DateTrigger(now, timezone=tz), args=["catch-up"],
@@ -322,7 +361,7 @@ class KitScheduler:
             if not existing.id.startswith("_") and existing.id != "catch-up" and existing.id not in wanted:
                 existing.remove()
         for job in self.jobs:
-            func = self._export_job if job.action == "export" else self._verify_job
+            func = self._export_job if job.action in ("export", "sync") else self._verify_job
             # A late export is better than none (the PC was asleep, the clock jumped): no grace limit.
             grace = None if job.action == "export" else VERIFY_MISFIRE_SECONDS
             self._scheduler.add_job(func, job.trigger(self.config.timezone), args=[job.id], id=job.id,
@@ -366,9 +405,17 @@ class KitScheduler:
             return
         try:
             config, jobs = self.config, self.jobs
-            self._start_beat(job_id, "export")
+            self._start_beat(job_id, "sync" if config.station is not None else "export")
             try:
-                outcome = export_with_retries(config, jobs, job_id, wait=self._stop.wait, progress=self._check_stop)
+                if config.station is not None:  # a station pulls its sets instead of exporting
+                    outcome = sync_with_retries(config, jobs, job_id, wait=self._stop.wait)
+                elif any(j.id == job_id and j.action == "sync" for j in jobs):
+                    log.error("%s: a sync job on an exporter (no [station] in nodkit.toml); not run", job_id)
+                    self._end_beat("failed", None, "sync job on an exporter")
+                    return
+                else:
+                    outcome = export_with_retries(config, jobs, job_id, wait=self._stop.wait,
+                                                  progress=self._check_stop)
             except Abandoned:
                 log.warning("%s: export abandoned because nodkit run is stopping; its unfinished files were "
                             "removed, published sets are untouched", job_id)
@@ -389,7 +436,8 @@ class KitScheduler:
         from nodkit.monitoring.verify import verify_kit
         self._start_beat(job_id, "verify")
         try:
-            report = verify_kit(self.config, decrypt=True)
+            # a station holds no passwords: its verify checks signatures, hashes and encryption dictionaries
+            report = verify_kit(self.config, decrypt=self.config.station is None)
         except NodkitError as exc:
             log.error("%s: verify could not check: %s", job_id, _one_line(exc))
             self._end_beat("failed", None, f"UNKNOWN: {_one_line(exc)}")
