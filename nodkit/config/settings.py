@@ -28,6 +28,7 @@ class Audience:
     title: str
     templates: tuple[str, ...]
     units: tuple[str, ...] | None = None  # None = every unit
+    reports: tuple[str, ...] = ()  # datasets of kind "reports" whose ready-made PDFs this audience gets
 
 
 @dataclass(frozen=True)
@@ -180,12 +181,18 @@ def load_config(home: Path) -> KitConfig:
 
     audiences: dict[str, Audience] = {}
     for aname, r in top.named_tables("audiences", "audience", _NAME, "a-z, 0-9, - and _ (they name folders)"):
-        templates = r.get("templates", list)
-        if not templates or not all(isinstance(t, str) for t in templates):
+        reports = r.get("reports", list, [])
+        if not all(isinstance(d, str) for d in reports):
+            raise r.fail("reports", "must list dataset names of kind \"reports\", e.g. [\"cura\"]")
+        for dname in reports:
+            if dname not in datasets or datasets[dname].kind != "reports":
+                raise r.fail("reports", f"'{dname}' is not a [datasets.{dname}] with kind = \"reports\"")
+        templates = r.get("templates", list, [] if reports else None)
+        if (not templates and not reports) or not all(isinstance(t, str) for t in templates):
             raise r.fail("templates", "must list at least one template id, e.g. [\"care-route\"]")
         units = r.get("units", list, None)
         audiences[aname] = Audience(name=aname, title=r.get("title", str, aname), templates=tuple(templates),
-                                    units=tuple(units) if units else None)
+                                    units=tuple(units) if units else None, reports=tuple(reports))
         r.check_unknown()
     if not audiences:
         raise top.fail("audiences", "define at least one [audiences.NAME] with its templates")
