@@ -232,8 +232,9 @@ def test_every_foreign_engine_is_taken_stamped_encrypted_bound_and_printed(demo_
     # sources check names the older file it ignored, and no report text
     result = run_cli("sources", "check", "--kit", str(demo_kit.home), "--json", env=_env())
     cura = next(d for d in json.loads(result.stdout)["datasets"] if d["name"] == "cura")
-    assert any("Nord_Medicinoversigt_2026-11-30.pdf: older than" in i for i in cura["read_as"]["ignored"])
-    assert "LIBREMARK" not in result.stdout
+    assert any("Nord_Medicinoversigt_2026-11-30.pdf: older than" in i for i in cura["ignored"])
+    assert "LIBREMARK" not in result.stdout and cura["status"] == "ok", cura
+    assert {(r["unit"], r["title"], r["pages"]) for r in cura["reports"]} >= {("Område Nord", "Medicinoversigt", 2)}
 
 
 def test_the_stamp_lands_on_a_region_that_is_blank_on_the_original(foreign, tmp_path):
@@ -293,6 +294,8 @@ def test_a_broken_report_skips_only_its_own_entry(demo_kit, foreign, tmp_path, c
     assert code == 1 and data["status"] == "partial" and demo_kit.latest == before
     [why] = [r for r in data["reasons"] if "report skipped" in r]
     assert "Vest_Medicinoversigt_2026-12-01.pdf" in why and reason in why
+    check = run_cli("sources", "check", "--kit", str(demo_kit.home), "cura", env=_env())
+    assert check.exit_code == 12 and "SKIPPED: Vest_Medicinoversigt_2026-12-01.pdf" in check.output
     taken = {(f["unit"], f["template"]) for f in data["files"]}
     assert {("Område Syd", "cura-Ydelser"), ("Område Nord", "cura-Borgeroversigt")} <= taken
     assert ("Område Vest", "cura-Medicinoversigt") not in taken

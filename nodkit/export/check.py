@@ -7,6 +7,11 @@ field without a column), and the first few row problems with their
 file:line:column. Nothing is rendered or written; the source is read exactly
 as an export would read it (same adapters, same validation).
 
+A dataset of kind "reports" lists instead the ready-made PDFs it would take
+(file, unit, title, pages, "data as of"), the ones it would skip and why
+(broken: the export would be partial), the older or unmatched files it
+ignores, and the stale / lost-pages findings against the last good set.
+
 Rules kept here: no cell values in the report (locations, column names,
 counts and reasons only); one broken dataset never hides the others.
 """
@@ -56,10 +61,14 @@ class DatasetCheck:
     problems: list[str] = field(default_factory=list)  # first few, "file:line:column (Column): reason"
     more_problems: int = 0
     warnings: list[str] = field(default_factory=list)
+    # kind "reports": the files it would take, skip ("file: reason") and ignore (older, not matching)
+    reports: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        if not self.reachable or any(lc.missing for lc in self.lists):
+        if not self.reachable or self.skipped or any(lc.missing for lc in self.lists):
             return "broken"
         if self.warnings or self.flagged_rows or any(lc.warnings for lc in self.lists):
             return "warning"
@@ -143,6 +152,9 @@ def _check_one(config: KitConfig, name: str, lists: list[Template], now: dt.date
     result.columns = [] if hide else list(snap.columns)
     result.read_as = dict(snap.details)
     result.warnings = list(snap.warnings)
+    if snap.kind == "reports":
+        _check_reports(config, snap, result, now)
+        return result
     if hide:
         result.warnings.append(f"none of the configured column names is in the first line ({len(snap.columns)} "
                                "columns, not shown): is the header line missing?")
@@ -166,6 +178,18 @@ def _check_one(config: KitConfig, name: str, lists: list[Template], now: dt.date
     result.problems = [text for _, text in ordered[:max_problems]]
     result.more_problems = max(0, len(ordered) - max_problems)
     return result
+
+
+def _check_reports(config: KitConfig, snap: Snapshot, result: DatasetCheck, now: dt.datetime) -> None:
+    from nodkit.export.reports import compare_with_last_good
+    from nodkit.store.sets import Store
+    result.columns = []
+    result.ignored = list(result.read_as.pop("ignored", []))
+    result.skipped = list(snap.skipped)
+    result.reports = [{"file": d.file, "unit": d.unit, "title": d.title, "pages": d.pages,
+                       "as_of": d.as_of.isoformat(timespec="seconds"), "sha256": d.sha256} for d in snap.documents]
+    stale, suspect = compare_with_last_good(config, Store(config.store), snap, now)
+    result.warnings += stale + [f"suspect: {why}" for why in suspect]
 
 
 def _collect(snap: Snapshot, prepared, problems: dict, by_origin: dict[str, int]) -> None:
