@@ -65,6 +65,17 @@ def _pikepdf_text(out: Path, text: str, version: str, **save) -> None:
         assert check.is_encrypted == bool(save) and check.pdf_version == version
 
 
+def _inherited(out: Path, text: str) -> None:
+    """Pages that inherit /MediaBox, /Resources and /Rotate 90 from the page tree (as some producers write)."""
+    _pikepdf_text(out, text, "1.7")
+    with pikepdf.open(out, allow_overwriting_input=True) as pdf:
+        page = pdf.pages[0].obj
+        pdf.Root.Pages.MediaBox, pdf.Root.Pages.Resources = page.MediaBox, page.Resources
+        pdf.Root.Pages.Rotate = 90
+        del page.MediaBox, page.Resources
+        pdf.save(out)
+
+
 def _form(out: Path, text: str) -> None:
     from reportlab.pdfgen.canvas import Canvas
     c = Canvas(str(out))
@@ -106,6 +117,8 @@ def foreign(tmp_path_factory) -> dict[str, Path]:
     made["linearized"] = base / "lin.pdf"
     _form(base / "form.pdf", "FORMMARK")
     made["form"] = base / "form.pdf"
+    _inherited(base / "inherited.pdf", "INHMARK")
+    made["inherited"] = base / "inherited.pdf"
     _gs(_ps_pages([f"FORTYMARK side {n}" for n in range(40)]), base / "forty.pdf")
     made["forty"] = base / "forty.pdf"
     _gs(_ps_pages(["FORTYMARK side 1", "FORTYMARK side 2"]), base / "two.pdf")
@@ -123,6 +136,7 @@ REPORTS = {
     "aes": ("Vest", "Medicinoversigt", "AESMARK"),
     "linearized": ("Nord", "Medarbejdere", "LINMARK"),
     "form": ("Syd", "Skema", "FORMMARK"),
+    "inherited": ("Vest", "Arvet", "INHMARK"),
 }
 
 
@@ -162,11 +176,19 @@ def _export(kit) -> tuple[int, dict]:
     return result.exit_code, json.loads(result.stdout)
 
 
-def test_every_foreign_engine_is_taken_stamped_encrypted_bound_and_printed(demo_kit, foreign, tmp_path):
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_every_foreign_engine_is_taken_stamped_encrypted_bound_and_printed(demo_kit, foreign, tmp_path, caplog):
     folder = _folder(tmp_path, foreign)
     (folder / f"Nord_Medicinoversigt_2026-11-30.pdf").write_bytes(foreign["pdf14"].read_bytes())  # older: ignored
     _report_kit(demo_kit, folder)
+    source_before = _tree(folder)
+    caplog.set_level("DEBUG")
     code, data = _export(demo_kit)
+    assert _tree(folder) == source_before  # the other system's folder is only read
+    assert not any(marker and marker in caplog.text for _, _, marker in REPORTS.values())
     assert code == 0, data
     assert data["status"] == "good", data["reasons"]
     pw = demo_kit.passwords["pleje"]
@@ -204,6 +226,12 @@ def test_every_foreign_engine_is_taken_stamped_encrypted_bound_and_printed(demo_
                 if marker:
                     assert marker in text
         assert binder["pages"] >= report_pages + contacts["pages"] + 2
+    # the print menu offers each report under its own title
+    from nodkit.printing import spooler
+    from nodkit.store.sets import Store
+    export_set = next(x for x in Store(demo_kit.home / "store").sets() if x.id == data["set"])
+    labels = [c.label for c in spooler.choices(export_set, "Område Vest", {}, {})]
+    assert "Medicinoversigt (1 sider)" in labels and "Arvet (1 sider)" in labels, labels
     # printable: the command backend gets the decrypted, stamped report
     paper = tmp_path / "paper"
     paper.mkdir()
@@ -333,6 +361,9 @@ def test_the_same_file_for_more_than_a_day_is_stale(demo_kit, foreign, tmp_path,
     assert next_day.status == "good"  # a warning, like a stale CSV: old lists are better than none
     m = manifest(demo_kit, next_day.id)
     assert any("is the same file" in w for w in m["datasets"]["cura"]["warnings"])
+    # retention treats sets with reports like any other: 9 days on, beyond keep_min, the first is gone
+    pruned = run_export(config, dt.datetime(2026, 12, 10, 5, tzinfo=tz)).pruned
+    assert first.id in pruned and not first.set.path.exists()
 
 
 def test_a_protected_report_without_the_password_is_named(demo_kit, foreign, tmp_path):
@@ -342,6 +373,30 @@ def test_a_protected_report_without_the_password_is_named(demo_kit, foreign, tmp
     data = json.loads(result.stdout)
     [why] = [r for r in data["reasons"] if "report skipped" in r]
     assert "protected by a password" in why and "NODKIT_REPORT_PASSWORD_CURA is not set" in why
+
+
+def test_kit_wide_reports_go_in_every_binder(demo_kit, foreign, tmp_path):
+    from nodkit.config.settings import load_config
+    from nodkit.export.pipeline import run_export
+    folder = tmp_path / "kontakter"
+    folder.mkdir()
+    shutil.copy(foreign["ghostscript"], folder / "Beredskab.pdf")
+    edit_config(demo_kit, r'^templates = \["care-route".*$',
+                'templates = ["care-route", "contacts"]\nreports = ["plan"]')
+    cfg = demo_kit.home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8") + f'\n[datasets.plan]\nkind = "reports"\npath = "{folder}"\n'
+                   'pattern = "{title}.pdf"\ndata_time = "modified"\nstamp = "top-left"\n', "utf-8")
+    config = load_config(demo_kit.home)
+    first = run_export(config, dt.datetime(2026, 12, 1, 5, tzinfo=config.timezone))
+    assert first.status == "good", first.reasons
+    binders = [f for f in first.files if f.template == "binder" and f.audience == "pleje"]
+    assert {b.unit for b in binders} == {"Område Nord", "Område Syd", "Område Vest"}
+    for b in binders:
+        text = pdftotext(b.path, demo_kit.passwords["pleje"])
+        assert "GSMARK" in text and "Beredskab – Fælles" in text
+    report = next(f for f in first.files if f.template == "plan-Beredskab")
+    assert report.unit == "Fælles" and report.pages == 2
+
 
 
 def test_a_password_in_nodkit_toml_is_refused(demo_kit, tmp_path):
