@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -405,3 +406,54 @@ def test_a_password_in_nodkit_toml_is_refused(demo_kit, tmp_path):
     result = run_cli("export", "--kit", str(demo_kit.home))
     assert result.exit_code == 10 and "NODKIT_REPORT_PASSWORD_CURA" in result.output
     assert "hemmelig" not in result.output
+
+
+def _source(folder: Path, **options):
+    from nodkit.sources import open_source
+    from nodkit.sources.base import DatasetConfig
+    config = DatasetConfig(name="cura", kind="reports", options={"path": str(folder), **options}, columns={},
+                           where="nodkit.toml:1")
+    return open_source(config, dt.timezone(dt.timedelta(hours=1)))
+
+
+def test_sub_folders_per_unit_newest_wins_and_data_time_is_configurable(foreign, tmp_path):
+    folder = tmp_path / "r"
+    for unit in ("Nord", "Syd"):
+        (folder / unit).mkdir(parents=True)
+    shutil.copy(foreign["pdf14"], folder / "Nord" / "Medicin_1.pdf")  # CreationDate 2026-12-01 04:30 +01:00
+    shutil.copy(foreign["ghostscript"], folder / "Syd" / "Medicin_2.pdf")
+    shutil.copy(foreign["pdf17"], folder / "Syd" / "Medicin_gammel.pdf")
+    (folder / "Syd" / "noter.txt").write_text("x")
+    (folder / "løs.pdf").write_bytes(foreign["pdf14"].read_bytes())
+    old = dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc).timestamp()
+    os.utime(folder / "Syd" / "Medicin_gammel.pdf", (old, old))
+    now = dt.datetime(2026, 12, 1, 6, tzinfo=dt.timezone.utc)
+    snap = _source(folder, pattern="{unit}/{title}_*.pdf").fetch(now)
+    docs = {(d.unit, d.title): d for d in snap.documents}
+    assert set(docs) == {("Nord", "Medicin"), ("Syd", "Medicin")}
+    assert docs[("Nord", "Medicin")].as_of == dt.datetime(2026, 12, 1, 3, 30, tzinfo=dt.timezone.utc)
+    assert docs[("Syd", "Medicin")].file == "Syd/Medicin_2.pdf"
+    ignored = "\n".join(snap.details["ignored"])
+    assert "Syd/Medicin_gammel.pdf: older than Syd/Medicin_2.pdf" in ignored
+    assert "Syd/noter.txt: does not match" in ignored and "løs.pdf: does not match" in ignored
+    # Ghostscript writes a creation date too; "modified" takes the file's time instead
+    stamp = dt.datetime(2026, 11, 29, 8, tzinfo=dt.timezone.utc).timestamp()
+    os.utime(folder / "Nord" / "Medicin_1.pdf", (stamp, stamp))
+    snap = _source(folder, pattern="{unit}/{title}_*.pdf", data_time="modified", max_age_hours=26).fetch(now)
+    nord = next(d for d in snap.documents if d.unit == "Nord")
+    assert nord.as_of.timestamp() == stamp
+    assert any(w.startswith("stale: Nord/Medicin_1.pdf") for w in snap.warnings)
+    assert snap.details["digest"] != _source(folder, pattern="{unit}/{title}_*.pdf").fetch(now).details["digest"]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"pattern": "{unit}_{date}.pdf"}, "give the report's title"),
+    ({"pattern": "{unit}_{navn}.pdf"}, "unknown group {navn}"),
+    ({"pattern": "{title}.pdf", "data_time": "filename"}, "needs a {date} group"),
+    ({"pattern": "{title}.pdf", "stamp": "middle"}, "stamp must be one of"),
+    ({"pattern": "{title}.pdf", "sheet": "x"}, "unknown key(s) for kind reports: sheet"),
+])
+def test_report_options_are_checked(tmp_path, options, message):
+    from nodkit.errors import ConfigError
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _source(tmp_path, **options)
