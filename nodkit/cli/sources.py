@@ -43,7 +43,8 @@ def check(datasets, kit, as_json, max_problems):
             click.echo(f"  not readable: {d.error}")
             continue
         read_as = ", ".join(f"{k} {v}" for k, v in d.read_as.items())
-        click.echo(f"  {d.rows} rows, data as of {d.as_of}" + (f"; read as {read_as}" if read_as else ""))
+        counted = "report(s) taken" if d.kind == "reports" else "rows"
+        click.echo(f"  {d.rows} {counted}, data as of {d.as_of}" + (f"; read as {read_as}" if read_as else ""))
         for r in d.reports:
             click.echo(f"  report {r['file']}: {r['unit']} / {r['title']}, {r['pages']} page(s), data as of {r['as_of']}")
         for why in d.skipped:
