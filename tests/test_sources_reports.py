@@ -457,3 +457,23 @@ def test_report_options_are_checked(tmp_path, options, message):
     from nodkit.errors import ConfigError
     with pytest.raises(ConfigError, match=re.escape(message)):
         _source(tmp_path, **options)
+
+
+def test_a_report_that_vanished_from_the_folder_keeps_the_last_good_set(demo_kit, foreign, tmp_path):
+    folder = _folder(tmp_path, foreign, {"pdf14": REPORTS["pdf14"], "pdf17": REPORTS["pdf17"]})
+    _report_kit(demo_kit, folder)
+    code, first = _export(demo_kit)
+    assert first["status"] == "good"
+    (folder / f"Vest_Ydelser_{DAY}.pdf").unlink()
+    code, second = _export(demo_kit)
+    assert code == 1 and second["status"] == "partial" and demo_kit.latest == first["set"]
+    [why] = [r for r in second["reasons"] if "no file for it matches now" in r]
+    assert "'Ydelser' (Område Vest)" in why and first["set"] in why
+    check = run_cli("sources", "check", "--kit", str(demo_kit.home), "cura", env=_env())
+    assert check.exit_code == 12 and "missing: report 'Ydelser' (Område Vest)" in check.output
+    # a report the source system no longer makes: IT says so, and it is only a warning
+    cfg = demo_kit.home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8").replace('data_time = "filename"', 'data_time = "filename"\nmissing = "warning"'),
+                   "utf-8")
+    code, third = _export(demo_kit)
+    assert third["status"] == "good" and any("no file for it matches now" in w for w in third["warnings"])

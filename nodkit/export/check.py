@@ -188,8 +188,12 @@ def _check_reports(config: KitConfig, snap: Snapshot, result: DatasetCheck, now:
     result.skipped = list(snap.skipped)
     result.reports = [{"file": d.file, "unit": d.unit, "title": d.title, "pages": d.pages,
                        "as_of": d.as_of.isoformat(timespec="seconds"), "sha256": d.sha256} for d in snap.documents]
-    stale, suspect = compare_with_last_good(config, Store(config.store), snap, now)
-    result.warnings += stale + [f"suspect: {why}" for why in suspect]
+    found = compare_with_last_good(config, Store(config.store), snap, now)
+    result.warnings += found.stale + [f"suspect: {why}" for why in found.suspect]
+    if snap.details["missing"] == "partial":
+        result.skipped += [f"missing: {why}" for why in found.missing]
+    else:
+        result.warnings += [f"missing: {why}" for why in found.missing]
 
 
 def _collect(snap: Snapshot, prepared, problems: dict, by_origin: dict[str, int]) -> None:

@@ -247,9 +247,11 @@ class Export:
             if snap is None:
                 continue
             self.reasons += [f"dataset '{name}': report skipped: {why}" for why in snap.skipped]
-            stale, suspect = compare_with_last_good(self.config, self.store, snap, self.now)
-            snap.warnings += stale
-            self.report_suspects += [f"dataset '{name}': {why}" for why in suspect]
+            found = compare_with_last_good(self.config, self.store, snap, self.now)
+            if snap.details["missing"] == "partial":
+                self.reasons += [f"dataset '{name}': {why}" for why in found.missing]
+            snap.warnings += found.stale + ([] if snap.details["missing"] == "partial" else found.missing)
+            self.report_suspects += [f"dataset '{name}': {why}" for why in found.suspect]
 
     def _rows_hint(self) -> int:
         return sum(len(self.snapshots[t.dataset].rows) for t in self.usable.values()

@@ -10,6 +10,9 @@ Rules kept here:
   LATEST); the same source file taken for longer than `max_unchanged_hours`
   is stale (a warning, like a stale CSV export): the source system has
   stopped writing it.
+- A report of the newest good set with no file now is named: the set is
+  partial (the last good set, which has it, stays LATEST), or with
+  `missing = "warning"` a warning (a report the source no longer makes).
 - A report that cannot be stamped skips only its own entry (partial set).
 - Messages name the file, counts and hashes, never the report's text.
 """
@@ -50,12 +53,20 @@ def plan_reports(config: KitConfig) -> dict[str, list[str]]:
     return wanted
 
 
-def compare_with_last_good(config: KitConfig, store: Store, snapshot: Snapshot,
-                           now: dt.datetime) -> tuple[list[str], list[str]]:
-    """(stale warnings, suspect reasons) of a report snapshot against the good sets kept."""
+@dataclass
+class Comparison:
+    """A report snapshot against the good sets kept."""
+
+    stale: list[str] = field(default_factory=list)  # warnings
+    suspect: list[str] = field(default_factory=list)  # most pages lost: the set is suspect
+    missing: list[str] = field(default_factory=list)  # in the newest good set, no file now
+
+
+def compare_with_last_good(config: KitConfig, store: Store, snapshot: Snapshot, now: dt.datetime) -> Comparison:
     good = [s for s in store.sets() if s.manifest is not None and s.manifest.status == "good"]
+    result = Comparison()
     if not good:
-        return [], []
+        return result
     newest = max(good, key=lambda s: s.manifest.created_at)
     before: dict[tuple[str, str], int] = {(f.template, f.unit): f.pages for f in newest.manifest.files
                                           if f.source_sha256 is not None}
@@ -67,7 +78,14 @@ def compare_with_last_good(config: KitConfig, store: Store, snapshot: Snapshot,
                 key = (f.template, f.unit, f.source_sha256)
                 first_seen[key] = min(first_seen.get(key, created), created)
     limit = snapshot.details.get("max_unchanged_hours")
-    warnings, suspects = [], []
+    warnings, suspects = result.stale, result.suspect
+    present = {(d.list_id, d.unit) for d in snapshot.documents}
+    present |= {tuple(key) for key in snapshot.details.get("skipped_keys", [])}  # already named as skipped
+    titles = {(f.template, f.unit): f.title for f in newest.manifest.files if f.source_sha256 is not None}
+    for list_id, unit in sorted(before):
+        if list_id.startswith(f"{snapshot.dataset}-") and (list_id, unit) not in present:
+            result.missing.append(f"report '{titles[(list_id, unit)]}' ({unit}) was in the last good set "
+                                  f"{newest.id} but no file for it matches now")
     for doc in snapshot.documents:
         pages_before = before.get((doc.list_id, doc.unit))
         if pages_before and doc.pages < pages_before * (1 - config.suspect_drop):
@@ -80,4 +98,4 @@ def compare_with_last_good(config: KitConfig, store: Store, snapshot: Snapshot,
             warnings.append(f"stale: {doc.file} is the same file (SHA-256 {doc.sha256[:12]}…) as taken "
                             f"{hours:.1f} hours ago, more than max_unchanged_hours = {limit:g}: has the source "
                             "system stopped writing it?")
-    return warnings, suspects
+    return result

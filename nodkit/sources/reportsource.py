@@ -27,6 +27,8 @@ Options (nodkit.toml, [datasets.NAME]):
                        bottom-right (default), bottom-left, bottom-center,
                        top-right, top-left, top-center
   stamp_margin_mm      distance of the stamp from the page edge (default 6)
+  missing              a report of the last good set with no file now makes
+                       the set "partial" (default) or is only a "warning"
 
 Rules kept here:
 - The report's content is the source system's: its text is never extracted
@@ -163,6 +165,9 @@ class ReportSource:
         position = opts.pop("stamp", "bottom-right")
         if position not in STAMP_POSITIONS:
             raise config.error(f"stamp must be one of {', '.join(STAMP_POSITIONS)}")
+        self.missing = opts.pop("missing", "partial")
+        if self.missing not in ("partial", "warning"):
+            raise config.error("missing must be \"partial\" or \"warning\"")
         margin = opts.pop("stamp_margin_mm", 6.0)
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 50:
             raise config.error("stamp_margin_mm must be a number of millimetres from 0 to 50")
@@ -208,20 +213,22 @@ class ReportSource:
                               f"(configured at {self.config.where})")
         groups: dict[tuple[str, str], list] = {}
         skipped: list[str] = []
+        skipped_keys: list[list[str]] = []  # [list id, unit] of each skipped report (not "missing")
         for rel, path, match in found:
             try:
                 mtime = path.stat().st_mtime
             except OSError as exc:
                 skipped.append(f"{rel}: cannot be read ({exc.strerror or type(exc).__name__})")
                 continue
-            name_date = self._name_date(match, rel)
-            if "date" in match.groupdict() and name_date is None:
-                skipped.append(f"{rel}: the date in the file name does not fit date_format {self.date_format!r}")
-                continue
             raw_unit = match.groupdict().get("unit") or self.fixed_unit
             unit = self.units.get(raw_unit.casefold(), raw_unit) if raw_unit else KIT_WIDE_UNIT
             raw_title = match.groupdict().get("title") or self.fixed_title
             title = self.titles.get(raw_title.casefold(), raw_title)
+            name_date = self._name_date(match, rel)
+            if "date" in match.groupdict() and name_date is None:
+                skipped.append(f"{rel}: the date in the file name does not fit date_format {self.date_format!r}")
+                skipped_keys.append([report_list_id(self.config.name, title), unit])
+                continue
             order = (name_date.timestamp() if name_date else mtime, mtime, rel)
             groups.setdefault((unit, title), []).append((order, rel, path, name_date, raw_unit is None))
         documents: list[ReportDocument] = []
@@ -235,6 +242,7 @@ class ReportSource:
                 doc = self._read(rel, path, unit, title, name_date, kit_wide, password, warnings)
             except SourceError as exc:
                 skipped.append(str(exc))
+                skipped_keys.append([report_list_id(self.config.name, title), unit])
                 log.warning("dataset %s: report skipped: %s", self.config.name, exc)
                 continue
             stale = stale_warning(rel, doc.as_of, now, self.max_age_hours)
@@ -252,7 +260,8 @@ class ReportSource:
                         columns=list(names), rows=rows, warnings=warnings,
                         details={"pattern": self.pattern, "data_time": self.data_time, "digest": digest,
                                  "ignored": ignored, "max_unchanged_hours": self.max_unchanged_hours,
-                                 "stamp": self.stamp.position, "stamp_margin_mm": self.stamp.margin_mm},
+                                 "stamp": self.stamp.position, "stamp_margin_mm": self.stamp.margin_mm,
+                                 "missing": self.missing, "skipped_keys": skipped_keys},
                         documents=documents, skipped=skipped)
 
     # -- one file ----------------------------------------------------------------------------------
