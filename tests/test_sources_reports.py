@@ -387,6 +387,7 @@ def test_kit_wide_reports_go_in_every_binder(demo_kit, foreign, tmp_path):
     cfg = demo_kit.home / "nodkit.toml"
     cfg.write_text(cfg.read_text("utf-8") + f'\n[datasets.plan]\nkind = "reports"\npath = "{folder}"\n'
                    'pattern = "{title}.pdf"\ndata_time = "modified"\nstamp = "top-left"\n', "utf-8")
+    edit_config(demo_kit, r"^suspect_drop = .*$", "suspect_drop = 0.5\nworkers = 2")  # binders in render processes
     config = load_config(demo_kit.home)
     first = run_export(config, dt.datetime(2026, 12, 1, 5, tzinfo=config.timezone))
     assert first.status == "good", first.reasons
