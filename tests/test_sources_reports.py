@@ -478,3 +478,10 @@ def test_a_report_that_vanished_from_the_folder_keeps_the_last_good_set(demo_kit
                    "utf-8")
     code, third = _export(demo_kit)
     assert third["status"] == "good" and any("no file for it matches now" in w for w in third["warnings"])
+
+
+def test_a_reports_folder_inside_the_kit_home_is_refused(demo_kit):
+    (demo_kit.home / "rapporter").mkdir()
+    _report_kit(demo_kit, Path("rapporter"))
+    result = run_cli("sources", "check", "--kit", str(demo_kit.home))
+    assert result.exit_code == 10 and "must be outside the kit home" in result.output

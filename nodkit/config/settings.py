@@ -176,6 +176,11 @@ def load_config(home: Path) -> KitConfig:
                 options[key] = _resolve(home, options[key])
         if "url" in options and isinstance(options["url"], str):
             options["url"] = _resolve_sqlite(home, options["url"])
+        if kind == "reports" and isinstance(options.get("path"), str) and _inside(home, options["path"]):
+            # the other system's plaintext reports under the kit home: verify would (rightly) call every one
+            # of them an unencrypted PDF in the kit, CRITICAL
+            raise r.fail("path", "the folder of ready-made reports must be outside the kit home (the source "
+                                 "system's plaintext PDFs do not belong in the kit); give an absolute path")
         datasets[dname] = DatasetConfig(name=dname, kind=kind, options=options, columns=dict(cols),
                                         where=doc.where("datasets", dname))
 
@@ -248,6 +253,14 @@ def _printer(r) -> PrinterConfig:
 def _resolve(home: Path, value: str) -> str:
     p = Path(value).expanduser()
     return str(p if p.is_absolute() else home / p)
+
+
+def _inside(home: Path, path: str) -> bool:
+    try:
+        Path(path).resolve().relative_to(home.resolve())
+        return True
+    except ValueError:
+        return False
 
 
 def _resolve_sqlite(home: Path, url: str) -> str:
