@@ -47,9 +47,17 @@ def check(datasets, kit, as_json, max_problems):
             click.echo(f"  not readable: {d.error}")
             continue
         read_as = ", ".join(f"{k} {v}" for k, v in d.read_as.items())
-        click.echo(f"  {d.rows} rows, data as of {d.as_of}" + (f"; read as {read_as}" if read_as else ""))
-        click.echo(f"  columns: {', '.join(d.columns)}")
-        if not d.lists:
+        counted = "report(s) taken" if d.kind == "reports" else "rows"
+        click.echo(f"  {d.rows} {counted}, data as of {d.as_of}" + (f"; read as {read_as}" if read_as else ""))
+        for r in d.reports:
+            click.echo(f"  report {r['file']}: {r['unit']} / {r['title']}, {r['pages']} page(s), data as of {r['as_of']}")
+        for why in d.skipped:
+            click.echo(f"  SKIPPED: {why}")
+        for why in d.ignored:
+            click.echo(f"  ignored: {why}")
+        if d.kind != "reports":
+            click.echo(f"  columns: {', '.join(d.columns)}")
+        if d.kind != "reports" and not d.lists:
             click.echo("  (no configured list uses this dataset)")
         for lc in d.lists:
             mapped = ", ".join(f"{f}={c}" for f, c in lc.mapping.items() if c)

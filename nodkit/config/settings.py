@@ -33,6 +33,7 @@ class Audience:
     templates: tuple[str, ...]
     units: tuple[str, ...] | None = None  # None = every unit
     where: str = ""  # "nodkit.toml:31" for error messages
+    reports: tuple[str, ...] = ()  # datasets of kind "reports" whose ready-made PDFs this audience gets
 
 
 @dataclass(frozen=True)
@@ -245,18 +246,30 @@ def load_config(home: Path) -> KitConfig:
                 options[key] = _resolve(home, options[key])
         if "url" in options and isinstance(options["url"], str):
             options["url"] = _resolve_sqlite(home, options["url"])
+        if kind == "reports" and isinstance(options.get("path"), str) and _inside(home, options["path"]):
+            # the other system's plaintext reports under the kit home: verify would (rightly) call every one
+            # of them an unencrypted PDF in the kit, CRITICAL
+            raise r.fail("path", "the folder of ready-made reports must be outside the kit home (the source "
+                                 "system's plaintext PDFs do not belong in the kit); give an absolute path")
         datasets[dname] = DatasetConfig(name=dname, kind=kind, options=options, columns=dict(cols),
                                         where=doc.where("datasets", dname), absent=tuple(absent),
                                         defaults=dict(defaults), derive=derive, min_rows=min_rows)
 
     audiences: dict[str, Audience] = {}
     for aname, r in top.named_tables("audiences", "audience", _NAME, "a-z, 0-9, - and _ (they name folders)"):
-        templates = r.get("templates", list)
-        if not templates or not all(isinstance(t, str) for t in templates):
+        reports = r.get("reports", list, [])
+        if not all(isinstance(d, str) for d in reports):
+            raise r.fail("reports", "must list dataset names of kind \"reports\", e.g. [\"cura\"]")
+        for dname in reports:
+            if dname not in datasets or datasets[dname].kind != "reports":
+                raise r.fail("reports", f"'{dname}' is not a [datasets.{dname}] with kind = \"reports\"")
+        templates = r.get("templates", list, [] if reports else None)
+        if (not templates and not reports) or not all(isinstance(t, str) for t in templates):
             raise r.fail("templates", "must list at least one template id, e.g. [\"care-route\"]")
         units = r.get("units", list, None)
         audiences[aname] = Audience(name=aname, title=r.get("title", str, aname), templates=tuple(templates),
-                                    units=tuple(units) if units else None, where=doc.where("audiences", aname))
+                                    units=tuple(units) if units else None, where=doc.where("audiences", aname),
+                                    reports=tuple(reports))
         r.check_unknown()
     station = _station(top.sub("station"), home) if "station" in doc.data else None
     if station is not None:
@@ -353,6 +366,14 @@ def _printer(r) -> PrinterConfig:
 def _resolve(home: Path, value: str) -> str:
     p = Path(value).expanduser()
     return str(p if p.is_absolute() else home / p)
+
+
+def _inside(home: Path, path: str) -> bool:
+    try:
+        Path(path).resolve().relative_to(home.resolve())
+        return True
+    except ValueError:
+        return False
 
 
 def _resolve_sqlite(home: Path, url: str) -> str:

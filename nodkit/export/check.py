@@ -12,6 +12,11 @@ Per list it predicts the export: rows read → inside the horizon → printed
 and whether the set would be good, judged by the same rule the export uses
 (`nodkit.export.completeness`, against the newest good set in the store).
 
+A dataset of kind "reports" lists instead the ready-made PDFs it would take
+(file, unit, title, pages, "data as of"), the ones it would skip and why
+(broken: the export would be partial), the older or unmatched files it
+ignores, and the stale / lost-pages findings against the last good set.
+
 Rules kept here: no cell values in the report (locations, column names,
 counts and reasons only); one broken dataset never hides the others.
 """
@@ -74,10 +79,14 @@ class DatasetCheck:
     problems: list[str] = field(default_factory=list)  # first few, "file:line:column (Column): reason"
     more_problems: int = 0
     warnings: list[str] = field(default_factory=list)
+    # kind "reports": the files it would take, skip ("file: reason") and ignore (older, not matching)
+    reports: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        if not self.reachable or any(lc.missing for lc in self.lists):
+        if not self.reachable or self.skipped or any(lc.missing for lc in self.lists):
             return "broken"
         if any(lc.incomplete for lc in self.lists):
             return "incomplete"
@@ -191,6 +200,9 @@ def _check_one(context: _Context, name: str, lists: list[Template]) -> DatasetCh
     result.columns = [] if hide else list(snap.columns)
     result.read_as = dict(snap.details)
     result.warnings = list(snap.warnings)
+    if snap.kind == "reports":
+        _check_reports(config, snap, result, now)
+        return result
     if hide:
         result.warnings.append(f"none of the configured column names is in the first line ({len(snap.columns)} "
                                "columns, not shown): is the header line missing?")
@@ -222,6 +234,22 @@ def _check_one(context: _Context, name: str, lists: list[Template]) -> DatasetCh
     result.problems = [text for _, text in ordered[:max_problems]]
     result.more_problems = max(0, len(ordered) - max_problems)
     return result
+
+
+def _check_reports(config: KitConfig, snap: Snapshot, result: DatasetCheck, now: dt.datetime) -> None:
+    from nodkit.export.reports import compare_with_last_good
+    from nodkit.store.sets import Store
+    result.columns = []
+    result.ignored = list(result.read_as.pop("ignored", []))
+    result.skipped = list(snap.skipped)
+    result.reports = [{"file": d.file, "unit": d.unit, "title": d.title, "pages": d.pages,
+                       "as_of": d.as_of.isoformat(timespec="seconds"), "sha256": d.sha256} for d in snap.documents]
+    found = compare_with_last_good(config, Store(config.store), snap, now)
+    result.warnings += found.stale + [f"suspect: {why}" for why in found.suspect]
+    if snap.details["missing"] == "partial":
+        result.skipped += [f"missing: {why}" for why in found.missing]
+    else:
+        result.warnings += [f"missing: {why}" for why in found.missing]
 
 
 def _collect(snap: Snapshot, prepared, problems: dict, by_origin: dict[str, int]) -> None:

@@ -1,8 +1,9 @@
 """The export pipeline (DESIGN.md, data flow).
 
 fetch every dataset once → validate per template → render per (template,
-unit) in memory → encrypt per audience → write into .incoming/ → manifest →
-sign → publish atomically → LATEST (good sets only) → retention.
+unit) in memory → encrypt per audience → write into .incoming/ → ready-made
+reports stamped and encrypted like the lists (export/reports.py) → binders →
+manifest → sign → publish atomically → LATEST (good sets only) → retention.
 
 Status of a set:
   good        every configured list was produced, with its rows
@@ -11,7 +12,8 @@ Status of a set:
               flagged, a unit of the last good set vanished, or rows could not
               be placed or go to no audience (nodkit.export.completeness)
   suspect     a dataset's row count fell by more than `suspect_drop` against the
-              newest good set (an empty or truncated source export)
+              newest good set (an empty or truncated source export), or a
+              ready-made report lost that share of its pages
 Only a good set becomes LATEST and only after a good set is anything pruned
 (DESIGN rule 1). The CLI and the scheduler both call `run_export`.
 """
@@ -36,6 +38,8 @@ from nodkit.render.guide import TITLE as GUIDE_TITLE, guide_pdf, write_guide
 from nodkit.store.manifest import DatasetEntry, FileEntry, Manifest
 from nodkit.render.binder import Appendix, Binder, BinderPart
 from nodkit.render.parallel import BinderJob, RenderJob, RenderPool, end_leftover_workers, resolve_workers
+from nodkit.render.stamp import stamp_and_encrypt
+from nodkit.export.reports import ReportList, compare_with_last_good, plan_reports
 from nodkit.sources import describe, open_source
 from nodkit.sources.base import Snapshot
 from nodkit.store.sets import ExportSet, Store, UnitFolders, apply_retention, new_set_id
@@ -186,6 +190,7 @@ class Export:
         self.template_errors: dict = {}
         self.templates = load_templates(config.home, self.template_errors)
         self.wanted = plan_lists(config, self.templates)
+        self.report_plan = plan_reports(config)  # report dataset -> audiences
         self.book = crypto.PasswordBook(config.keys)
         self.secrets = {a: self.book.current(a) for a in config.audiences}
         crypto.load_public(config.keys)  # fail before any work when keys are missing
@@ -210,6 +215,7 @@ class Export:
                 with RenderPool(resolve_workers(self.config.workers, self._rows_hint()),
                                 marker_dir=self.store.incoming_dir) as pool:
                     self.render(pool)
+                    self.reports()
                     self.binders(pool)
                 manifest = self.seal()
                 self.published = self.publish(manifest)
@@ -232,18 +238,34 @@ class Export:
     # -- fetch -----------------------------------------------------------------------------------
     def fetch(self) -> None:
         started = time.perf_counter()
-        self.snapshots, self.fetch_errors = fetch_all(self.config, {t.dataset for t in self.usable.values()},
-                                                      self.now)
+        self.snapshots, self.fetch_errors = fetch_all(
+            self.config, {t.dataset for t in self.usable.values()} | set(self.report_plan), self.now)
         self.timings["fetch_wall"] = time.perf_counter() - started
-        if self.usable and not self.snapshots:
+        if (self.usable or self.report_plan) and not self.snapshots:
             raise SourceError("no dataset could be read; nothing exported: " + "; ".join(
                 f"{k}: {v}" for k, v in sorted(self.fetch_errors.items())))
         for name, err in sorted(self.fetch_errors.items()):
             self.reasons.append(f"dataset '{name}' failed: {err}")
+        self.check_reports()
         self.warnings += [f"dataset '{name}': {w}" for name, snap in sorted(self.snapshots.items())
                           for w in snap.warnings]
         # the rows themselves are let go while rendering, once the last list that reads them is validated
         self.row_counts = {name: len(snap.rows) for name, snap in self.snapshots.items()}
+
+    def check_reports(self) -> None:
+        """Ready-made reports: each one skipped names itself (partial), each compared with the last
+        good set (stale when unchanged too long: a warning; most pages lost: suspect, in `seal`)."""
+        self.report_suspects: list[str] = []
+        for name in sorted(self.report_plan):
+            snap = self.snapshots.get(name)
+            if snap is None:
+                continue
+            self.reasons += [f"dataset '{name}': report skipped: {why}" for why in snap.skipped]
+            found = compare_with_last_good(self.config, self.store, snap, self.now)
+            if snap.details["missing"] == "partial":
+                self.reasons += [f"dataset '{name}': {why}" for why in found.missing]
+            snap.warnings += found.stale + ([] if snap.details["missing"] == "partial" else found.missing)
+            self.report_suspects += [f"dataset '{name}': {why}" for why in found.suspect]
 
     def _rows_hint(self) -> int:
         return sum(len(self.snapshots[t.dataset].rows) for t in self.usable.values()
@@ -339,6 +361,53 @@ class Export:
                                  "they print as empty boxes")
             log.warning(self.warnings[-1])
 
+    # -- ready-made reports: stamped and encrypted like a rendered list -------------------------------
+    def reports(self) -> None:
+        """Every taken report stamped on each page, encrypted for its audiences, written, and
+        added to its unit's binder. One that cannot be stamped skips only its own entry."""
+        config = self.config
+        self.report_lists: dict[str, ReportList] = {}
+        for name, audiences in sorted(self.report_plan.items()):
+            snap = self.snapshots.get(name)
+            if snap is None:
+                continue
+            for doc in snap.documents:
+                targets = [a for a in audiences
+                           if config.audiences[a].units is None or doc.unit in config.audiences[a].units]
+                if not targets:
+                    continue
+                label = f"{self.folders.folder(doc.unit)}/{doc.list_id}.pdf"
+                started = time.process_time()
+                try:
+                    stamped = stamp_and_encrypt(
+                        doc.data, doc.password, {a: self.secrets[a].password for a in targets},
+                        position=snap.details["stamp"], margin_mm=snap.details["stamp_margin_mm"],
+                        title=doc.title, unit=doc.unit,
+                        kit_name=config.name, as_of=doc.as_of, generated_at=self.now, set_id=self.set_id,
+                        file_label=label, source_sha256=doc.sha256)
+                except Exception as exc:  # a report qpdf cannot rewrite must not stop the other lists
+                    self.reasons.append(f"dataset '{name}': report skipped: {doc.file}: could not be stamped "
+                                        f"({type(exc).__name__})")
+                    log.error(self.reasons[-1])
+                    continue
+                self.timings["render"][doc.list_id] = (self.timings["render"].get(doc.list_id, 0.0)
+                                                       + time.process_time() - started - stamped.encrypt_seconds)
+                self.timings["encrypt"] += stamped.encrypt_seconds
+                for audience in targets:
+                    self.files.append(self._write(
+                        f"{audience}/{label}", stamped.encrypted[audience], pages=stamped.pages,
+                        template=doc.list_id, audience=audience, unit=doc.unit, sections=1, rows=0,
+                        flagged_rows=0, as_of=doc.as_of, title=doc.title, source_sha256=doc.sha256))
+                entry = self.report_lists.setdefault(doc.list_id, ReportList(name, doc.title, doc.kit_wide))
+                entry.audiences = sorted(set(entry.audiences) | set(targets))
+                self.parts.setdefault(doc.unit, []).append(BinderPart(
+                    title=doc.title, template=doc.list_id, unit=doc.unit, pdf=Path(label), pages=stamped.pages,
+                    as_of=doc.as_of, sections=1, rows=0))
+                log.info("report %s/%s: %d pages, source SHA-256 %s", doc.unit, doc.list_id, stamped.pages,
+                         doc.sha256[:12])
+                del stamped
+            snap.documents = []  # the plain report bytes are let go as soon as they are encrypted
+
     def _add_timings(self, output, tid: str | None = None) -> None:
         if tid is not None:
             self.timings["render"][tid] = self.timings["render"].get(tid, 0.0) + output.seconds
@@ -387,9 +456,17 @@ class Export:
 
     def _binder_plan(self, audience) -> list[BinderJob]:
         config, parts = self.config, self.parts
-        kit_wide = {j.tid for j in self.list_jobs if j.template.unit is None}
+        reports = getattr(self, "report_lists", {})
+        kit_wide = ({j.tid for j in self.list_jobs if j.template.unit is None}
+                    | {tid for tid, r in reports.items() if r.kit_wide})
         order = {tid: n for n, tid in enumerate(audience.templates)}
-        mine = {j.tid for j in self.list_jobs if audience.name in j.audiences}
+        # ready-made reports after the rendered lists, by dataset in the audience's order, then title
+        rank = {name: n for n, name in enumerate(audience.reports)}
+        order |= {tid: len(order) + n for n, tid in enumerate(sorted(
+            (tid for tid, r in reports.items() if audience.name in r.audiences),
+            key=lambda tid: (rank[reports[tid].dataset], reports[tid].title.casefold())))}
+        mine = ({j.tid for j in self.list_jobs if audience.name in j.audiences}
+                | {tid for tid, r in reports.items() if audience.name in r.audiences})
         contacts = _cover_contacts([j for j in self.list_jobs if j.tid in mine])
         folder = self.incoming.path / audience.name
 
@@ -419,7 +496,7 @@ class Export:
     def seal(self) -> Manifest:
         """The set's status and its manifest (signed by `publish`)."""
         # one status, the most telling cause first: a collapsed source, a failed one, then gaps
-        suspect = _suspect_reasons(self.config, self.store, self.row_counts)
+        suspect = _suspect_reasons(self.config, self.store, self.row_counts) + self.report_suspects
         self.status = ("suspect" if suspect else "partial" if self.reasons else "incomplete" if self.gaps
                        else "good")
         self.reasons += suspect + self.gaps

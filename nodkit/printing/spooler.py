@@ -116,6 +116,11 @@ def template_titles(config: KitConfig) -> dict[str, str]:
     return titles
 
 
+def list_title(entry: FileEntry, titles: dict[str, str]) -> str:
+    """What staff read for a file: a ready-made report's own title, else its template's."""
+    return entry.title or titles.get(entry.template, entry.template)
+
+
 def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_titles: dict[str, str],
             station=None) -> list[Choice]:
     """The unit's binder(s) first (else "all lists" when there are several), then its single lists."""
@@ -123,13 +128,13 @@ def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_t
     several = len({f.audience for f in files}) > 1
     binders = [f for f in files if f.template == BINDER]
     singles = sorted((f for f in files if f.template != BINDER),
-                     key=lambda f: (titles.get(f.template, f.template).casefold(), f.audience))
+                     key=lambda f: (list_title(f, titles).casefold(), f.audience))
     out = []
     if not binders and len(singles) > 1 and not several:
         # no binder exported for this unit: still let staff take everything in one go
         out.append(Choice(label=f"Alle lister for {unit} ({sum(f.pages for f in singles)} sider)", files=singles))
     for f in binders + singles:
-        label = titles.get(f.template, f.template)
+        label = list_title(f, titles)
         if several:
             label += f" – {audience_titles.get(f.audience, f.audience)}"
         out.append(Choice(label=f"{label} ({f.pages} sider)", files=[f]))
@@ -344,7 +349,7 @@ class PrintResult:
 
 
 def job_title(export_set: ExportSet, entry: FileEntry, titles: dict[str, str] | None = None) -> str:
-    title = (titles or {}).get(entry.template, entry.template)
+    title = list_title(entry, titles or {})
     return f"nodkit {entry.unit} {title} {export_set.id}"
 
 

@@ -1,4 +1,4 @@
-"""Sources wing: one adapter per kind (csv, xlsx, sql). `open_source(config, tz)`
+"""Sources wing: one adapter per kind (csv, xlsx, sql, reports). `open_source(config, tz)`
 returns the adapter; `fetch(now)` gives one Snapshot with its "data as of" time.
 
 Rules: bad input is named by file, line and column; values never in messages.
@@ -86,6 +86,7 @@ def known_kinds() -> list[str]:
 def _load_builtin() -> None:
     from nodkit.sources import csvsource, sqlsource  # noqa: F401  (registers the kinds)
     from nodkit.sources import xlsxsource  # noqa: F401
+    from nodkit.sources import reportsource  # noqa: F401
 
 
 __all__ = ["DatasetConfig", "Row", "Snapshot", "Source", "open_source", "register", "known_kinds", "KINDS"]

@@ -58,6 +58,10 @@ class Snapshot:
     rows: list[Row]
     warnings: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # how it was read: encoding, delimiter, sheet …
+    # kind "reports": the ready-made PDFs taken (reportsource.ReportDocument), and "file: reason" for
+    # each one that could not be taken (its entry is skipped: a partial set)
+    documents: list[Any] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 from nodkit.errors import IntegrityError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # written when a set holds a ready-made report; else 1 (what nodkit 0.1 reads)
+READABLE_VERSIONS = (1, 2)
+REPORT_FIELDS = ("title", "source_sha256")  # format 2: FileEntry fields of a ready-made report
 STATUSES = ("good", "partial", "incomplete", "suspect")
 
 
@@ -41,6 +43,10 @@ class FileEntry:
     rows: int = 0
     flagged_rows: int = 0
     as_of: str | None = None
+    # format 2, a ready-made report (kind "reports") only: its title as the source names it, and the
+    # SHA-256 of the source file taken (the same file in two sets is the same, unchanged report)
+    title: str | None = None
+    source_sha256: str | None = None
 
 
 @dataclass
@@ -53,10 +59,17 @@ class Manifest:
     status_reasons: list[str] = field(default_factory=list)
     datasets: dict[str, DatasetEntry] = field(default_factory=dict)
     files: list[FileEntry] = field(default_factory=list)
-    format_version: int = FORMAT_VERSION
+    format_version: int = 1
 
     def to_bytes(self) -> bytes:
-        return (json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+        data = asdict(self)
+        reports = any(getattr(f, key) is not None for f in self.files for key in REPORT_FIELDS)
+        data["format_version"] = FORMAT_VERSION if reports else 1
+        for entry in data["files"]:
+            for key in REPORT_FIELDS:
+                if entry[key] is None:
+                    del entry[key]  # a set without reports stays format 1, byte for byte
+        return (json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str = "manifest.json") -> "Manifest":
@@ -67,8 +80,11 @@ class Manifest:
         if not isinstance(raw, dict):
             raise IntegrityError(f"{where}: not a manifest object")
         version = raw.get("format_version")
-        if version != FORMAT_VERSION:
-            raise IntegrityError(f"{where}: format_version {version!r} is not one this nodkit reads ({FORMAT_VERSION})")
+        if version not in READABLE_VERSIONS:
+            raise IntegrityError(f"{where}: format_version {version!r} is not one this nodkit reads "
+                                 f"({', '.join(map(str, READABLE_VERSIONS))})")
+        if version == 1 and any(key in f for f in raw.get("files", []) if isinstance(f, dict) for key in REPORT_FIELDS):
+            raise IntegrityError(f"{where}: format_version 1 with fields of format 2 ({', '.join(REPORT_FIELDS)})")
         try:
             datasets = {k: DatasetEntry(**v) for k, v in raw.pop("datasets").items()}
             files = [FileEntry(**f) for f in raw.pop("files")]
