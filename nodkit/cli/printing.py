@@ -199,3 +199,72 @@ def guide(kit, output):
         path = write_guide(config)
     click.echo(str(path))
 
+
+
+@cli.command("kiosk", epilog="Example: nodkit kiosk --kit /srv/nodkit --port 8631   (then open http://127.0.0.1:8631/)")
+@kit_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Only loopback addresses are accepted without --force-host.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8631, show_default=True, help="TCP port (0: any free).")
+@click.option("--printer", "queue", metavar="QUEUE", help="CUPS queue. Default: [printer] in nodkit.toml.")
+@click.option("--force-host", is_flag=True,
+              help="Listen on a non-loopback --host anyway (requests from other machines are still refused).")
+def kiosk_cmd(kit, host, port, queue, force_host):
+    """The print page in the browser: big buttons, Danish, for staff.
+
+    Serves the print kiosk on this PC only (loopback). Staff choose their
+    unit, the binder or a list, type the password, pick the copies and
+    see the job's status; /it shows the facts of `nodkit status`. The
+    desktop launcher (`nodkit launcher install`) starts it and opens it
+    full-screen. Stop with Ctrl-C.
+    """
+    from nodkit.staff.kiosk import Kiosk, is_loopback, serve
+    from nodkit.errors import ConfigError
+    if not is_loopback(host) and not force_host:
+        raise ConfigError(f"--host {host} is not a loopback address: the kiosk serves decrypted lists and "
+                          "must stay on this PC (use 127.0.0.1, or --force-host if you really mean it)")
+    config = _load(kit)
+    server = serve(Kiosk(config, queue=queue), host, port)
+    click.echo(f"Udskriftssiden kører: http://{host if ':' not in host else f'[{host}]'}:{server.server_port}/ "
+               "(Ctrl-C stopper)", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+@cli.command("drill", epilog="Example: echo \"$PW\" | nodkit drill --kit /srv/nodkit --unit 'Område Nord' --password-stdin")
+@kit_option
+@json_option
+@click.option("--unit", required=True, help="Unit to drill (its binder is decrypted and counted).")
+@click.option("--audience", help="Audience, when the unit exists for several.")
+@click.option("--printer", "queue", metavar="QUEUE", help="CUPS queue. Default: [printer] in nodkit.toml.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+def drill_cmd(kit, as_json, unit, audience, queue, password_stdin):
+    """Practise printing: open the unit's binder, count its pages, print one drill page.
+
+    The drill page says "ØVELSE – ikke til brug" with the set id, the data
+    time and the date, and no personal data. The drill is written to the
+    audit log; `verify` warns when a unit has not drilled for
+    [monitoring] drill_warn_days (35).
+    """
+    from nodkit.printing import spooler as printing
+    from nodkit.printing.drill import run_drill
+    config = _load(kit)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Adgangskode: ")
+    else:
+        raise PrintError("Ingen adgangskode: brug --password-stdin og send adgangskoden på stdin.")
+    if not password:
+        raise PrintError("Tom adgangskode. Send adgangskoden på stdin med --password-stdin.")
+    export_set = printing.resolve_set(config)
+    result = run_drill(config, export_set, unit, password, audience=audience,
+                       backend=printing.backend_for(config.printer, queue))
+    if as_json:
+        _emit(result.to_dict())
+    else:
+        checked = ", ".join(f"{t}: {p} sider" for t, p in result.checked)
+        click.echo(f"Øvelse OK for {unit} ({checked}); øvelsesside sendt til {result.printer}"
+                   + (f" (job {result.job})" if result.job else ""))

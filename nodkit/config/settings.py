@@ -37,6 +37,7 @@ class MonitoringPolicy:
     disk_critical_percent: float = 5.0  # ... below this: CRITICAL
     grace_minutes: float = 60.0  # an export due less than this ago is not yet "missed"
     heartbeat_max_age_hours: float = 25.0  # scheduler heartbeat older than this: WARNING
+    drill_warn_days: float = 35.0  # a unit whose last print drill is older than this: WARNING (0 = off)
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,8 @@ def load_config(home: Path) -> KitConfig:
 def _monitoring(mon) -> MonitoringPolicy:
     d = MonitoringPolicy()
     values = {}
-    for key in ("disk_warning_percent", "disk_critical_percent", "grace_minutes", "heartbeat_max_age_hours"):
+    for key in ("disk_warning_percent", "disk_critical_percent", "grace_minutes", "heartbeat_max_age_hours",
+                "drill_warn_days"):
         values[key] = mon.get(key, float, getattr(d, key))
         if values[key] < 0:
             raise mon.fail(key, "must not be negative")

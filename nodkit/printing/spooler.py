@@ -96,9 +96,11 @@ def template_titles(config: KitConfig) -> dict[str, str]:
     return titles
 
 
-def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_titles: dict[str, str]) -> list[Choice]:
-    """The unit's binder(s) first (else "all lists" when there are several), then its single lists."""
-    files = [f for f in export_set.manifest.files if f.unit == unit]
+def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_titles: dict[str, str],
+            audience: str | None = None) -> list[Choice]:
+    """The unit's binder(s) first (else "all lists" when there are several), then its single lists
+    (only those of `audience` when given: the kiosk's tiles are per audience and unit)."""
+    files = [f for f in export_set.manifest.files if f.unit == unit and audience in (None, f.audience)]
     several = len({f.audience for f in files}) > 1
     binders = [f for f in files if f.template == BINDER]
     singles = sorted((f for f in files if f.template != BINDER),
@@ -298,6 +300,16 @@ class CommandBackend(Backend):
         return Submitted(title=title, job=None)
 
 
+def no_print_backend(printer: PrinterConfig, platform: str | None = None) -> str | None:
+    """Why this PC cannot print from nodkit at all (Danish, for staff), or None.
+    On Windows there is no CUPS: only a configured command backend prints."""
+    import sys
+    if (platform or sys.platform) == "win32" and printer.backend == "cups":
+        return ("Denne pc kan ikke udskrive direkte fra nodkit (Windows uden udskriftskommando). Åbn i stedet "
+                "listen i en PDF-læser med adgangskoden, og udskriv med Ctrl+P – se udskrivningsvejledningen.")
+    return None
+
+
 def backend_for(printer: PrinterConfig, override: str | None = None) -> Backend:
     """--printer QUEUE always means a CUPS queue, whatever the configured backend."""
     if override or printer.backend == "cups":
@@ -326,10 +338,11 @@ def job_title(export_set: ExportSet, entry: FileEntry, titles: dict[str, str] | 
     return f"nodkit {entry.unit} {title} {export_set.id}"
 
 
-def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry], password: str, copies: int,
+def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry], password: str | None, copies: int,
                 *, backend: Backend | None = None, now: dt.datetime | None = None,
-                titles: dict[str, str] | None = None) -> PrintResult:
-    """Check the printer, decrypt every file in memory, send each as one job; audit the outcome."""
+                titles: dict[str, str] | None = None, plain: list[bytes] | None = None) -> PrintResult:
+    """Check the printer, decrypt every file in memory, send each as one job; audit the outcome.
+    `plain`: the files already decrypted in memory by the caller (the kiosk's unlocked session)."""
     now = now or config.now()
     backend = backend or backend_for(config.printer)
     audit = AuditLog(config.home)
@@ -341,7 +354,8 @@ def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry]
     try:
         backend.check()
         action = "decrypt"
-        plain = unlock(export_set, files, password)
+        if plain is None:
+            plain = unlock(export_set, files, password or "")
         action = "print"
         result = PrintResult(set_id=export_set.id, printer=backend.label, copies=copies, pages=pages, files=names)
         for entry, pdf in zip(files, plain):

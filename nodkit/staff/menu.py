@@ -77,6 +77,9 @@ def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.
 
     say(f"Nødlister – {config.name}")
     say("=" * min(60, len(config.name) + 12))
+    cannot = printing.no_print_backend(config.printer)
+    if cannot:
+        raise PrintError(cannot)
     if age.stale:
         say("")
         say(f"!!! ADVARSEL: {age.text()}.")
