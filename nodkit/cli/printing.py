@@ -182,6 +182,28 @@ def launcher_install(kit, output):
     click.echo(f"Genvej skrevet: {path}")
 
 
+@launcher.command("open", epilog="Example: nodkit launcher open --kit /srv/nodkit")
+@kit_option
+@click.option("--port", type=click.IntRange(1, 65535), default=8631, show_default=True, help="The kiosk's port.")
+@click.option("--menu", "menu_only", is_flag=True, help="Skip the browser: open the text menu.")
+def launcher_open(kit, port, menu_only):
+    """What the desktop icon runs: the print page full-screen in the browser, else the text menu.
+
+    Starts `nodkit kiosk` on 127.0.0.1:PORT if it does not answer yet and
+    opens it in Chromium/Chrome/Edge (--app --kiosk) or Firefox (--kiosk).
+    Without a browser, or when the kiosk does not start, the text menu runs
+    in this terminal.
+    """
+    from nodkit.staff.launcher import open_kiosk
+    config = _load(kit)
+    if not menu_only and open_kiosk(config, port):
+        click.echo(f"Udskriftssiden er åbnet i browseren (http://127.0.0.1:{port}/).", err=True)
+        return
+    click.echo("Åbner udskriftsmenuen i stedet for browseren.", err=True)
+    print_cmd.callback(kit=kit, as_json=False, set_id=None, unit=None, template=None, audience=None, copies=None,
+                       queue=None, password_stdin=False, pause=True)
+
+
 @cli.command("guide", epilog="Example: nodkit guide --kit /srv/nodkit --output /tmp/vejledning.pdf")
 @kit_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
