@@ -218,3 +218,41 @@ def test_drill_prints_one_marked_page(browser, kiosk, kit, cups):
     assert "VELSE" in text and kit.latest in text  # "ØVELSE – ikke til brug" (ø may not survive PS→PDF)
     last = json.loads((kit.home / "audit.log").read_text().splitlines()[-1])
     assert last["action"] == "drill" and last["result"] == "ok" and last["files"] == ["pleje/Område Syd/binder.pdf"]
+
+
+def test_keyboard_only_and_large_type(browser, kiosk):
+    from selenium.webdriver.common.keys import Keys
+    browser.get(kiosk.url + "/")
+    size = browser.execute_script("return parseFloat(getComputedStyle(document.body).fontSize)")
+    assert size >= 18
+    # Tab through the page until the first unit tile has the focus, then Enter: screen 2
+    body = browser.find_element(_by("TAG_NAME"), "body")
+    for _ in range(12):
+        body.send_keys(Keys.TAB) if _ == 0 else browser.switch_to.active_element.send_keys(Keys.TAB)
+        if browser.switch_to.active_element.get_attribute("class") == "tile":
+            break
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("class") == "tile"
+    unit = focused.text
+    focused.send_keys(Keys.ENTER)
+    assert f"Hvad skal udskrives for {unit}" in browser.find_element(_by("TAG_NAME"), "h1").text
+
+
+def test_nodkit_drill_from_the_command_line(kit, cups):
+    import json
+    from conftest import run_cli
+    before = cups.printed()
+    result = run_cli("drill", "--kit", str(kit.home), "--unit", "Område Vest", "--printer", cups.queue,
+                     "--password-stdin", "--json", input=kit.passwords["pleje"] + "\n", env=cups.env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["checked"] == [{"list": "Samlet mappe (alle lister)", "pages": 59}]
+    [paper] = cups.wait_for_new(before)
+    assert "VELSE" in pdftotext(paper, None)
+    wrong = run_cli("drill", "--kit", str(kit.home), "--unit", "Område Vest", "--printer", cups.queue,
+                    "--password-stdin", input="forkert\n", env=cups.env)
+    assert wrong.exit_code == 16 and "Forkert adgangskode" in wrong.stderr
+    last = json.loads((kit.home / "audit.log").read_text().splitlines()[-1])
+    assert last["action"] == "drill" and last["result"].startswith("fejl")
+    report = run_cli("verify", "--kit", str(kit.home), "--json", env=cups.env)
+    assert json.loads(report.stdout)["drill_days"]["pleje/Område Vest"] < 1
