@@ -225,3 +225,41 @@ def test_drill_days_in_verify_and_prometheus(demo_kit, tmp_path):
     assert round(report.drill_days["pleje/Område Nord"]) == 40
     text = render(report)
     assert 'nodkit_drill_age_days{kit="' in text and 'unit="Område Nord"' in text
+
+
+def test_one_missed_export_gives_a_yellow_banner(demo_kit):
+    from nodkit.config.settings import load_config
+    from nodkit.monitoring.verify import verify_kit
+    from nodkit.staff.kiosk import Kiosk, create_app
+    config = load_config(demo_kit.home)
+    due = verify_kit(config, config.now(), health=True).next_due
+    later = due + dt.timedelta(hours=2)  # past the grace period of the next export, before the one after
+    page = create_app(Kiosk(config, now=lambda: later)).test_client().get("/").get_data(as_text=True)
+    assert "banner-warn" in page and "ADVARSEL" in page and "En planlagt eksport mangler" in page
+
+
+def _luminance(hex_colour: str) -> float:
+    h = hex_colour.lstrip("#")
+    if len(h) == 3:
+        h = "".join(c * 2 for c in h)
+    channels = [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_css_colours_meet_wcag_aa_and_type_is_large():
+    from nodkit.staff import kiosk
+    css = (Path(kiosk.__file__).parent / "static" / "kiosk.css").read_text("utf-8")
+    variables = dict(re.findall(r"--([a-z]+):\s*(#[0-9a-fA-F]{3,6})", css))
+    pairs = 0
+    for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        bg = re.search(r"background:\s*(#[0-9a-fA-F]{3,6}|var\(--[a-z]+\))", body)
+        fg = re.search(r"(?<![-a-z])color:\s*(#[0-9a-fA-F]{3,6}|var\(--[a-z]+\))", body)
+        if not (bg and fg):
+            continue
+        colours = [variables[v[6:-1]] if v.startswith("var(") else v for v in (bg.group(1), fg.group(1))]
+        a, b = sorted((_luminance(c) for c in colours), reverse=True)
+        assert (a + 0.05) / (b + 0.05) >= 4.5, (selector.strip(), colours)
+        pairs += 1
+    assert pairs >= 8
+    assert re.search(r"html\s*\{\s*font-size:\s*20px", css)

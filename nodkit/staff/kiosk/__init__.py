@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
+import re
 import secrets
 import threading
 import time
@@ -58,6 +59,11 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def label_of(choice: spooler.Choice) -> str:
+    """The menu's label without its "(N sider)": the page shows the pages on a line of their own."""
+    return re.sub(r" \(\d+ sider\)$", "", choice.label)
 
 
 # ---------------------------------------------------------------- state
@@ -252,7 +258,7 @@ class Kiosk:
         plain = [unlocked.plain[f.path] for f in choice.files]
         session.unlocked = None  # printing ends the unlocked session; the thread holds the bytes until sent
         backend = self.backend()
-        view = JobView(kind="print", label=choice.label, unit=unlocked.unit, copies=copies, pages=choice.pages,
+        view = JobView(kind="print", label=label_of(choice), unit=unlocked.unit, copies=copies, pages=choice.pages,
                        printer=backend.label)
 
         def work() -> None:

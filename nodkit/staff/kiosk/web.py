@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(kiosk) -> Flask:
-    from nodkit.staff.kiosk import COOKIE, is_loopback
+    from nodkit.staff.kiosk import COOKIE, is_loopback, label_of
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024)
     config = kiosk.config
@@ -98,7 +98,7 @@ def create_app(kiosk) -> Flask:
             options = kiosk.choices(export_set, audience, unit)
         except NodkitError as exc:
             return failure(exc)
-        rows = [{"number": i, "label": c.label, "pages": c.pages, "binder": c.files[0].template == spooler.BINDER,
+        rows = [{"number": i, "label": label_of(c), "pages": c.pages, "binder": c.files[0].template == spooler.BINDER,
                  "as_of": moment(min((f.as_of for f in c.files if f.as_of), default=None))}
                 for i, c in enumerate(options)]
         return render_template("lists.html", audience=audience, audience_title=kiosk.audience_titles.get(audience, audience),
@@ -111,7 +111,7 @@ def create_app(kiosk) -> Flask:
         maximum = min(config.printer.max_copies, 10)
         resp = make_response(render_template(
             "choice.html", audience=audience, audience_title=kiosk.audience_titles.get(audience, audience), unit=unit,
-            number=number, set_id=set_id, label=choice.label, pages=choice.pages,
+            number=number, set_id=set_id, label=label_of(choice), pages=choice.pages,
             as_of=moment(min((f.as_of for f in choice.files if f.as_of), default=None)),
             opens=kiosk.opens(audience), unlocked=unlocked is not None, error=error,
             copies=list(range(1, maximum + 1)), default_copies=min(config.printer.copies, maximum),
