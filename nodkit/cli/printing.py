@@ -31,6 +31,19 @@ def _ask_secret(prompt: str) -> str:
         raise Quit() from None
 
 
+def _read_password(password_stdin: bool) -> str:
+    """The first line of stdin (--password-stdin), else a hidden prompt on a terminal."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Adgangskode: ")
+    else:
+        raise PrintError("Ingen adgangskode: brug --password-stdin og send adgangskoden på stdin.")
+    if not password:
+        raise PrintError("Tom adgangskode. Send adgangskoden på stdin med --password-stdin.")
+    return password
+
+
 def _pause(enabled: bool) -> None:
     if enabled and sys.stdin.isatty():
         try:
@@ -86,14 +99,7 @@ def _print(kit, as_json, set_id, unit, template, audience, copies, queue, passwo
         return
     export_set = printing.resolve_set(config, set_id)
     now = config.now()
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("Adgangskode: ")
-    else:
-        raise PrintError("Ingen adgangskode: brug --password-stdin og send adgangskoden på stdin.")
-    if not password:
-        raise PrintError("Tom adgangskode. Send adgangskoden på stdin med --password-stdin.")
+    password = _read_password(password_stdin)
     files = printing.find_files(export_set, unit, None, audience)
     if template is None:
         binders = [f for f in files if f.template == printing.BINDER]
@@ -273,14 +279,7 @@ def drill_cmd(kit, as_json, unit, audience, queue, password_stdin):
     from nodkit.printing import spooler as printing
     from nodkit.printing.drill import run_drill
     config = _load(kit)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("Adgangskode: ")
-    else:
-        raise PrintError("Ingen adgangskode: brug --password-stdin og send adgangskoden på stdin.")
-    if not password:
-        raise PrintError("Tom adgangskode. Send adgangskoden på stdin med --password-stdin.")
+    password = _read_password(password_stdin)
     export_set = printing.resolve_set(config)
     result = run_drill(config, export_set, unit, password, audience=audience,
                        backend=printing.backend_for(config.printer, queue))

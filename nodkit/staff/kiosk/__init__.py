@@ -39,7 +39,6 @@ from typing import Callable
 
 from nodkit.config.settings import KitConfig
 from nodkit.errors import NodkitError, PrintError
-from nodkit.lists import values
 from nodkit.printing import spooler
 from nodkit.printing.audit import AuditLog
 
@@ -317,12 +316,6 @@ def follow_jobs(view: JobView) -> None:
             "Hent papiret ved printeren."
     else:
         view.state, view.message = bad.state, bad.message
-
-
-def danish_time(moment: str | None) -> str:
-    if not moment:
-        return "ukendt"
-    return values.danish_moment(dt.datetime.fromisoformat(moment))
 
 
 from nodkit.staff.kiosk.web import create_app, serve  # noqa: E402,F401  (the Flask front)
