@@ -263,3 +263,20 @@ def test_css_colours_meet_wcag_aa_and_type_is_large():
         pairs += 1
     assert pairs >= 8
     assert re.search(r"html\s*\{\s*font-size:\s*20px", css)
+
+
+def test_windows_text_menu_says_so_before_asking(demo_kit, monkeypatch):
+    from nodkit.config.settings import load_config
+    from nodkit.errors import PrintError
+    from nodkit.staff.menu import run_menu
+    monkeypatch.setattr(sys, "platform", "win32")
+    asked = []
+    with pytest.raises(PrintError, match="PDF-læser"):
+        run_menu(load_config(demo_kit.home), ask=asked.append, ask_secret=asked.append, say=lambda _t: None)
+    assert not asked
+
+
+def test_it_page_has_the_status_facts(kiosk):
+    page = kiosk.test["client"].get("/it").get_data(as_text=True)
+    latest = kiosk.test["kit"].latest
+    assert "Newest set (LATEST)" in page and latest in page and "OK" in page and "Printer" in page
