@@ -38,6 +38,7 @@ class DrillResult:
     printer: str
     checked: list[tuple[str, int]] = field(default_factory=list)
     job: str | None = None
+    outcome: object | None = None  # the drill page's job followed to its end (nodkit.printing.jobs)
 
     def to_dict(self) -> dict:
         return {"set": self.set_id, "unit": self.unit, "audience": self.audience, "printer": self.printer,

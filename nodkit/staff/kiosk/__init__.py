@@ -265,7 +265,7 @@ class Kiosk:
                 result = spooler.print_files(self.config, export_set, choice.files, None, copies, backend=backend,
                                              titles=self.titles, plain=plain, now=self.now())
                 view.jobs = [j.job for j in result.jobs if j.job]
-                follow_jobs(view)
+                show_outcome(view, getattr(result, "outcome", None))
             except NodkitError as exc:
                 view.state, view.message = "failed", str(exc)
         return self._run(session, view, work)
@@ -283,7 +283,7 @@ class Kiosk:
                                    titles=self.titles, plain=unlocked.plain, now=self.now())
                 view.jobs = [result.job] if result.job else []
                 view.label = "Øvelse: " + ", ".join(f"{t} ({p} sider)" for t, p in result.checked) + " åbnet og talt"
-                follow_jobs(view)
+                show_outcome(view, result.outcome)
             except NodkitError as exc:
                 view.state, view.message = "failed", str(exc)
         return self._run(session, view, work)
@@ -295,27 +295,15 @@ class Kiosk:
         return token
 
 
-def follow_jobs(view: JobView) -> None:
-    """Fill in the outcome of the submitted jobs. Without job watching (nodkit.printing.jobs) the
-    kiosk can only say it was handed over: "sent", never "Udskrevet" (never a false OK)."""
-    try:
-        from nodkit.printing import jobs as watching
-    except ImportError:
-        watching = None
-    if watching is None or not view.jobs:
+def show_outcome(view: JobView, outcome) -> None:
+    """Screen 4 from the job's outcome as the spooler followed it (nodkit.printing.jobs). Without an
+    outcome nodkit could only hand the job over: "Sendt", never "Udskrevet" (never a false OK)."""
+    if outcome is None:
         view.state = "sent"
         view.message = ("Sendt til printeren. Det kan ikke ses herfra, om den er udskrevet – "
                         "tjek ved printeren, at alle sider er kommet ud.")
         return
-    outcomes = [watching.watch(job) for job in view.jobs]
-    bad = next((o for o in outcomes if not o.printed), None)
-    if bad is None:
-        pages = sum(o.pages or 0 for o in outcomes)
-        view.state = "printed"
-        view.message = (f"Udskrevet: {watching.pages_text(pages)}. " if pages else "Udskrevet. ") + \
-            "Hent papiret ved printeren."
-    else:
-        view.state, view.message = bad.state, bad.message
+    view.state, view.message = outcome.state, outcome.message
 
 
 from nodkit.staff.kiosk.web import create_app, serve  # noqa: E402,F401  (the Flask front)
