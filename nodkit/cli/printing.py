@@ -110,10 +110,14 @@ def _print(kit, as_json, set_id, unit, template, audience, copies, queue, passwo
                                   backend=backend, titles=printing.template_titles(config))
     if as_json:
         _emit(result.to_dict() | {"age_hours": round(age.hours, 1), "stale": age.stale})
-    else:
+    outcome = result.outcome
+    if not result.printed:
+        raise PrintError(outcome.message if outcome else "Der blev ikke sendt noget til printeren.",
+                         hint=outcome.detail if outcome else None)
+    if not as_json:
         jobs = ", ".join(j.job for j in result.jobs if j.job)
-        click.echo(f"Sendt til {result.printer}: {len(result.files)} fil(er), {result.pages} sider × "
-                   f"{result.copies}{f' (job {jobs})' if jobs else ''}")
+        click.echo(f"{result.printer}: {outcome.message} ({len(result.files)} fil(er), {result.pages} sider × "
+                   f"{result.copies}{f', job {jobs}' if jobs else ''})")
 
 
 @cli.group(epilog="Example: nodkit audit verify --kit /srv/nodkit")
