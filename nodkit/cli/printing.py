@@ -169,6 +169,28 @@ def audit_verify(kit, as_json):
                              + (f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""))
 
 
+@cli.group(epilog="Example: sudo nodkit printer setup")
+def printer():
+    """The print system (CUPS) on the kit PC."""
+
+
+@printer.command("setup", epilog="Example: sudo nodkit printer setup   |   nodkit printer setup --cupsd-conf /tmp/cupsd.conf")
+@click.option("--cupsd-conf", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The CUPS config to change. Default: /etc/cups/cupsd.conf (then CUPS is restarted).")
+@click.option("--no-restart", is_flag=True, help="Do not restart CUPS after the change.")
+def printer_setup(cupsd_conf, no_restart):
+    """Make CUPS keep no decrypted job files: PreserveJobFiles No, PreserveJobHistory 30m.
+
+    A default CUPS keeps each printed document in its spool for a day. nodkit
+    needs the job's record for a while (to tell whether it printed) but never
+    its content. `nodkit service install` runs this too; `verify` reports a
+    CUPS that keeps job files.
+    """
+    from nodkit.printing import cupsconf
+    for line in cupsconf.setup(cupsd_conf or cupsconf.CUPSD_CONF, restart=not no_restart):
+        click.echo(line, err=True)
+
+
 @cli.group(epilog="Example: nodkit launcher install --kit /srv/nodkit --output ~/Skrivebord")
 def launcher():
     """Desktop shortcut that opens the print menu."""
