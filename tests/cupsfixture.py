@@ -83,6 +83,8 @@ def cups():
         "User lp\nGroup lp\nSystemGroup root\nFileDevice No\nSandboxing Relaxed\n")
     (root / "cupsd.conf").write_text(
         f"LogLevel info\nListen {sock}\nBrowsing No\nWebInterface No\nDefaultAuthType None\n"
+        # as `nodkit printer setup` configures a kit PC: no job files kept after printing
+        "PreserveJobFiles No\nPreserveJobHistory 30m\n"
         "<Location />\n  Order allow,deny\n  Allow all\n</Location>\n"
         "<Location /admin>\n  Order allow,deny\n  Allow all\n</Location>\n"
         "<Policy default>\n  <Limit All>\n    Order deny,allow\n  </Limit>\n</Policy>\n")

@@ -117,14 +117,6 @@ def _open_binder(browser, kiosk, unit: str = "Område Nord") -> None:
     browser.find_element(_by("CSS_SELECTOR"), "a.choice.binder").click()
 
 
-def _watched() -> bool:
-    try:
-        from nodkit.printing import jobs  # noqa: F401  (job watching, issue 15)
-    except ImportError:
-        return False
-    return True
-
-
 def test_click_unit_binder_password_two_copies_printed(browser, kiosk, kit, cups):
     before = cups.printed()
     browser.get(kiosk.url + "/")
@@ -145,10 +137,8 @@ def test_click_unit_binder_password_two_copies_printed(browser, kiosk, kit, cups
     assert kit.passwords["pleje"] not in browser.page_source and kit.passwords["pleje"] not in browser.current_url
     browser.find_element(_by("CSS_SELECTOR"), "label.copy:nth-of-type(2) span").click()  # 2 copies by touch/click
     browser.find_element(_by("ID"), "print").click()
-    if _watched():
-        text = _wait_text(browser, "#job", r"Udskrevet")
-    else:  # until job watching is merged the kiosk can only say "Sendt", never "Udskrevet"
-        text = _wait_text(browser, "#job", r"Sendt")
+    text = _wait_text(browser, "#job", r"Udskrevet")  # CUPS reported the job completed (nodkit.printing.jobs)
+    assert re.search(r"Udskrevet: \d+ sider", text), text
     _shot(browser, "4-udskrevet")
     assert "×" in browser.find_element(_by("CSS_SELECTOR"), ".sub").text
     [paper] = cups.wait_for_new(before)
@@ -209,7 +199,7 @@ def test_drill_prints_one_marked_page(browser, kiosk, kit, cups):
     _open_binder(browser, kiosk, "Område Syd")
     browser.find_element(_by("ID"), "password").send_keys(kit.passwords["pleje"])
     browser.find_element(_by("ID"), "drill").click()
-    _wait_text(browser, "#job", r"Udskrevet" if _watched() else r"Sendt")
+    _wait_text(browser, "#job", r"Udskrevet")
     _shot(browser, "4-oevelse")
     [paper] = cups.wait_for_new(before)
     info = subprocess.run(["pdfinfo", str(paper)], capture_output=True, text=True).stdout

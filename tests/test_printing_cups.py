@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import pdftotext, run_cli
-from cupsfixture import cups  # noqa: F401  (the module's private cupsd)
+from cupsfixture import LPADMIN, PPD, cups  # noqa: F401  (the module's private cupsd)
 
 NODKIT = Path(sys.executable).with_name("nodkit")
 
@@ -116,7 +117,7 @@ def test_menu_in_a_real_terminal_submits_a_job(demo_kit, cups):
         child.sendline(demo_kit.passwords["pleje"])
         child.expect(r"Hvor mange kopier\? \[1\]: ")
         child.sendline("")
-        child.expect("Sendt til printeren")
+        child.expect(f"Udskrevet: {entry['pages']} sider. Hent papiret ved printeren.")
         child.expect(pexpect.EOF)
     finally:
         child.close()
@@ -126,3 +127,65 @@ def test_menu_in_a_real_terminal_submits_a_job(demo_kit, cups):
     text = pdftotext(paper, None)
     for name in expected:
         assert name in text
+
+
+def _spool_job_files(cups) -> list[Path]:
+    """Document files cupsd keeps in its spool (d<job>-<doc>): the plaintext PDFs."""
+    return sorted((cups.root / "spool").glob("d*"))
+
+
+def _closed_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on exit: nothing listens there
+
+
+@pytest.fixture
+def dead_queue(cups):
+    """A queue whose device is unreachable (a loopback port nobody listens on), as a switched-off printer."""
+    name = f"nodkit-dead-{secrets.token_hex(3)}"
+    cups.run(LPADMIN, "-p", name, "-E", "-v", f"socket://127.0.0.1:{_closed_port()}", "-P", str(PPD))
+    yield name
+    cups.run(LPADMIN, "-x", name, check=False)
+
+
+def _set_wait(home: Path, seconds: int) -> None:
+    cfg = home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8") + f"\n[printer]\nwait_seconds = {seconds}\n", "utf-8")
+
+
+def test_unreachable_printer_is_not_printed_and_the_job_is_cancelled(demo_kit, cups, dead_queue):
+    _set_wait(demo_kit.home, 5)
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--template", "care-route",
+                     "--printer", dead_queue, "--password-stdin", "--json",
+                     input=demo_kit.passwords["pleje"] + "\n", env=cups.env)
+    assert result.exit_code == 16, result.output
+    assert "Printeren svarer ikke – tjek at den er tændt og har papir." in result.stderr
+    assert "Der er ikke udskrevet noget" in result.stderr and "annulleret" in result.stderr
+    data = json.loads(result.stdout)
+    assert data["printed"] is False and data["outcomes"][0]["state"] == "waiting"
+    assert data["outcomes"][0]["cancelled"] is True
+    assert not cups.run("lpstat", "-o", dead_queue, check=False).stdout.strip()  # nothing left to come out later
+    assert not _spool_job_files(cups)
+    last = json.loads((demo_kit.home / "audit.log").read_text().splitlines()[-1])
+    assert last["action"] == "print" and last["result"].startswith("fejl: waiting (annulleret)")
+
+
+def test_printer_paused_after_the_check_cancels_the_job(demo_kit, cups):
+    from nodkit.printing import jobs
+    cups.run("cupsdisable", cups.queue)
+    old = os.environ.get("CUPS_SERVER")
+    os.environ["CUPS_SERVER"] = cups.env["CUPS_SERVER"]
+    try:
+        assert jobs.printer_problem(cups.queue)[0] == "Printeren er sat på pause og udskriver ikke."
+        job = jobs.submit(b"%PDF-1.4 not a real document", "nodkit test", 1, queue=cups.queue)
+        outcome = jobs.watch(job, timeout=5)
+    finally:
+        cups.run("cupsenable", cups.queue)
+        os.environ.pop("CUPS_SERVER") if old is None else os.environ.__setitem__("CUPS_SERVER", old)
+    assert outcome.state == "waiting" and not outcome.printed and outcome.cancelled
+    assert outcome.message.startswith("Printeren er sat på pause og udskriver ikke. Der er ikke udskrevet noget.")
+    assert "paused" in outcome.detail
+    assert not cups.run("lpstat", "-o", cups.queue, check=False).stdout.strip()
+    assert not _spool_job_files(cups)

@@ -116,10 +116,14 @@ def _print(kit, as_json, set_id, unit, template, audience, copies, queue, passwo
                                   backend=backend, titles=printing.template_titles(config))
     if as_json:
         _emit(result.to_dict() | {"age_hours": round(age.hours, 1), "stale": age.stale})
-    else:
+    outcome = result.outcome
+    if not result.printed:
+        raise PrintError(outcome.message if outcome else "Der blev ikke sendt noget til printeren.",
+                         hint=outcome.detail if outcome else None)
+    if not as_json:
         jobs = ", ".join(j.job for j in result.jobs if j.job)
-        click.echo(f"Sendt til {result.printer}: {len(result.files)} fil(er), {result.pages} sider × "
-                   f"{result.copies}{f' (job {jobs})' if jobs else ''}")
+        click.echo(f"{result.printer}: {outcome.message} ({len(result.files)} fil(er), {result.pages} sider × "
+                   f"{result.copies}{f', job {jobs}' if jobs else ''})")
 
 
 @cli.group(epilog="Example: nodkit audit verify --kit /srv/nodkit")
@@ -169,6 +173,28 @@ def audit_verify(kit, as_json):
     if not result.ok:
         raise IntegrityError(f"{log.path}: {result.problems[0]}"
                              + (f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""))
+
+
+@cli.group(epilog="Example: sudo nodkit printer setup")
+def printer():
+    """The print system (CUPS) on the kit PC."""
+
+
+@printer.command("setup", epilog="Example: sudo nodkit printer setup   |   nodkit printer setup --cupsd-conf /tmp/cupsd.conf")
+@click.option("--cupsd-conf", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The CUPS config to change. Default: /etc/cups/cupsd.conf (then CUPS is restarted).")
+@click.option("--no-restart", is_flag=True, help="Do not restart CUPS after the change.")
+def printer_setup(cupsd_conf, no_restart):
+    """Make CUPS keep no decrypted job files: PreserveJobFiles No, PreserveJobHistory 30m.
+
+    A default CUPS keeps each printed document in its spool for a day. nodkit
+    needs the job's record for a while (to tell whether it printed) but never
+    its content. `nodkit service install` runs this too; `verify` reports a
+    CUPS that keeps job files.
+    """
+    from nodkit.printing import cupsconf
+    for line in cupsconf.setup(cupsd_conf or cupsconf.CUPSD_CONF, restart=not no_restart):
+        click.echo(line, err=True)
 
 
 @cli.group(epilog="Example: nodkit launcher install --kit /srv/nodkit --output ~/Skrivebord")
@@ -285,7 +311,10 @@ def drill_cmd(kit, as_json, unit, audience, queue, password_stdin):
                        backend=printing.backend_for(config.printer, queue))
     if as_json:
         _emit(result.to_dict())
-    else:
-        checked = ", ".join(f"{t}: {p} sider" for t, p in result.checked)
-        click.echo(f"Øvelse OK for {unit} ({checked}); øvelsesside sendt til {result.printer}"
+    checked = ", ".join(f"{t}: {p} sider" for t, p in result.checked)
+    if result.outcome.state not in ("printed", "sent"):
+        raise PrintError(f"Øvelsen for {unit}: listerne kunne åbnes ({checked}), men øvelsessiden blev ikke "
+                         f"udskrevet: {result.outcome.message}")
+    if not as_json:
+        click.echo(f"Øvelse OK for {unit} ({checked}): {result.outcome.message}"
                    + (f" (job {result.job})" if result.job else ""))

@@ -69,6 +69,7 @@ class PrinterConfig:
     max_copies: int = 50
     lp: str = "lp"
     lpstat: str = "lpstat"
+    wait_seconds: float = 120.0  # how long to follow a job that shows no progress before calling it not printed
 
     @property
     def label(self) -> str:
@@ -235,9 +236,12 @@ def _printer(r) -> PrinterConfig:
         raise r.fail("copies", f"must be between 1 and max_copies ({max_copies})")
     lp = r.get("lp", str, "lp")
     lpstat = r.get("lpstat", str, "lpstat")
+    wait = r.get("wait_seconds", int, 120)
+    if wait < 5:
+        raise r.fail("wait_seconds", "must be at least 5 (seconds to follow a print job)")
     r.check_unknown()
     return PrinterConfig(backend=backend, queue=queue, command=tuple(command), copies=copies,
-                         max_copies=max_copies, lp=lp, lpstat=lpstat)
+                         max_copies=max_copies, lp=lp, lpstat=lpstat, wait_seconds=float(wait))
 
 
 def _resolve(home: Path, value: str) -> str:

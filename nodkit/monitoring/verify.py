@@ -55,7 +55,7 @@ GUIDE = "udskrivningsvejledning.pdf"  # the one deliberately plain PDF (nodkit.g
 
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
-         "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "heartbeat", "debris",
+         "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "spool", "heartbeat", "debris",
          "drill", "unknown")
 
 
@@ -491,6 +491,18 @@ def check_printer(config: KitConfig, lpstat: str = "lpstat") -> list[Problem]:
     return []
 
 
+def check_spooler(config: KitConfig, cupsd_conf: Path | None = None, files_conf: Path | None = None) -> list[Problem]:
+    """A CUPS that keeps job files (PreserveJobFiles) keeps every printed list decrypted; any nodkit job file
+    still in the spool is such a copy. Checked where the printer check runs (a CUPS queue is configured)."""
+    from nodkit.printing import cupsconf
+    if not (config.printer.backend == "cups" and config.printer.queue):
+        return []
+    severities = {"critical": CRITICAL, "warning": WARNING}
+    return [Problem(severities[sev], "spool", where, message)
+            for sev, where, message in cupsconf.problems(cupsd_conf or cupsconf.CUPSD_CONF,
+                                                         files_conf or cupsconf.CUPS_FILES_CONF)]
+
+
 def check_heartbeat(config: KitConfig, jobs: list, now: dt.datetime, report: VerifyReport) -> list[Problem]:
     """A scheduler that once ran must keep its heartbeat fresh while schedules exist."""
     beat = heartbeat.read(config.home)
@@ -628,5 +640,6 @@ def _health(config: KitConfig, now: dt.datetime, report: VerifyReport) -> list[P
     problems += check_freshness(config, jobs, report.latest_created, now, report)
     problems += check_disk(config, report)
     problems += check_printer(config)
+    problems += check_spooler(config)
     problems += check_heartbeat(config, jobs, now, report)
     return problems

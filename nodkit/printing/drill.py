@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from nodkit.config.settings import KitConfig
 from nodkit.errors import PrintError, StoreError
-from nodkit.printing import spooler
+from nodkit.printing import jobs, spooler
 from nodkit.printing.audit import AuditLog
 from nodkit.printing.preview import page_count
 from nodkit.render.drill import DrillSheet, drill_pdf
@@ -38,11 +38,12 @@ class DrillResult:
     printer: str
     checked: list[tuple[str, int]] = field(default_factory=list)
     job: str | None = None
-    outcome: object | None = None  # the drill page's job followed to its end (nodkit.printing.jobs)
+    outcome: jobs.JobOutcome | None = None  # the drill page's job followed to its end
 
     def to_dict(self) -> dict:
         return {"set": self.set_id, "unit": self.unit, "audience": self.audience, "printer": self.printer,
-                "checked": [{"list": t, "pages": p} for t, p in self.checked], "job": self.job}
+                "checked": [{"list": t, "pages": p} for t, p in self.checked], "job": self.job,
+                "outcome": self.outcome.to_dict() if self.outcome else None}
 
 
 def drill_files(export_set: ExportSet, unit: str, audience: str | None) -> list[FileEntry]:
@@ -85,13 +86,15 @@ def run_drill(config: KitConfig, export_set: ExportSet, unit: str, password: str
                            as_of=as_of, drilled_at=now, checked=result.checked)
         submitted = backend.submit(drill_pdf(sheet), f"nodkit ØVELSE {unit} {export_set.id}", 1)
         result.job = submitted.job
+        result.outcome = backend.watch(submitted, 1, config.printer.wait_seconds)
     except (PrintError, StoreError) as exc:
         AuditLog(config.home).append(action=ACTION, set_id=export_set.id, files=names, pages=0,
                                      printer=backend.label, copies=0, result=f"fejl: {exc}", now=now)
         raise
+    # a drill counts (verify's days since the last drill) only when its page really printed
     AuditLog(config.home).append(action=ACTION, set_id=export_set.id, files=names, pages=1, printer=backend.label,
-                                 copies=1, result="ok", now=now)
-    log.info("drill ok: unit %s, %d file(s) checked, set %s", unit, len(files), export_set.id)
+                                 copies=1, result=result.outcome.audit_result(), now=now)
+    log.info("drill: unit %s, %d file(s) checked, set %s: %s", unit, len(files), export_set.id, result.outcome.state)
     return result
 
 

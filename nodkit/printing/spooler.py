@@ -31,6 +31,7 @@ from pathlib import Path
 
 from nodkit.security import crypto
 from nodkit.lists import values
+from nodkit.printing import jobs
 from nodkit.printing.audit import AuditLog
 from nodkit.config.settings import KitConfig, PrinterConfig
 from nodkit.errors import CryptoError, IntegrityError, PrintError, StoreError
@@ -205,6 +206,7 @@ def password_opens(config: KitConfig, export_set: ExportSet, entry: FileEntry, p
 class Submitted:
     title: str
     job: str | None
+    outcome: jobs.JobOutcome | None = None
 
 
 class Backend:
@@ -215,6 +217,12 @@ class Backend:
 
     def submit(self, pdf: bytes, title: str, copies: int) -> Submitted:
         raise NotImplementedError
+
+    def watch(self, submitted: Submitted, pages: int, timeout: float) -> jobs.JobOutcome:
+        """Follow the job to its end (jobs.watch); a backend that cannot be followed says so."""
+        return jobs.JobOutcome(jobs.SENT, submitted.job, None,
+                               f"Sendt til {self.label}. nodkit kan ikke se, om papiret kommer ud – "
+                               "tjek ved printeren.", "print command: the job cannot be followed")
 
 
 def _run(argv: list[str], data: bytes | None = None, *, c_locale: bool = False) -> subprocess.CompletedProcess:
@@ -266,17 +274,15 @@ class CupsBackend(Backend):
             raise PrintError(f"Printeren '{queue}' findes ikke på denne pc. Tjek navnet (se 'lpstat -p'), "
                              "eller vælg en anden med --printer. " + CALL_IT)
         if re.search(rf"printer {re.escape(queue)} (is )?disabled", text) or "Paused" in text:
-            raise PrintError(f"Printeren '{queue}' er sat på pause (deaktiveret). Tjek papir og strøm, og slå den "
-                             f"til igen med 'cupsenable {queue}' eller i printerindstillingerne; prøv så igen.")
+            raise PrintError(f"Printeren '{queue}' er sat på pause og udskriver ikke. Tjek papir og strøm, og "
+                             "bed IT slå den til igen; eller vælg en anden printer.",
+                             hint=f"cupsenable {queue}")
 
     def submit(self, pdf: bytes, title: str, copies: int) -> Submitted:
-        queue = self._queue()
-        proc = _run([self.lp, "-d", queue, "-n", str(copies), "-t", title, "-"], pdf, c_locale=True)
-        if proc.returncode != 0:
-            raise PrintError(f"Printeren '{queue}' afviste udskriften: {_first_line(proc.stderr)}. "
-                             "Tjek printeren, og prøv igen. " + CALL_IT)
-        m = re.search(r"request id is (\S+)", proc.stdout.decode("utf-8", "replace"))
-        return Submitted(title=title, job=m.group(1) if m else None)
+        return Submitted(title=title, job=jobs.submit(pdf, title, copies, queue=self._queue(), lp=self.lp))
+
+    def watch(self, submitted: Submitted, pages: int, timeout: float) -> jobs.JobOutcome:
+        return jobs.watch(submitted.job, timeout)
 
 
 class CommandBackend(Backend):
@@ -328,9 +334,28 @@ class PrintResult:
     jobs: list[Submitted] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
+    @property
+    def printed(self) -> bool:
+        """True only when every job is reported printed (a print command's "sent" counts: it cannot be followed)."""
+        return bool(self.jobs) and all(j.outcome is not None and j.outcome.state in (jobs.PRINTED, jobs.SENT)
+                                       for j in self.jobs)
+
+    @property
+    def outcome(self) -> jobs.JobOutcome | None:
+        """The first job that did not print, else the last one (what to tell the person)."""
+        done = [j.outcome for j in self.jobs if j.outcome is not None]
+        bad = [o for o in done if o.state not in (jobs.PRINTED, jobs.SENT)]
+        return bad[0] if bad else (done[-1] if done else None)
+
+    @property
+    def pages_printed(self) -> int | None:
+        counts = [j.outcome.pages for j in self.jobs if j.outcome is not None]
+        return sum(counts) if counts and all(c is not None for c in counts) else None
+
     def to_dict(self) -> dict:
         return {"set": self.set_id, "printer": self.printer, "copies": self.copies, "pages": self.pages,
-                "files": self.files, "jobs": [j.job for j in self.jobs]}
+                "files": self.files, "jobs": [j.job for j in self.jobs], "printed": self.printed,
+                "outcomes": [j.outcome.to_dict() for j in self.jobs if j.outcome is not None]}
 
 
 def job_title(export_set: ExportSet, entry: FileEntry, titles: dict[str, str] | None = None) -> str:
@@ -340,14 +365,18 @@ def job_title(export_set: ExportSet, entry: FileEntry, titles: dict[str, str] | 
 
 def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry], password: str | None, copies: int,
                 *, backend: Backend | None = None, now: dt.datetime | None = None,
-                titles: dict[str, str] | None = None, plain: list[bytes] | None = None) -> PrintResult:
-    """Check the printer, decrypt every file in memory, send each as one job; audit the outcome.
+                titles: dict[str, str] | None = None, timeout: float | None = None,
+                plain: list[bytes] | None = None) -> PrintResult:
+    """Check the printer, decrypt every file in memory, send each as one job and follow it to its end
+    (jobs.watch); audit the outcome. A job that did not print stops the rest and is cancelled; the
+    result says so (`printed` false) rather than raising, so the menu can offer another try.
     `plain`: the files already decrypted in memory by the caller (the kiosk's unlocked session)."""
     now = now or config.now()
     backend = backend or backend_for(config.printer)
     audit = AuditLog(config.home)
     names = [f.path for f in files]
     pages = sum(f.pages for f in files)
+    wait = config.printer.wait_seconds if timeout is None else timeout
     if not 1 <= copies <= config.printer.max_copies:
         raise PrintError(f"Antal kopier skal være mellem 1 og {config.printer.max_copies} (max_copies i [printer]).")
     action = "print"
@@ -359,14 +388,19 @@ def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry]
         action = "print"
         result = PrintResult(set_id=export_set.id, printer=backend.label, copies=copies, pages=pages, files=names)
         for entry, pdf in zip(files, plain):
-            result.jobs.append(backend.submit(pdf, job_title(export_set, entry, titles), copies))
+            submitted = backend.submit(pdf, job_title(export_set, entry, titles), copies)
+            result.jobs.append(submitted)
+            submitted.outcome = backend.watch(submitted, entry.pages * copies, wait)
+            if submitted.outcome.state not in (jobs.PRINTED, jobs.SENT):
+                break  # the printer cannot print: do not queue the rest behind it
         del plain
     except (PrintError, StoreError) as exc:
         audit.append(action=action, set_id=export_set.id, files=names, pages=pages, printer=backend.label,
                      copies=copies, result=f"fejl: {exc}", now=now)
         raise
+    outcome = result.outcome
     audit.append(action="print", set_id=export_set.id, files=names, pages=pages, printer=backend.label,
-                 copies=copies, result="ok", now=now)
-    log.info("printed %d file(s), %d page(s) x %d from set %s on %s", len(files), pages, copies,
-             export_set.id, backend.label)
+                 copies=copies, result=outcome.audit_result(), now=now)
+    log.info("print %d file(s), %d page(s) x %d from set %s on %s: %s", len(files), pages, copies,
+             export_set.id, backend.label, outcome.state if outcome else "nothing sent")
     return result

@@ -39,7 +39,7 @@ from typing import Callable
 
 from nodkit.config.settings import KitConfig
 from nodkit.errors import NodkitError, PrintError
-from nodkit.printing import spooler
+from nodkit.printing import jobs, spooler
 from nodkit.printing.audit import AuditLog
 
 log = logging.getLogger(__name__)
@@ -265,7 +265,7 @@ class Kiosk:
                 result = spooler.print_files(self.config, export_set, choice.files, None, copies, backend=backend,
                                              titles=self.titles, plain=plain, now=self.now())
                 view.jobs = [j.job for j in result.jobs if j.job]
-                show_outcome(view, getattr(result, "outcome", None))
+                show_outcome(view, result.outcome, result.pages_printed if result.printed else None)
             except NodkitError as exc:
                 view.state, view.message = "failed", str(exc)
         return self._run(session, view, work)
@@ -295,15 +295,15 @@ class Kiosk:
         return token
 
 
-def show_outcome(view: JobView, outcome) -> None:
-    """Screen 4 from the job's outcome as the spooler followed it (nodkit.printing.jobs). Without an
-    outcome nodkit could only hand the job over: "Sendt", never "Udskrevet" (never a false OK)."""
+def show_outcome(view: JobView, outcome: jobs.JobOutcome | None, pages: int | None = None) -> None:
+    """Screen 4 from the job's outcome as the spooler followed it (nodkit.printing.jobs): "Udskrevet"
+    only when CUPS says completed; a print command that cannot be followed says "Sendt"."""
     if outcome is None:
-        view.state = "sent"
-        view.message = ("Sendt til printeren. Det kan ikke ses herfra, om den er udskrevet – "
-                        "tjek ved printeren, at alle sider er kommet ud.")
+        view.state, view.message = "failed", "Intet blev sendt til printeren. " + spooler.CALL_IT
         return
     view.state, view.message = outcome.state, outcome.message
+    if outcome.state == jobs.PRINTED and pages:
+        view.message = f"Udskrevet: {jobs.pages_text(pages)}. Hent papiret ved printeren."
 
 
 from nodkit.staff.kiosk.web import create_app, serve  # noqa: E402,F401  (the Flask front)
