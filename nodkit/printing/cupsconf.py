@@ -101,6 +101,31 @@ def spool_dir(files_conf: Path = CUPS_FILES_CONF) -> Path:
     return Path(root) if root else DEFAULT_SPOOL
 
 
+def temp_dir(files_conf: Path = CUPS_FILES_CONF) -> Path:
+    try:
+        temp = directives(files_conf).get("tempdir")
+    except OSError:
+        temp = None
+    return Path(temp) if temp else spool_dir(files_conf) / "tmp"
+
+
+def left_temp_files(temp: Path, min_age: float = 600) -> list[Path]:
+    """Files the filters and backends left in CUPS's TempDir for longer than `min_age` seconds.
+    A cancelled job's killed filters (ghostscript gs_*, the backend's copy of the print data) do not
+    remove theirs: measured with CUPS 2.4 and a socket:// printer that does not answer."""
+    import time
+    now = time.time()
+    out = []
+    for path in sorted(temp.iterdir()):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if path.is_file() and st.st_size > 0 and now - st.st_mtime >= min_age:
+            out.append(path)
+    return out
+
+
 def nodkit_job_files(spool: Path) -> list[Path]:
     """Document files (dNNNNN-NNN) whose control file (cNNNNN) names a nodkit job. OSError if unreadable."""
     found = []
@@ -118,7 +143,8 @@ def nodkit_job_files(spool: Path) -> list[Path]:
     return found
 
 
-def problems(cupsd_conf: Path = CUPSD_CONF, files_conf: Path = CUPS_FILES_CONF) -> list[tuple[str, str, str]]:
+def problems(cupsd_conf: Path = CUPSD_CONF, files_conf: Path = CUPS_FILES_CONF,
+             temp_min_age: float = 600) -> list[tuple[str, str, str]]:
     """(severity "critical"/"warning", where, English message) for verify. No CUPS config: nothing to say."""
     out: list[tuple[str, str, str]] = []
     if not cupsd_conf.exists():
@@ -146,6 +172,18 @@ def problems(cupsd_conf: Path = CUPSD_CONF, files_conf: Path = CUPS_FILES_CONF) 
         out.append(("critical", str(spool), f"{len(left)} decrypted nodkit print job file(s) left in the spool "
                                             f"({', '.join(p.name for p in left[:3])}); cancel them "
                                             "('cancel -a -x') and set PreserveJobFiles No"))
+    temp = temp_dir(files_conf)
+    try:
+        stale = left_temp_files(temp, temp_min_age)
+    except FileNotFoundError:
+        stale = []
+    except OSError as exc:
+        out.append(("warning", str(temp), f"cannot read CUPS's TempDir ({exc.strerror}); run verify as root"))
+        stale = []
+    if stale:
+        out.append(("critical", str(temp), f"{len(stale)} file(s) left by print filters in CUPS's TempDir "
+                                           f"({', '.join(p.name for p in stale[:3])}): they may hold a decrypted "
+                                           "list of a cancelled job; delete them (as root) when no job is printing"))
     return out
 
 
