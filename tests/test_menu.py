@@ -81,9 +81,11 @@ def test_menu_prints_the_chosen_list(kit):
     assert printed == original  # ... with exactly the list's content
     assert "Listerne er under en time gamle – data pr." in s.text
     assert "ADVARSEL" not in s.text
+    # a print command cannot be followed: the menu says so instead of "printed"
+    assert "nodkit kan ikke se, om papiret kommer ud" in s.text and "Udskrevet" not in s.text
     record = json.loads((demo.home / "audit.log").read_text().splitlines()[-1])
     assert record["files"] == ["pleje/Område Syd/medication.pdf"] and record["copies"] == 2
-    assert record["result"] == "ok" and record["pages"] == entry["pages"]
+    assert record["result"] == "sendt (kan ikke følges)" and record["pages"] == entry["pages"]
 
 
 def test_old_lists_are_warned_about(kit):

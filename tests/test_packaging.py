@@ -29,6 +29,9 @@ def test_installed_wheel_finds_builtins_from_another_directory(tmp_path):
     for tpl in (ROOT / "templates").glob("*.toml"):
         assert f"nodkit/builtin_templates/{tpl.name}" in names
     assert "nodkit/builtin_schedules/default.toml" in names
+    for page in ("base", "units", "lists", "choice", "job", "it", "error"):  # the print kiosk's files
+        assert f"nodkit/staff/kiosk/templates/{page}.html" in names
+    assert "nodkit/staff/kiosk/static/kiosk.css" in names
     # a fresh environment: the wheel in its own folder, run from an unrelated directory;
     # dependencies come from this venv's site-packages *after* the target, so nodkit is the installed copy
     target = tmp_path / "site"
@@ -39,13 +42,16 @@ def test_installed_wheel_finds_builtins_from_another_directory(tmp_path):
     code = ("import nodkit, nodkit.lists.templates as t, nodkit.config.schedules as s, zoneinfo;"
             "print(nodkit.__file__);"
             "print(sorted(t.load_templates(None)));"
-            "print(len(s.load_jobs(None, zoneinfo.ZoneInfo('Europe/Copenhagen'))))")
+            "print(len(s.load_jobs(None, zoneinfo.ZoneInfo('Europe/Copenhagen'))));"
+            "import flask, nodkit.staff.kiosk.web as w; app = flask.Flask(w.__name__, template_folder='templates');"
+            "print(app.jinja_env.get_template('units.html').name)")
     env = dict(os.environ, PYTHONPATH=str(target), PYTHONSAFEPATH="1")
     out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith(str(target)), "imported the checkout instead of the installed wheel"
     assert "care-route" in lines[1] and int(lines[2]) >= 1
+    assert lines[3] == "units.html"  # the kiosk's templates are found in the installed package
     # and the console script works from there
     cli = subprocess.run([sys.executable, "-c", "import sys; from nodkit.cli import main; main(['--version'])"],
                          cwd=elsewhere, env=env, capture_output=True, text=True)

@@ -1,12 +1,5 @@
-"""Real printing: a private cupsd with a cups-pdf queue, `nodkit print` scripted and through the menu.
-
-The fixture starts its own cupsd (own config, spool and socket in a temp
-folder; CUPS_SERVER points the clients at it), so the system's CUPS is not
-touched. cups-pdf reads its settings from /etc/cups/cups-pdf-<name>.conf for
-the device URI cups-pdf:/<name>; the fixture writes one for its queue (root
-only) so the "paper" lands in the temp folder, and removes it afterwards.
-In CI (CI=true) a missing CUPS fails the tests instead of skipping them.
-"""
+"""Real printing: a private cupsd with a cups-pdf queue (tests/cupsfixture.py),
+`nodkit print` scripted and through the menu."""
 
 from __future__ import annotations
 
@@ -15,109 +8,17 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from conftest import pdftotext, run_cli
+from cupsfixture import LPADMIN, PPD, cups  # noqa: F401  (the module's private cupsd)
 
-CUPSD = shutil.which("cupsd") or "/usr/sbin/cupsd"
-LPADMIN = shutil.which("lpadmin") or "/usr/sbin/lpadmin"
-PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
 NODKIT = Path(sys.executable).with_name("nodkit")
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CUPS printing test cannot run in CI: {reason}")
-    pytest.skip(reason)
-
-
-@dataclass
-class Cups:
-    root: Path
-    queue: str
-    out: Path
-    env: dict
-
-    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(list(argv), env={**os.environ, **self.env}, capture_output=True, text=True,
-                              check=check, timeout=30)
-
-    def printed(self) -> set[Path]:
-        return set(self.out.glob("*.pdf"))
-
-    def wait_for_new(self, before: set[Path], count: int = 1, timeout: float = 90) -> list[Path]:
-        """The new PDFs cups-pdf wrote, once the queue has no pending jobs left."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            new = sorted(self.printed() - before)
-            pending = self.run("lpstat", "-o", self.queue, check=False).stdout.strip()
-            if len(new) >= count and not pending:
-                return new
-            time.sleep(0.3)
-        log = (self.root / "log" / "error_log").read_text(errors="replace")[-3000:]
-        raise AssertionError(f"cups-pdf wrote {len(self.printed() - before)} file(s), expected {count}; log:\n{log}")
-
-
-@pytest.fixture(scope="module")
-def cups():
-    if not Path(CUPSD).exists() or not shutil.which("lp"):
-        _unavailable("cupsd/lp not installed (apt-get install cups cups-client printer-driver-cups-pdf)")
-    if not PPD.exists() or not Path("/usr/lib/cups/backend/cups-pdf").exists():
-        _unavailable("printer-driver-cups-pdf not installed")
-    if os.geteuid() != 0:
-        _unavailable("needs root: cups-pdf reads its per-queue settings from /etc/cups")
-    root = Path(tempfile.mkdtemp(prefix="nodkit-cups-"))
-    root.chmod(0o755)  # cupsd's filters run as lp and must reach the spool
-    for sub in ("spool", "cache", "state", "log"):
-        (root / sub).mkdir()
-    for sub in ("out", "tmp"):
-        (root / sub).mkdir(mode=0o1777)
-        (root / sub).chmod(0o1777)
-    sock = root / "cups.sock"
-    (root / "cups-files.conf").write_text(
-        f"ServerRoot {root}\nRequestRoot {root}/spool\nCacheDir {root}/cache\nStateDir {root}/state\n"
-        f"TempDir {root}/tmp\nErrorLog {root}/log/error_log\nAccessLog {root}/log/access_log\n"
-        f"PageLog {root}/log/page_log\nServerBin /usr/lib/cups\nDataDir /usr/share/cups\n"
-        "User lp\nGroup lp\nSystemGroup root\nFileDevice No\nSandboxing Relaxed\n")
-    (root / "cupsd.conf").write_text(
-        f"LogLevel info\nListen {sock}\nBrowsing No\nWebInterface No\nDefaultAuthType None\n"
-        "<Location />\n  Order allow,deny\n  Allow all\n</Location>\n"
-        "<Location /admin>\n  Order allow,deny\n  Allow all\n</Location>\n"
-        "<Policy default>\n  <Limit All>\n    Order deny,allow\n  </Limit>\n</Policy>\n")
-    queue = f"nodkit-test-{secrets.token_hex(3)}"
-    pdf_conf = Path(f"/etc/cups/cups-pdf-{queue}.conf")
-    pdf_conf.write_text(f"Out {root}/out\nAnonDirName {root}/out\nLabel 0\nTitlePref 1\n")
-    proc = subprocess.Popen([CUPSD, "-f", "-c", str(root / "cupsd.conf"), "-s", str(root / "cups-files.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    c = Cups(root=root, queue=queue, out=root / "out", env={"CUPS_SERVER": str(sock)})
-    try:
-        deadline = time.monotonic() + 20
-        # lpstat -r exits 0 either way; only the text tells ("scheduler is not running")
-        while c.run("lpstat", "-r", check=False).stdout.strip() != "scheduler is running":
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("private cupsd did not start: " +
-                                     (root / "log" / "error_log").read_text(errors="replace")[-2000:])
-            time.sleep(0.2)
-        c.run(LPADMIN, "-p", queue, "-E", "-v", f"cups-pdf:/{queue}", "-P", str(PPD))
-        yield c
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        pdf_conf.unlink(missing_ok=True)
-        Path(f"/var/log/cups/cups-pdf-{queue}_log").unlink(missing_ok=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _ascii_names(text: str, count: int = 4) -> list[str]:
@@ -216,7 +117,7 @@ def test_menu_in_a_real_terminal_submits_a_job(demo_kit, cups):
         child.sendline(demo_kit.passwords["pleje"])
         child.expect(r"Hvor mange kopier\? \[1\]: ")
         child.sendline("")
-        child.expect("Sendt til printeren")
+        child.expect(f"Udskrevet: {entry['pages']} sider. Hent papiret ved printeren.")
         child.expect(pexpect.EOF)
     finally:
         child.close()
@@ -226,3 +127,65 @@ def test_menu_in_a_real_terminal_submits_a_job(demo_kit, cups):
     text = pdftotext(paper, None)
     for name in expected:
         assert name in text
+
+
+def _spool_job_files(cups) -> list[Path]:
+    """Document files cupsd keeps in its spool (d<job>-<doc>): the plaintext PDFs."""
+    return sorted((cups.root / "spool").glob("d*"))
+
+
+def _closed_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on exit: nothing listens there
+
+
+@pytest.fixture
+def dead_queue(cups):
+    """A queue whose device is unreachable (a loopback port nobody listens on), as a switched-off printer."""
+    name = f"nodkit-dead-{secrets.token_hex(3)}"
+    cups.run(LPADMIN, "-p", name, "-E", "-v", f"socket://127.0.0.1:{_closed_port()}", "-P", str(PPD))
+    yield name
+    cups.run(LPADMIN, "-x", name, check=False)
+
+
+def _set_wait(home: Path, seconds: int) -> None:
+    cfg = home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8") + f"\n[printer]\nwait_seconds = {seconds}\n", "utf-8")
+
+
+def test_unreachable_printer_is_not_printed_and_the_job_is_cancelled(demo_kit, cups, dead_queue):
+    _set_wait(demo_kit.home, 5)
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--template", "care-route",
+                     "--printer", dead_queue, "--password-stdin", "--json",
+                     input=demo_kit.passwords["pleje"] + "\n", env=cups.env)
+    assert result.exit_code == 16, result.output
+    assert "Printeren svarer ikke – tjek at den er tændt og har papir." in result.stderr
+    assert "Der er ikke udskrevet noget" in result.stderr and "annulleret" in result.stderr
+    data = json.loads(result.stdout)
+    assert data["printed"] is False and data["outcomes"][0]["state"] == "waiting"
+    assert data["outcomes"][0]["cancelled"] is True
+    assert not cups.run("lpstat", "-o", dead_queue, check=False).stdout.strip()  # nothing left to come out later
+    assert not _spool_job_files(cups)
+    last = json.loads((demo_kit.home / "audit.log").read_text().splitlines()[-1])
+    assert last["action"] == "print" and last["result"].startswith("fejl: waiting (annulleret)")
+
+
+def test_printer_paused_after_the_check_cancels_the_job(demo_kit, cups):
+    from nodkit.printing import jobs
+    cups.run("cupsdisable", cups.queue)
+    old = os.environ.get("CUPS_SERVER")
+    os.environ["CUPS_SERVER"] = cups.env["CUPS_SERVER"]
+    try:
+        assert jobs.printer_problem(cups.queue)[0] == "Printeren er sat på pause og udskriver ikke."
+        job = jobs.submit(b"%PDF-1.4 not a real document", "nodkit test", 1, queue=cups.queue)
+        outcome = jobs.watch(job, timeout=5)
+    finally:
+        cups.run("cupsenable", cups.queue)
+        os.environ.pop("CUPS_SERVER") if old is None else os.environ.__setitem__("CUPS_SERVER", old)
+    assert outcome.state == "waiting" and not outcome.printed and outcome.cancelled
+    assert outcome.message.startswith("Printeren er sat på pause og udskriver ikke. Der er ikke udskrevet noget.")
+    assert "paused" in outcome.detail
+    assert not cups.run("lpstat", "-o", cups.queue, check=False).stdout.strip()
+    assert not _spool_job_files(cups)

@@ -27,9 +27,15 @@ def test_dry_run_prints_a_hardened_unit_for_this_kit(demo_kit):
 
 def test_install_writes_the_unit_and_says_how_to_enable_it(demo_kit, tmp_path):
     target = tmp_path / "units" / "nodkit-test.service"
-    result = run_cli("service", "install", "--kit", str(demo_kit.home), "--output", str(target))
+    cupsd = tmp_path / "cupsd.conf"
+    cupsd.write_text("LogLevel warn\nPreserveJobFiles Yes\n<Location />\n  Order allow,deny\n</Location>\n")
+    result = run_cli("service", "install", "--kit", str(demo_kit.home), "--output", str(target),
+                     "--cupsd-conf", str(cupsd))
     assert result.exit_code == 0, result.output
     assert "Restart=always" in target.read_text()
+    # the install also stops CUPS from keeping decrypted job files
+    assert "PreserveJobFiles No\n" in cupsd.read_text() and "PreserveJobFiles Yes" not in cupsd.read_text()
+    assert "PreserveJobHistory 30m" in cupsd.read_text() and "<Location />" in cupsd.read_text()
     assert "systemctl enable --now nodkit-test.service" in result.stdout
 
 

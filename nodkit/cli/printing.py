@@ -31,6 +31,19 @@ def _ask_secret(prompt: str) -> str:
         raise Quit() from None
 
 
+def _read_password(password_stdin: bool) -> str:
+    """The first line of stdin (--password-stdin), else a hidden prompt on a terminal."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Adgangskode: ")
+    else:
+        raise PrintError("Ingen adgangskode: brug --password-stdin og send adgangskoden på stdin.")
+    if not password:
+        raise PrintError("Tom adgangskode. Send adgangskoden på stdin med --password-stdin.")
+    return password
+
+
 def _pause(enabled: bool) -> None:
     if enabled and sys.stdin.isatty():
         try:
@@ -86,14 +99,7 @@ def _print(kit, as_json, set_id, unit, template, audience, copies, queue, passwo
         return
     export_set = printing.resolve_set(config, set_id)
     now = config.now()
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("Adgangskode: ")
-    else:
-        raise PrintError("Ingen adgangskode: brug --password-stdin og send adgangskoden på stdin.")
-    if not password:
-        raise PrintError("Tom adgangskode. Send adgangskoden på stdin med --password-stdin.")
+    password = _read_password(password_stdin)
     files = printing.find_files(export_set, unit, None, audience, config.station)
     if template is None:
         binders = [f for f in files if f.template == printing.BINDER]
@@ -113,10 +119,14 @@ def _print(kit, as_json, set_id, unit, template, audience, copies, queue, passwo
                                   backend=backend, titles=printing.template_titles(config))
     if as_json:
         _emit(result.to_dict() | {"age_hours": round(age.hours, 1), "stale": age.stale})
-    else:
+    outcome = result.outcome
+    if not result.printed:
+        raise PrintError(outcome.message if outcome else "Der blev ikke sendt noget til printeren.",
+                         hint=outcome.detail if outcome else None)
+    if not as_json:
         jobs = ", ".join(j.job for j in result.jobs if j.job)
-        click.echo(f"Sendt til {result.printer}: {len(result.files)} fil(er), {result.pages} sider × "
-                   f"{result.copies}{f' (job {jobs})' if jobs else ''}")
+        click.echo(f"{result.printer}: {outcome.message} ({len(result.files)} fil(er), {result.pages} sider × "
+                   f"{result.copies}{f', job {jobs}' if jobs else ''})")
     if result.audit_error:
         click.echo(f"ADVARSEL: udskriften er ikke skrevet i revisionsloggen ({result.audit_error}). "
                    "Skriv ned hvem der udskrev hvad, og giv IT besked.", err=True)
@@ -175,6 +185,28 @@ def audit_verify(kit, as_json):
                              + (f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""))
 
 
+@cli.group(epilog="Example: sudo nodkit printer setup")
+def printer():
+    """The print system (CUPS) on the kit PC."""
+
+
+@printer.command("setup", epilog="Example: sudo nodkit printer setup   |   nodkit printer setup --cupsd-conf /tmp/cupsd.conf")
+@click.option("--cupsd-conf", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The CUPS config to change. Default: /etc/cups/cupsd.conf (then CUPS is restarted).")
+@click.option("--no-restart", is_flag=True, help="Do not restart CUPS after the change.")
+def printer_setup(cupsd_conf, no_restart):
+    """Make CUPS keep no decrypted job files: PreserveJobFiles No, PreserveJobHistory 30m.
+
+    A default CUPS keeps each printed document in its spool for a day. nodkit
+    needs the job's record for a while (to tell whether it printed) but never
+    its content. `nodkit service install` runs this too; `verify` reports a
+    CUPS that keeps job files.
+    """
+    from nodkit.printing import cupsconf
+    for line in cupsconf.setup(cupsd_conf or cupsconf.CUPSD_CONF, restart=not no_restart):
+        click.echo(line, err=True)
+
+
 @cli.group(epilog="Example: nodkit launcher install --kit /srv/nodkit --output ~/Skrivebord")
 def launcher():
     """Desktop shortcut that opens the print menu."""
@@ -190,6 +222,28 @@ def launcher_install(kit, output):
     config = _load(kit)
     path = write_desktop_file(config, output.expanduser())
     click.echo(f"Genvej skrevet: {path}")
+
+
+@launcher.command("open", epilog="Example: nodkit launcher open --kit /srv/nodkit")
+@kit_option
+@click.option("--port", type=click.IntRange(1, 65535), default=8631, show_default=True, help="The kiosk's port.")
+@click.option("--menu", "menu_only", is_flag=True, help="Skip the browser: open the text menu.")
+def launcher_open(kit, port, menu_only):
+    """What the desktop icon runs: the print page full-screen in the browser, else the text menu.
+
+    Starts `nodkit kiosk` on 127.0.0.1:PORT if it does not answer yet and
+    opens it in Chromium/Chrome/Edge (--app --kiosk) or Firefox (--kiosk).
+    Without a browser, or when the kiosk does not start, the text menu runs
+    in this terminal.
+    """
+    from nodkit.staff.launcher import open_kiosk
+    config = _load(kit)
+    if not menu_only and open_kiosk(config, port):
+        click.echo(f"Udskriftssiden er åbnet i browseren (http://127.0.0.1:{port}/).", err=True)
+        return
+    click.echo("Åbner udskriftsmenuen i stedet for browseren.", err=True)
+    print_cmd.callback(kit=kit, as_json=False, set_id=None, unit=None, template=None, audience=None, copies=None,
+                       queue=None, password_stdin=False, pause=True)
 
 
 @cli.command("guide", epilog="Example: nodkit guide --kit /srv/nodkit --output /tmp/vejledning.pdf")
@@ -209,3 +263,68 @@ def guide(kit, output):
         path = write_guide(config)
     click.echo(str(path))
 
+
+
+@cli.command("kiosk", epilog="Example: nodkit kiosk --kit /srv/nodkit --port 8631   (then open http://127.0.0.1:8631/)")
+@kit_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Only loopback addresses are accepted without --force-host.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8631, show_default=True, help="TCP port (0: any free).")
+@click.option("--printer", "queue", metavar="QUEUE", help="CUPS queue. Default: [printer] in nodkit.toml.")
+@click.option("--force-host", is_flag=True,
+              help="Listen on a non-loopback --host anyway (requests from other machines are still refused).")
+def kiosk_cmd(kit, host, port, queue, force_host):
+    """The print page in the browser: big buttons, Danish, for staff.
+
+    Serves the print kiosk on this PC only (loopback). Staff choose their
+    unit, the binder or a list, type the password, pick the copies and
+    see the job's status; /it shows the facts of `nodkit status`. The
+    desktop launcher (`nodkit launcher install`) starts it and opens it
+    full-screen. Stop with Ctrl-C.
+    """
+    from nodkit.staff.kiosk import Kiosk, is_loopback, serve
+    from nodkit.errors import ConfigError
+    if not is_loopback(host) and not force_host:
+        raise ConfigError(f"--host {host} is not a loopback address: the kiosk serves decrypted lists and "
+                          "must stay on this PC (use 127.0.0.1, or --force-host if you really mean it)")
+    config = _load(kit)
+    server = serve(Kiosk(config, queue=queue), host, port)
+    click.echo(f"Udskriftssiden kører: http://{host if ':' not in host else f'[{host}]'}:{server.server_port}/ "
+               "(Ctrl-C stopper)", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+@cli.command("drill", epilog="Example: echo \"$PW\" | nodkit drill --kit /srv/nodkit --unit 'Område Nord' --password-stdin")
+@kit_option
+@json_option
+@click.option("--unit", required=True, help="Unit to drill (its binder is decrypted and counted).")
+@click.option("--audience", help="Audience, when the unit exists for several.")
+@click.option("--printer", "queue", metavar="QUEUE", help="CUPS queue. Default: [printer] in nodkit.toml.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+def drill_cmd(kit, as_json, unit, audience, queue, password_stdin):
+    """Practise printing: open the unit's binder, count its pages, print one drill page.
+
+    The drill page says "ØVELSE – ikke til brug" with the set id, the data
+    time and the date, and no personal data. The drill is written to the
+    audit log; `verify` warns when a unit has not drilled for
+    [monitoring] drill_warn_days (35).
+    """
+    from nodkit.printing import spooler as printing
+    from nodkit.printing.drill import run_drill
+    config = _load(kit)
+    password = _read_password(password_stdin)
+    export_set = printing.resolve_set(config)
+    result = run_drill(config, export_set, unit, password, audience=audience,
+                       backend=printing.backend_for(config.printer, queue))
+    if as_json:
+        _emit(result.to_dict())
+    checked = ", ".join(f"{t}: {p} sider" for t, p in result.checked)
+    if result.outcome.state not in ("printed", "sent"):
+        raise PrintError(f"Øvelsen for {unit}: listerne kunne åbnes ({checked}), men øvelsessiden blev ikke "
+                         f"udskrevet: {result.outcome.message}")
+    if not as_json:
+        click.echo(f"Øvelse OK for {unit} ({checked}): {result.outcome.message}"
+                   + (f" (job {result.job})" if result.job else ""))

@@ -69,8 +69,11 @@ def service():
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("/etc/systemd/system/nodkit.service"), show_default=True,
               help="Where to write the systemd unit.")
+@click.option("--cupsd-conf", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CUPS config to set PreserveJobFiles No in (as 'nodkit printer setup'). "
+                   "Default: /etc/cups/cupsd.conf.")
 @click.option("--dry-run", is_flag=True, help="Print the unit instead of writing it.")
-def service_install(kit, user, output, dry_run):
+def service_install(kit, user, output, cupsd_conf, dry_run):
     """Write a systemd unit that runs 'nodkit run' for this kit.
 
     The unit restarts nodkit whenever it stops (Restart=always), runs it as a
@@ -87,6 +90,9 @@ def service_install(kit, user, output, dry_run):
         return
     install_unit(output, text)
     click.echo(f"Wrote {output}", err=True)
+    from nodkit.printing import cupsconf
+    for line in cupsconf.setup(cupsd_conf or cupsconf.CUPSD_CONF):  # no decrypted job files kept by CUPS (docs/printing.md)
+        click.echo(line, err=True)
     unit = output.name
     click.echo(f"""Next steps (as root):
   useradd --system --home-dir {config.home} --shell /usr/sbin/nologin {user}   # if the user does not exist

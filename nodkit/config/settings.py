@@ -43,6 +43,7 @@ class MonitoringPolicy:
     disk_critical_percent: float = 5.0  # ... below this: CRITICAL
     grace_minutes: float = 60.0  # an export due less than this ago is not yet "missed"
     heartbeat_max_age_hours: float = 25.0  # scheduler heartbeat older than this: WARNING
+    drill_warn_days: float = 35.0  # a unit whose last print drill is older than this: WARNING (0 = off)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class PrinterConfig:
     max_copies: int = 50
     lp: str = "lp"
     lpstat: str = "lpstat"
+    wait_seconds: float = 120.0  # how long to follow a job that shows no progress before calling it not printed
 
     @property
     def label(self) -> str:
@@ -327,7 +329,8 @@ def _station(r, home: Path) -> StationConfig:
 def _monitoring(mon) -> MonitoringPolicy:
     d = MonitoringPolicy()
     values = {}
-    for key in ("disk_warning_percent", "disk_critical_percent", "grace_minutes", "heartbeat_max_age_hours"):
+    for key in ("disk_warning_percent", "disk_critical_percent", "grace_minutes", "heartbeat_max_age_hours",
+                "drill_warn_days"):
         values[key] = mon.get(key, float, getattr(d, key))
         if values[key] < 0:
             raise mon.fail(key, "must not be negative")
@@ -358,9 +361,12 @@ def _printer(r) -> PrinterConfig:
         raise r.fail("copies", f"must be between 1 and max_copies ({max_copies})")
     lp = r.get("lp", str, "lp")
     lpstat = r.get("lpstat", str, "lpstat")
+    wait = r.get("wait_seconds", int, 120)
+    if wait < 5:
+        raise r.fail("wait_seconds", "must be at least 5 (seconds to follow a print job)")
     r.check_unknown()
     return PrinterConfig(backend=backend, queue=queue, command=tuple(command), copies=copies,
-                         max_copies=max_copies, lp=lp, lpstat=lpstat)
+                         max_copies=max_copies, lp=lp, lpstat=lpstat, wait_seconds=float(wait))
 
 
 def _resolve(home: Path, value: str) -> str:

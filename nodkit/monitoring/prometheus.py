@@ -56,6 +56,11 @@ def render(report: VerifyReport) -> str:
         metric("nodkit_disk_size_bytes", "gauge", "Size of the store's filesystem.", [(kit, report.disk_total_bytes)])
     if report.sync is not None:
         _sync_metrics(report.sync, kit, metric)
+    if report.drill_days:
+        metric("nodkit_drill_age_days", "gauge", "Days since the last good print drill per audience and unit "
+               "(-1: never drilled).",
+               [(f'{kit},audience="{_label(k.split("/", 1)[0])}",unit="{_label(k.split("/", 1)[1])}"',
+                 float(v) if v is not None else -1.0) for k, v in sorted(report.drill_days.items())])
     counts: dict[tuple[str, str], int] = {}
     for p in report.problems:
         key = (p.kind, {1: "warning", 2: "critical"}.get(p.severity, "unknown"))

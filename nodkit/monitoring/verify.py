@@ -19,7 +19,8 @@ Levels (docs/monitoring.md):
 Health beyond the files: freshness against the export schedule (WARNING after
 one missed run, CRITICAL after two or beyond max_age_hours), free disk space
 on the store's filesystem, the printer queue (lpstat), clock sanity and the
-scheduler heartbeat. Thresholds: [monitoring] in nodkit.toml.
+scheduler heartbeat, and the days since each unit's last drill (WARNING after
+drill_warn_days). Thresholds: [monitoring] in nodkit.toml.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ REPLACED_ENTRIES = ("LATEST", "PUBLISHED", GUIDE)
 
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
-         "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "heartbeat", "debris",
-         "sync", "unknown")
+         "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "spool", "heartbeat", "debris",
+         "sync", "drill", "unknown")
 
 
 @dataclass
@@ -95,6 +96,8 @@ class VerifyReport:
     heartbeat_at: dt.datetime | None = None
     role: str = "exporter"  # "station": sets come from an exporter (docs/distribution.md)
     sync: dict | None = None  # a station's last sync (logs/sync.json)
+    # "audience/unit" of LATEST → days since its last good drill (None: never drilled)
+    drill_days: dict[str, float | None] = field(default_factory=dict)
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
 
@@ -154,6 +157,7 @@ class VerifyReport:
             "disk_free_bytes": self.disk_free_bytes, "disk_total_bytes": self.disk_total_bytes,
             "heartbeat_at": self.heartbeat_at.isoformat() if self.heartbeat_at else None,
             "role": self.role, "sync": self.sync,
+            "drill_days": {k: (round(v, 1) if v is not None else None) for k, v in self.drill_days.items()},
             "problems": [p.to_dict() for p in self.problems],
         }
 
@@ -546,6 +550,18 @@ def check_printer(config: KitConfig, lpstat: str = "lpstat") -> list[Problem]:
     return []
 
 
+def check_spooler(config: KitConfig, cupsd_conf: Path | None = None, files_conf: Path | None = None) -> list[Problem]:
+    """A CUPS that keeps job files (PreserveJobFiles) keeps every printed list decrypted; any nodkit job file
+    still in the spool is such a copy. Checked where the printer check runs (a CUPS queue is configured)."""
+    from nodkit.printing import cupsconf
+    if not (config.printer.backend == "cups" and config.printer.queue):
+        return []
+    severities = {"critical": CRITICAL, "warning": WARNING}
+    return [Problem(severities[sev], "spool", where, message)
+            for sev, where, message in cupsconf.problems(cupsd_conf or cupsconf.CUPSD_CONF,
+                                                         files_conf or cupsconf.CUPS_FILES_CONF)]
+
+
 def check_heartbeat(config: KitConfig, jobs: list, now: dt.datetime, report: VerifyReport) -> list[Problem]:
     """A scheduler that once ran must keep its heartbeat fresh while schedules exist."""
     beat = heartbeat.read(config.home)
@@ -579,6 +595,35 @@ def check_heartbeat(config: KitConfig, jobs: list, now: dt.datetime, report: Ver
         return [Problem(WARNING, "heartbeat", where, f"scheduler heartbeat is {age_text(age)} old "
                                                      f"(heartbeat_max_age_hours = {config.monitoring.heartbeat_max_age_hours:g})")]
     return []
+
+
+def check_drills(config: KitConfig, latest: ExportSet | None, now: dt.datetime, report: VerifyReport) -> list[Problem]:
+    """Days since the last good drill of every (audience, unit) in LATEST. A unit never drilled counts
+    from the kit's creation (keys/signing.pub), so a new kit is not WARNING on its first day."""
+    from nodkit.printing.drill import last_drills
+    limit = config.monitoring.drill_warn_days
+    if latest is None or latest.manifest is None:
+        return []
+    try:
+        drills = last_drills(config)
+    except NodkitError as exc:
+        return [Problem(WARNING, "drill", str(config.home / "audit.log"), f"cannot read the drills: {exc}")]
+    try:
+        since_kit = dt.datetime.fromtimestamp((config.keys / "signing.pub").stat().st_mtime, dt.timezone.utc)
+    except OSError:
+        since_kit = None
+    problems = []
+    for audience, unit in sorted({(f.audience, f.unit) for f in latest.manifest.files}):
+        last = drills.get((audience, unit))
+        report.drill_days[f"{audience}/{unit}"] = None if last is None else max(0.0, (now - last).total_seconds() / 86400)
+        if not limit:
+            continue
+        start = last or since_kit
+        if start is not None and (now - start).total_seconds() > limit * 86400:
+            when = f"last drill {(now - last).total_seconds() / 86400:.0f} days ago" if last else "never drilled"
+            problems.append(Problem(WARNING, "drill", f"{audience}/{unit}",
+                                    f"{when} (drill_warn_days = {limit:g}); run 'nodkit drill' or the kiosk's Øvelse"))
+    return problems
 
 
 # ---------------------------------------------------------------- the kit
@@ -661,6 +706,7 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
                                            + "; ".join(s.manifest.status_reasons[:3])))
     if health:
         report.problems += _health(config, now, report)
+        report.problems += check_drills(config, by_id.get(latest) if latest else None, now, report)
     report.seconds = time.monotonic() - started
     return report
 
@@ -677,6 +723,7 @@ def _health(config: KitConfig, now: dt.datetime, report: VerifyReport) -> list[P
     problems += check_freshness(config, jobs, report.latest_created, now, report)
     problems += check_disk(config, report)
     problems += check_printer(config)
+    problems += check_spooler(config)
     problems += check_heartbeat(config, jobs, now, report)
     problems += check_sync(config, report)
     return problems

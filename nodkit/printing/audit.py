@@ -9,7 +9,7 @@ keys). Every record carries:
     hash    SHA-256 (hex) of this record's canonical JSON without "hash"
     time    ISO 8601 with offset, the kit's timezone
     user    the OS user who ran nodkit
-    action  "print" | "decrypt"
+    action  "print" | "decrypt" | "preview" (the kiosk showed page 1) | "drill"
     set, files, pages, printer, copies, result ("ok" or why it failed)
 
 <kit home>/audit.head holds the seq and line hash of the newest record, so

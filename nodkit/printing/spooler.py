@@ -31,6 +31,7 @@ from pathlib import Path
 
 from nodkit.security import crypto
 from nodkit.lists import values
+from nodkit.printing import jobs
 from nodkit.printing.audit import AuditLog
 from nodkit.config.settings import KitConfig, PrinterConfig
 from nodkit.errors import CryptoError, IntegrityError, PrintError, StoreError
@@ -122,9 +123,10 @@ def list_title(entry: FileEntry, titles: dict[str, str]) -> str:
 
 
 def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_titles: dict[str, str],
-            station=None) -> list[Choice]:
-    """The unit's binder(s) first (else "all lists" when there are several), then its single lists."""
-    files = [f for f in held(export_set, station) if f.unit == unit]
+            station=None, audience: str | None = None) -> list[Choice]:
+    """The unit's binder(s) first (else "all lists" when there are several), then its single lists
+    (only those of `audience` when given: the kiosk's tiles are per audience and unit)."""
+    files = [f for f in held(export_set, station) if f.unit == unit and audience in (None, f.audience)]
     several = len({f.audience for f in files}) > 1
     binders = [f for f in files if f.template == BINDER]
     singles = sorted((f for f in files if f.template != BINDER),
@@ -229,6 +231,7 @@ def password_opens(config: KitConfig, export_set: ExportSet, entry: FileEntry, p
 class Submitted:
     title: str
     job: str | None
+    outcome: jobs.JobOutcome | None = None
 
 
 class Backend:
@@ -239,6 +242,12 @@ class Backend:
 
     def submit(self, pdf: bytes, title: str, copies: int) -> Submitted:
         raise NotImplementedError
+
+    def watch(self, submitted: Submitted, pages: int, timeout: float) -> jobs.JobOutcome:
+        """Follow the job to its end (jobs.watch); a backend that cannot be followed says so."""
+        return jobs.JobOutcome(jobs.SENT, submitted.job, None,
+                               f"Sendt til {self.label}. nodkit kan ikke se, om papiret kommer ud – "
+                               "tjek ved printeren.", "print command: the job cannot be followed")
 
 
 def _run(argv: list[str], data: bytes | None = None, *, c_locale: bool = False) -> subprocess.CompletedProcess:
@@ -290,17 +299,15 @@ class CupsBackend(Backend):
             raise PrintError(f"Printeren '{queue}' findes ikke på denne pc. Tjek navnet (se 'lpstat -p'), "
                              "eller vælg en anden med --printer. " + CALL_IT)
         if re.search(rf"printer {re.escape(queue)} (is )?disabled", text) or "Paused" in text:
-            raise PrintError(f"Printeren '{queue}' er sat på pause (deaktiveret). Tjek papir og strøm, og slå den "
-                             f"til igen med 'cupsenable {queue}' eller i printerindstillingerne; prøv så igen.")
+            raise PrintError(f"Printeren '{queue}' er sat på pause og udskriver ikke. Tjek papir og strøm, og "
+                             "bed IT slå den til igen; eller vælg en anden printer.",
+                             hint=f"cupsenable {queue}")
 
     def submit(self, pdf: bytes, title: str, copies: int) -> Submitted:
-        queue = self._queue()
-        proc = _run([self.lp, "-d", queue, "-n", str(copies), "-t", title, "-"], pdf, c_locale=True)
-        if proc.returncode != 0:
-            raise PrintError(f"Printeren '{queue}' afviste udskriften: {_first_line(proc.stderr)}. "
-                             "Tjek printeren, og prøv igen. " + CALL_IT)
-        m = re.search(r"request id is (\S+)", proc.stdout.decode("utf-8", "replace"))
-        return Submitted(title=title, job=m.group(1) if m else None)
+        return Submitted(title=title, job=jobs.submit(pdf, title, copies, queue=self._queue(), lp=self.lp))
+
+    def watch(self, submitted: Submitted, pages: int, timeout: float) -> jobs.JobOutcome:
+        return jobs.watch(submitted.job, timeout)
 
 
 class CommandBackend(Backend):
@@ -324,6 +331,16 @@ class CommandBackend(Backend):
         return Submitted(title=title, job=None)
 
 
+def no_print_backend(printer: PrinterConfig, platform: str | None = None) -> str | None:
+    """Why this PC cannot print from nodkit at all (Danish, for staff), or None.
+    On Windows there is no CUPS: only a configured command backend prints."""
+    import sys
+    if (platform or sys.platform) == "win32" and printer.backend == "cups":
+        return ("Denne pc kan ikke udskrive direkte fra nodkit (Windows uden udskriftskommando). Åbn i stedet "
+                "listen i en PDF-læser med adgangskoden, og udskriv med Ctrl+P – se udskrivningsvejledningen.")
+    return None
+
+
 def backend_for(printer: PrinterConfig, override: str | None = None) -> Backend:
     """--printer QUEUE always means a CUPS queue, whatever the configured backend."""
     if override or printer.backend == "cups":
@@ -343,9 +360,29 @@ class PrintResult:
     files: list[str] = field(default_factory=list)
     audit_error: str | None = None  # the print happened but could not be recorded (read-only or full disk)
 
+    @property
+    def printed(self) -> bool:
+        """True only when every job is reported printed (a print command's "sent" counts: it cannot be followed)."""
+        return bool(self.jobs) and all(j.outcome is not None and j.outcome.state in (jobs.PRINTED, jobs.SENT)
+                                       for j in self.jobs)
+
+    @property
+    def outcome(self) -> jobs.JobOutcome | None:
+        """The first job that did not print, else the last one (what to tell the person)."""
+        done = [j.outcome for j in self.jobs if j.outcome is not None]
+        bad = [o for o in done if o.state not in (jobs.PRINTED, jobs.SENT)]
+        return bad[0] if bad else (done[-1] if done else None)
+
+    @property
+    def pages_printed(self) -> int | None:
+        counts = [j.outcome.pages for j in self.jobs if j.outcome is not None]
+        return sum(counts) if counts and all(c is not None for c in counts) else None
+
     def to_dict(self) -> dict:
         return {"set": self.set_id, "printer": self.printer, "copies": self.copies, "pages": self.pages,
-                "files": self.files, "jobs": [j.job for j in self.jobs], "audit_error": self.audit_error}
+                "files": self.files, "jobs": [j.job for j in self.jobs], "printed": self.printed,
+                "outcomes": [j.outcome.to_dict() for j in self.jobs if j.outcome is not None],
+                "audit_error": self.audit_error}
 
 
 def job_title(export_set: ExportSet, entry: FileEntry, titles: dict[str, str] | None = None) -> str:
@@ -353,33 +390,45 @@ def job_title(export_set: ExportSet, entry: FileEntry, titles: dict[str, str] | 
     return f"nodkit {entry.unit} {title} {export_set.id}"
 
 
-def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry], password: str, copies: int,
+def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry], password: str | None, copies: int,
                 *, backend: Backend | None = None, now: dt.datetime | None = None,
-                titles: dict[str, str] | None = None) -> PrintResult:
-    """Check the printer, decrypt every file in memory, send each as one job; audit the outcome."""
+                titles: dict[str, str] | None = None, timeout: float | None = None,
+                plain: list[bytes] | None = None) -> PrintResult:
+    """Check the printer, decrypt every file in memory, send each as one job and follow it to its end
+    (jobs.watch); audit the outcome. A job that did not print stops the rest and is cancelled; the
+    result says so (`printed` false) rather than raising, so the menu can offer another try.
+    `plain`: the files already decrypted in memory by the caller (the kiosk's unlocked session)."""
     now = now or config.now()
     backend = backend or backend_for(config.printer)
     audit = AuditLog(config.home)
     names = [f.path for f in files]
     pages = sum(f.pages for f in files)
+    wait = config.printer.wait_seconds if timeout is None else timeout
     if not 1 <= copies <= config.printer.max_copies:
         raise PrintError(f"Antal kopier skal være mellem 1 og {config.printer.max_copies} (max_copies i [printer]).")
     action = "print"
     try:
         backend.check()
         action = "decrypt"
-        plain = unlock(export_set, files, password)
+        if plain is None:
+            plain = unlock(export_set, files, password or "")
         action = "print"
         result = PrintResult(set_id=export_set.id, printer=backend.label, copies=copies, pages=pages, files=names)
         for entry, pdf in zip(files, plain):
-            result.jobs.append(backend.submit(pdf, job_title(export_set, entry, titles), copies))
+            submitted = backend.submit(pdf, job_title(export_set, entry, titles), copies)
+            result.jobs.append(submitted)
+            submitted.outcome = backend.watch(submitted, entry.pages * copies, wait)
+            if submitted.outcome.state not in (jobs.PRINTED, jobs.SENT):
+                break  # the printer cannot print: do not queue the rest behind it
         del plain
     except (PrintError, StoreError) as exc:
         audit.append_if_possible(action=action, set_id=export_set.id, files=names, pages=pages,
                                  printer=backend.label, copies=copies, result=f"fejl: {exc}", now=now)
         raise
+    outcome = result.outcome
     result.audit_error = audit.append_if_possible(action="print", set_id=export_set.id, files=names, pages=pages,
-                                                  printer=backend.label, copies=copies, result="ok", now=now)
-    log.info("printed %d file(s), %d page(s) x %d from set %s on %s", len(files), pages, copies,
-             export_set.id, backend.label)
+                                                  printer=backend.label, copies=copies,
+                                                  result=outcome.audit_result(), now=now)
+    log.info("print %d file(s), %d page(s) x %d from set %s on %s: %s", len(files), pages, copies,
+             export_set.id, backend.label, outcome.state if outcome else "nothing sent")
     return result

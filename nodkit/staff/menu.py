@@ -77,6 +77,9 @@ def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.
 
     say(f"Nødlister – {config.name}")
     say("=" * min(60, len(config.name) + 12))
+    cannot = printing.no_print_backend(config.printer)
+    if cannot:
+        raise PrintError(cannot)
     if age.stale:
         say("")
         say(f"!!! ADVARSEL: {age.text()}.")
@@ -129,9 +132,8 @@ def run_menu(config: KitConfig, *, ask: Ask, ask_secret: Ask, say: Say, now: dt.
     except Quit:
         say("Afsluttet uden at udskrive.")
         return MenuResult(printed=None)
-    jobs = ", ".join(j.job for j in result.jobs if j.job)
-    say(f"Sendt til printeren{f' (job {jobs})' if jobs else ''}: {result.pages} sider × {copies}. "
-        "Hent papiret ved printeren.")
+    outcome = result.outcome
+    say(outcome.message if outcome else "Der blev ikke sendt noget til printeren.")
     if age.stale:
         say(f"Husk: {age.text()}.")
     if result.audit_error:

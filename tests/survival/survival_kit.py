@@ -200,13 +200,16 @@ GUIDE = Path("store") / "udskrivningsvejledning.pdf"
 SECRET_DIRS = ("keys",)  # passwords and the private key live here by design (0600); personal data must not
 
 
-def scan_home(home: Path, secrets: Secrets) -> list[str]:
-    """Every file under the kit home: where a secret occurs in plaintext (empty list = clean)."""
+def scan_home(home: Path, secrets: Secrets, spool: tuple[Path, ...] = ()) -> list[str]:
+    """Every file under the kit home, and under `spool` (the print spooler's folders, where no
+    decrypted list may stay behind): where a secret occurs in plaintext (empty list = clean)."""
     found = []
-    for path in sorted(home.rglob("*")):
+    paths = [(p, p.relative_to(home)) for p in sorted(home.rglob("*"))]
+    for folder in spool:
+        paths += [(p, Path("[spool]") / p.relative_to(folder)) for p in sorted(folder.rglob("*"))]
+    for path, rel in paths:
         if not path.is_file():
             continue
-        rel = path.relative_to(home)
         data = path.read_bytes()
         allow = rel.parts[0] in SECRET_DIRS
         hits = set()
@@ -224,9 +227,10 @@ def scan_home(home: Path, secrets: Secrets) -> list[str]:
     return found
 
 
-def assert_no_secrets(home: Path, secrets: Secrets, *outputs: str) -> None:
-    """Nothing under the kit home nor in the given outputs (stdout, stderr, messages) holds a secret."""
-    found = scan_home(home, secrets)
+def assert_no_secrets(home: Path, secrets: Secrets, *outputs: str, spool: tuple[Path, ...] = ()) -> None:
+    """Nothing under the kit home, the spooler's folders nor in the given outputs (stdout, stderr,
+    messages) holds a secret."""
+    found = scan_home(home, secrets, spool)
     for i, text in enumerate(outputs):
         hits = secrets.find(text or "")
         if hits:
