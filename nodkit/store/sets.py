@@ -163,11 +163,15 @@ class Store:
 
     def publish(self, incoming: Incoming, manifest: Manifest, keys_dir: Path, *, make_latest: bool) -> ExportSet:
         data = manifest.to_bytes()
-        return self.publish_signed(incoming, manifest, data, crypto.sign(keys_dir, data), make_latest=make_latest)
+        return self.publish_signed(incoming, manifest, data, crypto.sign(keys_dir, data), make_latest=make_latest,
+                                   record_with=keys_dir)
 
     def publish_signed(self, incoming: Incoming, manifest: Manifest, data: bytes, signature: bytes, *,
-                       make_latest: bool) -> ExportSet:
-        """Steps 4-6 of the write order with a manifest signed elsewhere (a station publishing a synced set)."""
+                       make_latest: bool, record_with: Path | None = None) -> ExportSet:
+        """Steps 4-6 of the write order with a manifest signed elsewhere (a station publishing a synced set).
+
+        `record_with`: the keys folder whose signing key signs store/PUBLISHED (the exporter's rollback
+        record); a station keeps its own record of the newest set it took (nodkit.distribution.sync)."""
         incoming.write(MANIFEST, data)
         incoming.write(SIGNATURE, signature)
         for folder, _dirs, _files in os.walk(incoming.path, topdown=False):
@@ -192,8 +196,8 @@ class Store:
                 except OSError:
                     pass
             raise StoreError(f"{self.latest_file}: cannot publish set {incoming.id}: {exc.strerror}") from None
-        if make_latest:
-            self._record_published(incoming.id, keys_dir)
+        if make_latest and record_with is not None:
+            self._record_published(incoming.id, record_with)
         return ExportSet(incoming.id, target, manifest)
 
     def _record_published(self, set_id: str, keys_dir: Path) -> None:
