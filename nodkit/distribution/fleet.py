@@ -13,7 +13,6 @@ WebDAV) or a folder on the share. The exporter reads the folder.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import logging
