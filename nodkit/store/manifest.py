@@ -25,6 +25,9 @@ class DatasetEntry:
     flagged_rows: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # e.g. stale source file (max_age_hours)
+    # SHA-256 of what was fetched (sources.base.snapshot_digest); None in sets made before digests
+    # existed and for a dataset that failed. Equal digests are how an export knows nothing changed.
+    digest: str | None = None
 
 
 @dataclass
@@ -54,6 +57,9 @@ class Manifest:
     datasets: dict[str, DatasetEntry] = field(default_factory=dict)
     files: list[FileEntry] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
+    # SHA-256 of everything else that shapes the set (nodkit version, nodkit.toml, the template
+    # files, password generations, signing key): export.pipeline.inputs_digest. None before digests.
+    inputs_digest: str | None = None
 
     def to_bytes(self) -> bytes:
         return (json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
