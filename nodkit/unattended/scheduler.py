@@ -76,16 +76,17 @@ class CatchUp:
     newest_good: dt.datetime | None = None
 
 
-def catch_up_needed(newest_good: dt.datetime | None, due: dt.datetime | None) -> CatchUp:
+def catch_up_needed(newest_good: dt.datetime | None, due: dt.datetime | None,
+                    what: str = "the newest good set") -> CatchUp:
     """Pure decision: export now if no good set exists or the newest is older than the last due time."""
     if due is None:
         return CatchUp(False, "no export job is scheduled; no catch-up", due, newest_good)
     if newest_good is None:
         return CatchUp(True, f"catch-up: no good set yet, an export was due at {_hm(due)}", due, newest_good)
     if newest_good < due:
-        return CatchUp(True, f"catch-up: the newest good set is from {_hm(newest_good)}, "
+        return CatchUp(True, f"catch-up: {what} is from {_hm(newest_good)}, "
                              f"an export was due at {_hm(due)}", due, newest_good)
-    return CatchUp(False, f"no catch-up: the newest good set ({_hm(newest_good)}) is newer than the last "
+    return CatchUp(False, f"no catch-up: {what} ({_hm(newest_good)}) is newer than the last "
                           f"due export ({_hm(due)})", due, newest_good)
 
 
@@ -102,7 +103,8 @@ def decide_catch_up(config: KitConfig, jobs: list[Job], now: dt.datetime) -> Cat
         except NodkitError:
             record = None  # verify reports it; an export now is the safe answer
         if record is not None:
-            created = record.checked
+            return catch_up_needed(record.checked, last_due(jobs, "export", config.timezone, now),
+                                   "the last check of unchanged sources")
     return catch_up_needed(created, last_due(jobs, "export", config.timezone, now))
 
 
