@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 from nodkit.errors import IntegrityError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: datasets.<name>.digest and inputs_digest (no change, no new set)
+READABLE_VERSIONS = (1, 2)  # a version-1 manifest reads with both digests None
 STATUSES = ("good", "partial", "suspect")
 
 
@@ -73,8 +74,9 @@ class Manifest:
         if not isinstance(raw, dict):
             raise IntegrityError(f"{where}: not a manifest object")
         version = raw.get("format_version")
-        if version != FORMAT_VERSION:
-            raise IntegrityError(f"{where}: format_version {version!r} is not one this nodkit reads ({FORMAT_VERSION})")
+        if version not in READABLE_VERSIONS:
+            raise IntegrityError(f"{where}: format_version {version!r} is not one this nodkit reads "
+                                 f"({', '.join(map(str, READABLE_VERSIONS))})")
         try:
             datasets = {k: DatasetEntry(**v) for k, v in raw.pop("datasets").items()}
             files = [FileEntry(**f) for f in raw.pop("files")]
