@@ -21,7 +21,16 @@ folder, create a kit there with the demo's dataset configuration, run
   files, pages and the wall seconds to assemble and encrypt them,
 - printing the first page of the largest binder (template "binder"; without
   binders, of the largest list): decrypt, extract page 1 in memory, hand it
-  to a no-op spooler.
+  to a no-op spooler,
+- (a) a second export of the unchanged sources: its wall seconds against the
+  full export's, and that it wrote no set (status "unchanged"),
+- (b) a re-export after 1 % of the visit and medication lines changed,
+- (c) the whole-export floor ratio: the export's CPU seconds over the sum of
+  the bare canvas floor of every list file (each list and unit rendered once
+  by `canvas_floor` in this process),
+- (d) bytes per set (lists and binders apart) and the disk that the default
+  schedule and the tiered retention need for 7 days when every run changes
+  the data (the upper bound: unchanged runs write no set).
 Everything stays in the temp folder, which is removed at the end.
 """
 
@@ -42,6 +51,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from nodkit.config.schedules import due_times, load_jobs
 from nodkit.config.settings import load_config
 from nodkit.kit.demo import DEMO_DATASETS
 from nodkit.export.pipeline import run_export
@@ -52,6 +62,8 @@ from nodkit.render.parallel import peak_rss, resolve_workers
 from nodkit.sources import open_source
 from nodkit.lists.templates import load_templates
 from nodkit.lists.validate import prepare
+from nodkit.store.retention import RetentionPolicy
+from nodkit.store.sets import Store
 
 from .generate import SCALES, write_sources
 
@@ -127,6 +139,48 @@ def print_first_page(data: bytes, password: str) -> tuple[float, int]:
     return time.perf_counter() - started, spooled
 
 
+def change_lines(path: Path, share: float = 0.01) -> int:
+    """Change `share` of the data lines of a semicolon CSV (the last field gets a mark); returns how many."""
+    lines = path.read_bytes().split(b"\r\n")
+    step = max(1, round(1 / share))
+    changed = 0
+    for i in range(1, len(lines)):
+        if lines[i] and i % step == 0:
+            lines[i] += b" *"
+            changed += 1
+    path.write_bytes(b"\r\n".join(lines))
+    return changed
+
+
+def whole_floor(config, templates) -> tuple[float, int]:
+    """CPU seconds of the bare canvas floor over every list file the export made (each (list, unit) once)."""
+    fonts.register()
+    total, files = 0.0, 0
+    used = {t for a in config.audiences.values() for t in a.templates}
+    by_dataset: dict[str, list] = {}
+    for tid in sorted(used):
+        if tid in templates:
+            by_dataset.setdefault(templates[tid].dataset, []).append(templates[tid])
+    for dataset, tpls in sorted(by_dataset.items()):
+        snap = open_source(config.datasets[dataset], config.timezone).fetch(config.now())
+        for tpl in tpls:
+            prepared = prepare(tpl, config.datasets[dataset], snap, today=config.now().date())
+            for unit in prepared.units.values():
+                seconds, _pages = canvas_floor(prepared, unit)
+                total += seconds
+                files += 1
+            del prepared
+        del snap
+    return total, files
+
+
+def timed_export(config) -> tuple[object, float, float]:
+    gc.collect()
+    cpu0, wall0 = _cpu(), time.perf_counter()
+    result = run_export(config)
+    return result, time.perf_counter() - wall0, _cpu() - cpu0
+
+
 FLEET_STATIONS = {"copenhagen": 150, "small": 5, "tiny": 0}  # simulated print stations (bench/fleet.py)
 
 
@@ -167,6 +221,35 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None,
         wall = time.perf_counter() - wall0
         cpu = _cpu() - cpu0
         rss_self = peak_rss()  # before the floor and the print test below use memory of their own
+        store = Store(config.store)
+        first_set_bytes = result.set.size()
+        list_bytes = sum(f.path.stat().st_size for f in result.files if f.template != "binder")
+        binder_bytes = sum(f.path.stat().st_size for f in result.files if f.template == "binder")
+
+        # (a) the same sources again: no set, only fetch, digest and compare
+        sets_before = {s.id for s in store.sets()}
+        again, again_wall, again_cpu = timed_export(config)
+        unchanged = {"status": again.status, "wall_s": round(again_wall, 3), "cpu_s": round(again_cpu, 3),
+                     "share_of_full": round(again_wall / wall, 4), "new_sets": len({s.id for s in store.sets()} - sets_before),
+                     "fetch_wall_s": round(again.timings.get("fetch_wall", 0.0), 3),
+                     "digest_wall_s": round(again.timings.get("digest_wall", 0.0), 3)}
+        # (b) 1 % of the visit and medication lines changed: a new set (the whole export, as today)
+        changed_lines = sum(change_lines(p) for p in [*sources.glob("besoeg_*.csv"), sources / "medicin.csv"])
+        redo, redo_wall, redo_cpu = timed_export(config)
+        changed = {"status": redo.status, "lines_changed": changed_lines, "wall_s": round(redo_wall, 2),
+                   "cpu_s": round(redo_cpu, 2), "new_set": redo.id != result.id}
+        # (c) the canvas floor of every list file, in this process
+        floor_all_s, floor_files = whole_floor(config, templates)
+        # (d) the default schedule's runs in 24 h and what the tiered retention keeps for 7 days
+        policy = RetentionPolicy()
+        jobs = [j for j in load_jobs(None, config.timezone) if j.action == "export"]
+        day0 = dt.datetime.combine(today, dt.time(0, 0), config.timezone)
+        runs_24h = len({t for j in jobs for t in due_times(j, config.timezone, day0, day0 + dt.timedelta(days=1))})
+        kept_sets = policy.expected_sets(runs_24h)
+        disk = {"set_bytes": first_set_bytes, "list_bytes": list_bytes, "binder_bytes": binder_bytes,
+                "binder_share": round(binder_bytes / (list_bytes + binder_bytes), 3) if binder_bytes else 0.0,
+                "runs_per_day": runs_24h, "sets_kept_7d": kept_sets, "footprint_7d_bytes": kept_sets * first_set_bytes,
+                "footprint_7d_lists_only_bytes": kept_sets * (first_set_bytes - binder_bytes)}
 
         # one file per (template, unit): the first audience's copy
         unique: dict[tuple[str, str], object] = {}
@@ -250,6 +333,10 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None,
             "peak_rss_bound": rss_self + n_workers * worker_rss if n_workers > 1 else rss_self,
             "templates": per_template, "binders": binders, "floor": floor, "binder": binder,
             "fleet": fleet_fig,
+            "unchanged": unchanged, "changed_1pct": changed,
+            "whole_floor": {"files": floor_files, "floor_cpu_s": round(floor_all_s, 2),
+                            "ratio": round(cpu / floor_all_s, 2) if floor_all_s else None},
+            "disk": disk,
         }
         figures["bench_wall_s"] = round(time.perf_counter() - bench_started, 2)
         figures["targets"] = _targets(figures)
@@ -270,6 +357,10 @@ def _targets(fig: dict) -> dict:
         checks[f"whole bench < {wall:.0f} s wall"] = fig["bench_wall_s"] < wall
     what = "a binder" if fig["binder"]["is_binder"] else "the largest list"
     checks[f"print first page of {what} < 2 s"] = fig["binder"]["first_page_s"] < 2
+    checks["unchanged sources: no set written"] = (fig["unchanged"]["status"] == "unchanged"
+                                                   and fig["unchanged"]["new_sets"] == 0)
+    if fig["scale"] == "copenhagen":
+        checks["unchanged sources: < 5 % of a full export's wall time"] = fig["unchanged"]["share_of_full"] < 0.05
     return checks
 
 
@@ -307,6 +398,19 @@ def report(fig: dict) -> str:
     what = "the largest binder" if b["is_binder"] else "the largest list, no binders in this export"
     out.append(f"print first page ({what}: {b['template']}, {b['pages']:,} pages): {b['first_page_s']:.3f} s, "
                "decrypted in memory, page 1 to a no-op spooler")
+    u, c, wf, d = fig["unchanged"], fig["changed_1pct"], fig["whole_floor"], fig["disk"]
+    out.append(f"(a) unchanged sources again: {u['status']}, {u['new_sets']} new set(s), {u['wall_s']:.2f} s wall "
+               f"= {100 * u['share_of_full']:.1f} % of the full export (fetch {u['fetch_wall_s']:.2f} s, "
+               f"digests {u['digest_wall_s']:.2f} s)")
+    out.append(f"(b) 1 % of visit and medication lines changed ({c['lines_changed']:,} lines): {c['status']}, "
+               f"{c['wall_s']:.1f} s wall, {c['cpu_s']:.1f} s CPU")
+    out.append(f"(c) whole export: {fig['export_cpu_s']:.1f} s CPU over the canvas floor of all {wf['files']} list "
+               f"files {wf['floor_cpu_s']:.1f} s = {wf['ratio'] or 0:.2f}x")
+    out.append(f"(d) one set {d['set_bytes'] / 1e6:.1f} MB (lists {d['list_bytes'] / 1e6:.1f} MB, binders "
+               f"{d['binder_bytes'] / 1e6:.1f} MB = {100 * d['binder_share']:.0f} %); default schedule "
+               f"{d['runs_per_day']} runs a day, tiered retention keeps at most {d['sets_kept_7d']} sets: "
+               f"{d['footprint_7d_bytes'] / 1e9:.2f} GB for 7 days if every run changed the data "
+               f"({d['footprint_7d_lists_only_bytes'] / 1e9:.2f} GB without stored binders)")
     from .fleet import report_lines
     out += report_lines(fig.get("fleet"))
     out.append(f"bench total: {fig['bench_wall_s']:.1f} s wall")

@@ -134,7 +134,7 @@ def test_export_json_and_list(demo_kit):
 
 def test_manifest_records_datasets_and_files(demo_kit):
     manifest = json.loads((demo_kit.set_dir / "manifest.json").read_text("utf-8"))
-    assert manifest["format_version"] == 1 and manifest["status"] == "good"
+    assert manifest["format_version"] == 2 and manifest["status"] == "good"
     assert manifest["datasets"]["visits"]["rows"] == len(_source_rows(next(demo_kit.sources.glob("besoeg_*.csv"))))
     assert manifest["datasets"]["pupils"]["kind"] == "sql"
     for entry in manifest["files"]:

@@ -117,6 +117,7 @@ def test_row_count_collapse_is_suspect_never_latest_and_never_prunes(demo_kit):
     assert code == 1 and partial["status"] == "partial"
     med.write_bytes(original_med)
     edit_config(demo_kit, r"^days = .*$", "days = 0.000000001")
+    edit_config(demo_kit, r"^hours = .*$", "hours = 0")
 
     path = visits_file(demo_kit)
     original = path.read_bytes()

@@ -16,7 +16,7 @@ from nodkit.config.settings import SchedulerSettings, load_config
 from nodkit.errors import LockError
 from nodkit.store.lock import KitLock
 from nodkit.unattended.scheduler import RUN_LOCK, catch_up_needed, decide_catch_up, export_with_retries, plan_retry, retry_delay
-from nodkit.config.schedules import Job, dst_warnings, last_due, load_jobs, next_due
+from nodkit.config.schedules import Job, due_times, dst_warnings, last_due, load_jobs, next_due
 from nodkit.store.sets import Store
 
 from conftest import run_cli
@@ -110,7 +110,51 @@ def test_run_check_shows_dst_warning_and_exits_1(demo_kit):
     result = run_cli("run", "--check", "--kit", str(demo_kit.home))
     assert result.exit_code == 1
     assert "night" in result.stdout and "02:00 and 03:00" in result.stderr
-    assert "export-morning" not in result.stdout  # the site file replaced the built-in one
+    assert "export-daytime" not in result.stdout  # the site file replaced the built-in one
+
+
+# --- the cadence ------------------------------------------------------------------------------------------
+
+def test_default_schedule_exports_every_30_minutes_in_daytime_across_dst():
+    jobs = load_jobs(None, CPH)
+    exports = [j for j in jobs if j.action == "export"]
+    assert [j.id for j in exports] == ["export-daytime"]
+    for day in (dt.date(2026, 11, 23), dt.date(2026, 3, 29), dt.date(2026, 10, 25)):  # a plain day, both DST days
+        start = dt.datetime.combine(day, dt.time(0, 0), CPH)
+        times = due_times(exports[0], CPH, start, start + dt.timedelta(hours=23, minutes=59))
+        local = [x.astimezone(CPH) for x in times]
+        assert len(times) == 36 and local[0].time() == dt.time(5, 0) and local[-1].time() == dt.time(22, 30)
+        assert all(b - a == dt.timedelta(minutes=30) for a, b in zip(times, times[1:]))  # in elapsed time too
+    assert not [w for w in dst_warnings(exports)], "exports stay out of the DST hour"
+
+
+def test_twice_daily_stays_available_as_a_built_in(tmp_path):
+    (tmp_path / "schedules").mkdir()
+    (tmp_path / "schedules" / "default.toml").write_text('format_version = 1\nuse = "twice-daily"\n')
+    jobs = load_jobs(tmp_path, CPH)
+    assert {j.id: j.cron for j in jobs if j.action == "export"} == {"export-morning": "0 5 * * *",
+                                                                    "export-afternoon": "0 14 * * *"}
+    assert "export-daytime" not in {j.id for j in load_jobs(tmp_path, CPH)}
+
+
+@pytest.mark.parametrize("job,error", [
+    ('action = "export"\ncron = "*/15 6-21 * * *"', None),
+    ('action = "export"\ncron = "0,15,30,45 * * * *"', None),
+    ('action = "export"\ncron = "*/10 6-21 * * *"', "every 10 minutes"),
+    ('action = "export"\ncron = "0,5 8 * * *"', "every 5 minutes"),
+    ('action = "export"\nevery_seconds = 900', None),
+    ('action = "export"\nevery_seconds = 600', "at most every 900 s"),
+    ('action = "export"\nevery_seconds = 4\ndrill = true', None),
+    ('action = "verify"\ncron = "*/5 * * * *"', None),  # the bound is for exports only
+])
+def test_exports_run_at_most_every_15_minutes(demo_kit, job, error):
+    (demo_kit.home / "schedules").mkdir(exist_ok=True)
+    (demo_kit.home / "schedules" / "default.toml").write_text(f'format_version = 1\n[[jobs]]\nid = "j"\n{job}\n')
+    result = run_cli("run", "--check", "--kit", str(demo_kit.home))
+    if error is None:
+        assert result.exit_code in (0, 1), result.output
+    else:
+        assert result.exit_code == 10 and error in result.stderr and "default.toml:" in result.stderr, result.output
 
 
 # --- retries ----------------------------------------------------------------------------------------------
@@ -235,11 +279,12 @@ def test_lock_left_by_a_killed_process_is_taken_over(demo_kit):
 # --- a real `nodkit run` ----------------------------------------------------------------------------------
 
 FAST_SCHEDULE = """format_version = 1
-# replaces the built-in default.toml (05:00/14:00/hourly) for this test
+# replaces the built-in default.toml (every 30 minutes, hourly verify) for this test
 [[jobs]]
 id = "export-fast"
 action = "export"
 every_seconds = {every}
+drill = true
 """
 
 
@@ -266,6 +311,8 @@ def test_real_run_exports_on_time_survives_sigkill_and_catches_up(demo_kit, tmp_
     home = demo_kit.home
     (home / "schedules").mkdir(exist_ok=True)
     (home / "schedules" / "default.toml").write_text(FAST_SCHEDULE.format(every=4))
+    cfg = home / "nodkit.toml"  # a set every 4 seconds although the sources do not change
+    cfg.write_text(cfg.read_text("utf-8").replace("[export]\n", "[export]\nskip_unchanged = false\n", 1), "utf-8")
     store = Store(home / "store")
     initial = {s.id for s in store.sets()}
     latest_before = store.latest_id()
@@ -332,7 +379,7 @@ def test_reload_picks_up_a_changed_schedule_file(demo_kit):
     sched = KitScheduler(home)
     sched._scheduler = BlockingScheduler(timezone=sched.config.timezone)
     sched._install_jobs()
-    assert {j.id for j in sched._scheduler.get_jobs()} == {"export-morning", "export-afternoon", "verify-hourly"}
+    assert {j.id for j in sched._scheduler.get_jobs()} == {"export-daytime", "verify-hourly"}
     (home / "schedules").mkdir(exist_ok=True)
     (home / "schedules" / "default.toml").write_text(FAST_SCHEDULE.format(every=30))
     sched._housekeeping()  # notices the new file

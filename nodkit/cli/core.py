@@ -63,6 +63,9 @@ def _export_json(result, extra: dict | None = None) -> dict:
         "kit": str(result.set.path.parents[2]),
         "set": result.id, "status": result.status, "latest": result.latest, "reasons": result.reasons,
         "warnings": result.warnings, "seconds": round(result.seconds, 2), "pruned": result.pruned,
+        "unchanged": result.status == "unchanged",
+        "checked_at": result.check.checked_at if result.check else None,
+        "unchanged_since": result.check.unchanged_since if result.check else None,
         "files": [{"path": str(f.path.resolve()), "template": f.template, "audience": f.audience, "unit": f.unit,
                    "pages": f.pages, "rows": f.rows, "flagged_rows": f.flagged_rows} for f in result.files],
     }
@@ -70,7 +73,12 @@ def _export_json(result, extra: dict | None = None) -> dict:
     return data
 
 
-def _print_export(result) -> None:
+def _print_export(result, tz=None) -> None:
+    if result.check is not None:
+        click.echo(f"No new set: {result.check.text(tz)}; LATEST stays {result.id} ({result.seconds:.1f} s)")
+        for warning in result.warnings:
+            click.echo(f"  ! {warning}", err=True)
+        return
     click.echo(f"Set {result.id}: {result.status}{'' if result.latest else ' (NOT made LATEST)'}, "
                f"{len(result.files)} files, {sum(f.pages for f in result.files)} pages, {result.seconds:.1f} s")
     for f in result.files:
@@ -140,22 +148,26 @@ def _fleet_demo(base: Path, as_json: bool) -> None:
 @kit_option
 @json_option
 @click.option("--no-prune", is_flag=True, help="Do not apply retention after a good export.")
-def export(kit, as_json, no_prune):
+@click.option("--force", is_flag=True, help="Write a new set even when no source changed since LATEST.")
+def export(kit, as_json, no_prune, force):
     """Fetch every dataset, render, encrypt and publish a new export set.
 
     Only a complete ('good') set becomes LATEST; a partial set (a source
     failed), an incomplete one (an expected list empty, all rows filtered or
     flagged, rows that could not be placed) or a suspect one (row counts
     collapsed) is kept for inspection and exits 1. Retention runs after a
-    good set.
+    good set. When every dataset was read and none changed since LATEST, no
+    set is written: the run is recorded as "checked at HH.MM, sources
+    unchanged since …" (exit 0).
     """
     from nodkit.export.pipeline import run_export
-    result = run_export(_load(kit), progress=_progress, prune=not no_prune)
+    config = _load(kit)
+    result = run_export(config, progress=_progress, prune=not no_prune, force=force)
     if as_json:
         _emit(_export_json(result))
     else:
-        _print_export(result)
-    sys.exit(0 if result.status == "good" else 1)  # partial, incomplete, suspect: WARNING
+        _print_export(result, config.timezone)
+    sys.exit(0 if result.ok else 1)
 
 
 @cli.group()

@@ -113,6 +113,8 @@ def status(kit, as_json):
                    f"{age_text(v.age_seconds)} old")
     else:
         click.echo("LATEST:    none (no good export set yet)")
+    if v.check_text:
+        click.echo(f"Sources:   {v.check_text}; no new set was needed")
     last = st.last_run
     if last:
         click.echo(f"Last run:  {last['job']} ({last['action']}) finished {when(last['finished'])}: "
@@ -134,7 +136,13 @@ def status(kit, as_json):
     if v.disk_total_bytes:
         click.echo(f"Disk:      store uses {st.store_bytes / 1e6:.1f} MB; {v.disk_free_bytes / 1e9:.1f} GB free "
                    f"of {v.disk_total_bytes / 1e9:.1f} GB ({v.disk_free_percent:.1f} %)")
-    click.echo(f"Sets ({len(st.sets)}), retention {config.retention.days:g} days, keep_min {config.retention.keep_min}:")
+    if st.tiers:
+        click.echo("Tiers:     " + "; ".join(f"{tier} {row['sets']} set(s) {row['bytes'] / 1e6:.1f} MB"
+                                          for tier, row in st.tiers.items()))
+    if v.projected_bytes:
+        click.echo(f"Projected: {v.projected_bytes / 1e9:.2f} GB for {config.retention.days:g} days at this schedule "
+                   "if every run makes a set")
+    click.echo(f"Sets ({len(st.sets)}), retention: {config.retention.describe()}:")
     for s in st.sets:
         made = s.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if s.created_at else "?"
         click.echo(f"  {s.id}  {made}  {s.status:<8} {'LATEST ' if s.latest else ''}"
@@ -153,9 +161,11 @@ def status(kit, as_json):
 @json_option
 @click.option("--dry-run", is_flag=True, help="Print every decision with its reason; delete nothing.")
 def prune(kit, as_json, dry_run):
-    """Apply retention now: delete sets older than retention.days.
+    """Apply retention now: the tiered policy of [retention].
 
-    Never deletes LATEST or the newest keep_min good sets; partial and
+    Keeps every set of the last `hours` (24), then the last good set of
+    each day for `days` (7) and each day's newest set that is not good as
+    evidence. Never deletes LATEST or the newest keep_min good sets; partial and
     suspect sets neither protect nor displace good ones; unfinished work in
     store/.incoming is removed. Takes the store lock (waits for nothing: if
     an export is running, exits 17). A set leaves sets/ first, then its files
@@ -166,15 +176,17 @@ def prune(kit, as_json, dry_run):
     result = prune_store(Store(config.store), config.retention, config.now(), dry_run=dry_run)
     if as_json:
         _emit({"kit": str(config.home), "dry_run": dry_run,
-               "policy": {"days": config.retention.days, "keep_min": config.retention.keep_min},
+               "policy": {"hours": config.retention.hours, "days": config.retention.days,
+                          "keep_min": config.retention.keep_min},
                "debris": result.debris,
-               "decisions": [{"set": d.set_id, "keep": d.keep, "reason": d.reason} for d in result.decisions]})
+               "decisions": [{"set": d.set_id, "keep": d.keep, "tier": d.tier, "reason": d.reason}
+                             for d in result.decisions]})
         return
-    click.echo(f"Policy: remove sets older than {config.retention.days:g} days; always keep LATEST and the newest "
-               f"{config.retention.keep_min} good sets.{' (dry run: nothing is deleted)' if dry_run else ''}")
+    click.echo(f"Policy: {config.retention.describe()}.{' (dry run: nothing is deleted)' if dry_run else ''}")
     verb_remove = "would remove" if dry_run else "removed"
     for d in result.decisions:
-        click.echo(f"  {d.set_id}  {'keep        ' if d.keep else verb_remove + ' ' * (12 - len(verb_remove))}{d.reason}")
+        click.echo(f"  {d.set_id}  {'keep        ' if d.keep else verb_remove + ' ' * (12 - len(verb_remove))}"
+                   f"{d.tier:<9} {d.reason}")
     for name in result.debris:
         click.echo(f"  .incoming/{name}  {verb_remove}: unfinished work of an interrupted run")
     removed = sum(not d.keep for d in result.decisions)

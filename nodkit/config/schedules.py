@@ -6,6 +6,14 @@ schedules/ replaces it, a new file adds jobs. A job has an id, an action
 (APScheduler's CronTrigger, correct across DST). For tests and drills a job
 may instead give `every_seconds`.
 
+Export jobs run at most every 15 minutes (MIN_EXPORT_MINUTES): a cron whose
+fire times come closer is a config error, and so is an export every_seconds
+below 900 unless the job says `drill = true`. A built-in file with
+`optional = true` (schedules/twice-daily.toml: 05:00 and 14:00) adds no jobs
+by itself; a kit's schedule file takes its jobs with `use = "twice-daily"`
+(a kit schedules/default.toml saying only that replaces the built-in
+every-30-minutes default with the twice-daily pattern).
+
 `due_times` answers "when should this job have run between A and B?", which
 the scheduler uses for catch-up and verify uses for freshness.
 """
@@ -27,6 +35,7 @@ ACTIONS = ("export", "sync", "verify")  # sync: a station pulls from its exporte
 INTERVAL_ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 DST_HOUR = 2  # 02:00-02:59 local is skipped or repeated when the clocks change (EU rules)
 FORMAT_VERSION = 1
+MIN_EXPORT_MINUTES = 15  # more often gains little (the export takes about a minute) and wears the PC
 
 
 @dataclass(frozen=True)
@@ -56,13 +65,36 @@ def schedule_files(kit_home: Path | None) -> dict[str, Path]:
     return dict(sorted(files.items()))
 
 
-def load_file(path: Path, tz: dt.tzinfo) -> list[Job]:
+def _min_gap(cron: str) -> dt.timedelta | None:
+    """The shortest time between two fire times of `cron` over a week (in UTC: no DST artefacts)."""
+    trigger = CronTrigger.from_crontab(cron, timezone=dt.timezone.utc)
+    start = dt.datetime(2001, 1, 1, tzinfo=dt.timezone.utc)
+    times, previous, probe = [], None, start
+    while len(times) < 20_000:
+        nxt = trigger.get_next_fire_time(previous, probe)
+        if nxt is None or nxt > start + dt.timedelta(days=7):
+            break
+        times.append(nxt)
+        previous, probe = nxt, nxt + dt.timedelta(microseconds=1)
+    return min((b - a for a, b in zip(times, times[1:])), default=None)
+
+
+def load_file(path: Path, tz: dt.tzinfo, *, optional_too: bool = False) -> list[Job]:
+    """The jobs of one schedule file; [] for an optional built-in unless `optional_too`."""
     doc = tomlfile.load(path, ConfigError)
     top = tomlfile.Reader(doc, (), doc.data, ConfigError)
     version = top.get("format_version", int, FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise top.fail("format_version", f"this nodkit reads schedule format {FORMAT_VERSION}, file says {version}")
+    optional = top.get("optional", bool, False)
+    use = top.get("use", str, None)
     jobs = []
+    if use is not None:
+        library = builtin_dir("schedules") / f"{use}.toml"
+        if not library.is_file() or library.resolve() == path.resolve():
+            raise top.fail("use", f"no built-in schedule '{use}' (built-in: "
+                                  f"{', '.join(sorted(p.stem for p in builtin_dir('schedules').glob('*.toml')))})")
+        jobs += load_file(library, tz, optional_too=True)
     for i, raw in enumerate(top.get("jobs", list, [])):
         if not isinstance(raw, dict):
             raise top.fail("jobs", "use [[jobs]] tables")
@@ -75,15 +107,24 @@ def load_file(path: Path, tz: dt.tzinfo) -> list[Job]:
             raise r.fail("cron", "give exactly one of cron = \"M H DOM MON DOW\" or every_seconds")
         if every is not None and every <= 0:
             raise r.fail("every_seconds", "must be greater than 0")
+        drill = r.get("drill", bool, False)
         if cron is not None:
             try:
                 CronTrigger.from_crontab(cron, timezone=tz)
             except ValueError as exc:
                 raise r.fail("cron", f"invalid cron expression: {exc}") from None
+            gap = _min_gap(cron) if action == "export" else None
+            if gap is not None and gap < dt.timedelta(minutes=MIN_EXPORT_MINUTES):
+                raise r.fail("cron", f"export job '{job_id}' would run every {gap.total_seconds() / 60:g} minutes; "
+                                     f"exports run at most every {MIN_EXPORT_MINUTES} minutes "
+                                     f"(e.g. \"*/15 6-21 * * *\")")
+        elif action == "export" and every < MIN_EXPORT_MINUTES * 60 and not drill:
+            raise r.fail("every_seconds", f"export job '{job_id}' every {every:g} s; exports run at most every "
+                                          f"{MIN_EXPORT_MINUTES * 60} s (add drill = true for a drill or a test)")
         r.check_unknown()
         jobs.append(Job(id=job_id, action=action, cron=cron, every_seconds=every, source=doc.where("jobs", i)))
     top.check_unknown()
-    return jobs
+    return [] if optional and not optional_too else jobs
 
 
 def load_jobs(kit_home: Path | None, tz: dt.tzinfo) -> list[Job]:

@@ -132,6 +132,7 @@ class KitConfig:
     location: str | None = None  # where the kit PC stands (printed on the guide)
     contact: str | None = None   # whom to call when printing fails (printed on the guide)
     workers: int | str = "auto"  # render processes: "auto" (one per core) or a number
+    skip_unchanged: bool = True  # no new set when every source is unchanged since LATEST (store/CHECKED)
     station: StationConfig | None = None  # set: this kit is a print station (sync instead of export)
 
     @property
@@ -187,9 +188,12 @@ def load_config(home: Path) -> KitConfig:
     kit.check_unknown()
 
     ret = top.sub("retention")
-    policy = RetentionPolicy(days=ret.get("days", float, 7.0), keep_min=ret.get("keep_min", int, 3))
+    policy = RetentionPolicy(days=ret.get("days", float, 7.0), keep_min=ret.get("keep_min", int, 3),
+                             hours=ret.get("hours", float, 24.0))
     if policy.days <= 0:
         raise ret.fail("days", "must be greater than 0")
+    if policy.hours < 0:
+        raise ret.fail("hours", "must be 0 or more (0: only the daily tier)")
     if policy.keep_min < 1:
         raise ret.fail("keep_min", "must be at least 1: the newest good set is always kept")
     ret.check_unknown()
@@ -201,6 +205,7 @@ def load_config(home: Path) -> KitConfig:
     workers = exp.get("workers", (str, int), "auto")
     if (isinstance(workers, str) and workers != "auto") or (isinstance(workers, int) and not 1 <= workers <= 64):
         raise exp.fail("workers", f"must be \"auto\" or a number of processes from 1 to 64; got '{workers}'")
+    skip_unchanged = exp.get("skip_unchanged", bool, True)
     exp.check_unknown()
 
     sch = top.sub("scheduler")
@@ -288,7 +293,8 @@ def load_config(home: Path) -> KitConfig:
     return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
                      suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
                      printer=printer, path=path, monitoring=monitoring, scheduler=scheduler,
-                     location=location, contact=contact, workers=workers, station=station)
+                     location=location, contact=contact, workers=workers, station=station,
+                     skip_unchanged=skip_unchanged)
 
 
 def _station(r, home: Path) -> StationConfig:

@@ -16,6 +16,16 @@ Status of a set:
               ready-made report lost that share of its pages
 Only a good set becomes LATEST and only after a good set is anything pruned
 (DESIGN rule 1). The CLI and the scheduler both call `run_export`.
+
+No change, no new set: every dataset's digest (sources.base.snapshot_digest)
+is recorded in the manifest. When a run reads every dataset successfully and
+nothing differs from LATEST — digests, reader warnings, `inputs_digest` (nodkit
+version, nodkit.toml, templates, password generations, signing key), the local
+date (lists with a horizon change with the day) — and LATEST is sound (signed,
+every file present at its size) and younger than half of max_age_hours (its
+binder covers say "valid until"), the run writes no set: its result has status
+"unchanged" and store/CHECKED records when it checked (nodkit.store.check).
+Anything else, a failed dataset above all, is a normal export as before.
 """
 
 from __future__ import annotations
@@ -41,8 +51,9 @@ from nodkit.render.parallel import BinderJob, RenderJob, RenderPool, end_leftove
 from nodkit.render.stamp import stamp_and_encrypt
 from nodkit.export.reports import ReportList, compare_with_last_good, plan_reports
 from nodkit.sources import describe, open_source
-from nodkit.sources.base import Snapshot
-from nodkit.store.sets import ExportSet, Store, UnitFolders, apply_retention, new_set_id
+from nodkit.sources.base import Snapshot, snapshot_digest
+from nodkit.store.check import CheckRecord, remove_check, write_check
+from nodkit.store.sets import MANIFEST, SIGNATURE, ExportSet, Store, UnitFolders, apply_retention, new_set_id
 from nodkit.lists.templates import Template, load_templates
 from nodkit.lists.validate import PreparedList, prepare
 from nodkit.export import completeness
@@ -66,8 +77,8 @@ class ExportedFile:
 
 @dataclass
 class ExportResult:
-    set: ExportSet
-    status: str
+    set: ExportSet  # the new set; for an "unchanged" run, LATEST (no set was written)
+    status: str  # good | partial | suspect | unchanged (every source read, nothing changed: no new set)
     reasons: list[str]
     files: list[ExportedFile]
     latest: bool
@@ -77,10 +88,16 @@ class ExportResult:
     # CPU seconds {"render": {template: s}, "encrypt": s} (render in whichever process did it),
     # "fetch_wall"/"validate_wall" seconds, "render_peak_rss": bytes, the largest rendering process's peak
     timings: dict = field(default_factory=dict)
+    check: CheckRecord | None = None  # set when status is "unchanged"
 
     @property
     def id(self) -> str:
         return self.set.id
+
+    @property
+    def ok(self) -> bool:
+        """The newest good lists are current: a good set was made, or nothing changed since LATEST."""
+        return self.status in ("good", "unchanged")
 
 
 def plan_lists(config: KitConfig, templates: dict[str, Template]) -> dict[str, list[str]]:
@@ -139,13 +156,38 @@ def _suspect_reasons(config: KitConfig, store: Store, row_counts: dict[str, int]
 
 
 def run_export(config: KitConfig, now: dt.datetime | None = None, *, progress: Progress | None = None,
-               prune: bool = True, appendices: list[Appendix] | None = None) -> ExportResult:
-    """Run one export. `appendices` (plaintext PDF bytes in memory) are added to every binder."""
+               prune: bool = True, appendices: list[Appendix] | None = None, force: bool = False) -> ExportResult:
+    """Run one export. `appendices` (plaintext PDF bytes in memory) are added to every binder.
+    `force` writes a new set even when nothing changed since LATEST."""
     if config.station is not None:  # a station has no datasets: an "export" would be an empty set
         from nodkit.errors import ConfigError
         raise ConfigError(f"{config.path}: this kit is a print station; its lists come from the exporter",
                           hint="sync instead: nodkit station sync")
-    return Export(config, now or config.now(), progress=progress, prune=prune, appendices=appendices).run()
+    return Export(config, now or config.now(), progress=progress, prune=prune, appendices=appendices,
+                  force=force).run()
+
+
+def inputs_digest(config: KitConfig, templates: dict[str, Template], secrets: dict,
+                  appendices: list[Appendix] | None) -> str:
+    """SHA-256 of what shapes a set besides the data and the date: a change to any of them is a new set."""
+    digest = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        digest.update(f"{label}\0{len(data)}\0".encode("utf-8") + data)
+
+    add("nodkit", __version__.encode())
+    add("config", config.path.read_bytes() if config.path else b"")
+    for tid, template in sorted(templates.items()):
+        try:
+            add(f"template {tid}", Path(template.source).read_bytes())
+        except OSError:
+            add(f"template {tid}", repr(template).encode("utf-8"))
+    for audience, secret in sorted(secrets.items()):
+        add(f"password {audience}", str(secret.generation).encode())
+    add("signing key", (config.keys / "signing.pub").read_bytes())
+    for appendix in appendices or []:  # None: the printing guide, made from config and version
+        add(f"appendix {appendix.title}", hashlib.sha256(appendix.pdf).digest())
+    return digest.hexdigest()
 
 
 # Lists handed to the render processes and not yet back, in rows per process: enough
@@ -169,8 +211,9 @@ class Export:
     publish → prune). `run()` is the whole of it."""
 
     def __init__(self, config: KitConfig, now: dt.datetime, *, progress: Progress | None = None,
-                 prune: bool = True, appendices: list[Appendix] | None = None):
+                 prune: bool = True, appendices: list[Appendix] | None = None, force: bool = False):
         self.config, self.now, self.progress, self.do_prune = config, now, progress, prune
+        self.force = force or not config.skip_unchanged
         self.appendices = appendices
         self.started = time.monotonic()
         self.reasons: list[str] = []   # why the set is not good (partial, suspect)
@@ -207,6 +250,9 @@ class Export:
                 tmp.unlink(missing_ok=True)
             self._note_missing_templates()
             self.fetch()
+            check = self.unchanged()
+            if check is not None:
+                return self.record_check(check)
             self.guide = _render_guide(self.config)  # once: every binder's last page, and the store's guide file
             if self.appendices is None:
                 self.appendices = [Appendix(GUIDE_TITLE, self.guide)] if self.guide else []
@@ -251,6 +297,59 @@ class Export:
                           for w in snap.warnings]
         # the rows themselves are let go while rendering, once the last list that reads them is validated
         self.row_counts = {name: len(snap.rows) for name, snap in self.snapshots.items()}
+        started = time.perf_counter()
+        self.digests = {name: snapshot_digest(snap) for name, snap in self.snapshots.items()}
+        self.inputs = inputs_digest(self.config, self.usable, self.secrets, self.appendices)
+        self.timings["digest_wall"] = time.perf_counter() - started
+
+    # -- no change, no new set -----------------------------------------------------------------------
+    def unchanged(self) -> CheckRecord | None:
+        """The check record when this run would make the same lists as LATEST, else None (and why, logged)."""
+        if self.force:
+            return None
+        previous, why = self.store.newest_good(), None
+        latest_id = self.store.latest_id()
+        manifest = previous.manifest if previous is not None else None
+        if self.reasons or self.fetch_errors:
+            why = "a dataset or template failed"
+        elif previous is None or manifest is None or previous.id != latest_id or previous.status != "good":
+            why = "no good LATEST set to compare with"
+        elif manifest.inputs_digest != self.inputs:
+            why = "nodkit, nodkit.toml, a template, a password or the signing key changed"
+        elif set(manifest.datasets) != set(self.snapshots):
+            why = "the datasets are not the same"
+        else:
+            created = previous.created_at
+            changed = [name for name, snap in sorted(self.snapshots.items())
+                       if manifest.datasets[name].error is not None or manifest.datasets[name].digest is None
+                       or manifest.datasets[name].digest != self.digests[name]
+                       or manifest.datasets[name].warnings != list(snap.warnings)]
+            tz = self.config.timezone
+            if changed:
+                why = "changed: " + ", ".join(changed)
+            elif created > self.now or created.astimezone(tz).date() != self.now.astimezone(tz).date():
+                why = f"LATEST {previous.id} is from another day"
+            elif (self.now - created).total_seconds() >= self.config.max_age_hours * 1800:
+                why = f"LATEST {previous.id} is older than half of max_age_hours"
+            else:
+                why = _unsound(previous, self.config)
+        if why is not None:
+            log.info("sources: a new set is made (%s)", why)
+            return None
+        return CheckRecord(checked_at=self.now.isoformat(timespec="seconds"), set_id=previous.id,
+                           unchanged_since=manifest.created_at, datasets=dict(sorted(self.digests.items())))
+
+    def record_check(self, check: CheckRecord) -> ExportResult:
+        """No set is written: store/CHECKED says when the unchanged sources were read; then retention."""
+        write_check(self.store.root, check, self.config.keys)
+        self.published = self.store.load(check.set_id)
+        self.status = "unchanged"
+        self.prune()  # a successful run: the hourly tier ages into the daily one without new sets
+        seconds = time.monotonic() - self.started
+        log.info("export: no new set, %s, %.1f s", check.text(self.config.timezone), seconds)
+        return ExportResult(set=self.published, status="unchanged", reasons=[], files=[], latest=True,
+                            seconds=seconds, warnings=self.warnings, pruned=self.pruned, timings=self.timings,
+                            check=check)
 
     def check_reports(self) -> None:
         """Ready-made reports: each one skipped names itself (partial), each compared with the last
@@ -504,21 +603,24 @@ class Export:
         datasets = {name: DatasetEntry(source=snap.source, kind=snap.kind,
                                        as_of=snap.as_of.isoformat(timespec="seconds"),
                                        rows=self.row_counts[name], flagged_rows=self.dataset_flags.get(name, 0),
-                                       warnings=list(snap.warnings))
+                                       warnings=list(snap.warnings), digest=self.digests[name])
                     for name, snap in self.snapshots.items()}
         datasets |= {name: DatasetEntry(source=describe(config.datasets[name]), kind=config.datasets[name].kind,
                                         as_of=None, rows=0, error=err)
                      for name, err in self.fetch_errors.items()}
         return Manifest(set_id=self.set_id, created_at=self.now.isoformat(timespec="seconds"), kit=config.name,
                         nodkit_version=__version__, status=self.status, status_reasons=self.reasons,
-                        datasets=datasets, files=self.files)
+                        datasets=datasets, files=self.files, inputs_digest=self.inputs)
 
     def publish(self, manifest: Manifest) -> ExportSet:
-        return self.store.publish(self.incoming, manifest, self.config.keys, make_latest=(self.status == "good"))
+        published = self.store.publish(self.incoming, manifest, self.config.keys, make_latest=(self.status == "good"))
+        if self.status == "good":
+            remove_check(self.store.root)  # it names the previous LATEST
+        return published
 
     def prune(self) -> None:
-        """Retention, only after a good set (DESIGN rule 1)."""
-        if self.do_prune and self.status == "good":
+        """Retention, only after a good set or an unchanged check (DESIGN rule 1)."""
+        if self.do_prune and self.status in ("good", "unchanged"):
             decisions = apply_retention(self.store, self.config.retention, self.now)
             self.pruned = [d.set_id for d in decisions if not d.keep]
             _forget_old_passwords(self.store, self.book, self.config)
@@ -538,6 +640,24 @@ class Export:
         for reason in self.reasons:
             log.warning("set %s: %s", self.set_id, reason)
         return result
+
+
+def _unsound(previous: ExportSet, config: KitConfig) -> str | None:
+    """Why LATEST cannot stand for this run's lists (signature, a file missing or of another size), or None.
+
+    Cheap on purpose (no hashing of every PDF): `verify` checks the hashes and
+    the encryption of LATEST on every run and is CRITICAL when they fail."""
+    try:
+        data = (previous.path / MANIFEST).read_bytes()
+        signature = (previous.path / SIGNATURE).read_bytes()
+        if not crypto.check_signature(crypto.load_public(config.keys), data, signature):
+            return f"LATEST {previous.id}: the manifest signature does not match"
+        for entry in previous.manifest.files:
+            if (previous.path / entry.path).stat().st_size != entry.bytes:
+                return f"LATEST {previous.id}: {entry.path} has another size than its manifest says"
+    except OSError as exc:
+        return f"LATEST {previous.id}: {exc.filename}: {exc.strerror}"
+    return None
 
 
 def _without_rows(prepared: PreparedList) -> PreparedList:

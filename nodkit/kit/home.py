@@ -58,7 +58,8 @@ timezone = "Europe/Copenhagen"
 max_age_hours = 26              # verify is CRITICAL when the newest good lists are older
 
 [retention]
-days = 7                        # sets older than this are deleted ...
+hours = 24                      # every set of the last 24 hours is kept ...
+days = 7                        # ... then the last good set of each day for 7 days; older sets are deleted ...
 keep_min = 3                    # ... but never the newest 3 good sets
 
 [export]

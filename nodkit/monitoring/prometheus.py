@@ -43,6 +43,14 @@ def render(report: VerifyReport) -> str:
                [(kit, float(report.latest_created.timestamp()))])
         metric("nodkit_latest_age_seconds", "gauge", "Age of the newest good export set.",
                [(kit, float(report.age_seconds or 0.0))])
+        metric("nodkit_fresh_timestamp_seconds", "gauge",
+               "What freshness is judged from: the newer of LATEST's creation and the last run that read every "
+               "source and found it unchanged since LATEST (Unix time).",
+               [(kit, float(report.fresh_as_of.timestamp()))])
+    if report.sources_checked_at is not None:
+        metric("nodkit_sources_checked_timestamp_seconds", "gauge",
+               "The last run that read every source and found nothing changed since LATEST, so wrote no set "
+               "(Unix time).", [(kit, float(report.sources_checked_at.timestamp()))])
     statuses = sorted({"good", "partial", "incomplete", "suspect", "broken", *report.sets_by_status})
     metric("nodkit_sets", "gauge", "Export sets in the store, by status.",
            [(f'{kit},status="{_label(s)}"', report.sets_by_status.get(s, 0)) for s in statuses])

@@ -27,6 +27,7 @@ class SetRow:
     bytes: int
     keep: bool
     reason: str
+    tier: str = "kept"  # the retention rule that decided (store.retention.TIERS)
 
 
 @dataclass
@@ -38,6 +39,17 @@ class KitStatus:
     heartbeat: heartbeat.Heartbeat | None
     sets: list[SetRow] = field(default_factory=list)
     store_bytes: int = 0
+
+    @property
+    def tiers(self) -> dict[str, dict]:
+        """Disk use per retention tier: {"hourly": {"sets": 12, "bytes": …}, …}, in TIERS order."""
+        from nodkit.store.retention import TIERS
+        out: dict[str, dict] = {}
+        for s in self.sets:
+            row = out.setdefault(s.tier, {"sets": 0, "bytes": 0})
+            row["sets"] += 1
+            row["bytes"] += s.bytes
+        return {t: out[t] for t in sorted(out, key=lambda t: TIERS.index(t) if t in TIERS else len(TIERS))}
 
     @property
     def last_run(self) -> dict | None:
@@ -64,12 +76,15 @@ class KitStatus:
             "exit_code": v.exit_code, "latest": v.latest,
             "latest_created_at": v.latest_created.isoformat() if v.latest_created else None,
             "age_seconds": v.age_seconds, "missed_runs": v.missed_runs,
+            "sources_checked_at": v.sources_checked_at.isoformat() if v.sources_checked_at else None,
+            "check": v.check_text,
             "last_run": self.last_run, "next_run": self.next_run,
             "heartbeat_at": self.heartbeat.updated_at if self.heartbeat else None,
             "sets": [{"set": s.id, "created_at": s.created_at.isoformat() if s.created_at else None,
                       "status": s.status, "latest": s.latest, "files": s.files, "bytes": s.bytes,
-                      "keep": s.keep, "reason": s.reason} for s in self.sets],
-            "store_bytes": self.store_bytes, "disk_free_bytes": v.disk_free_bytes,
+                      "keep": s.keep, "reason": s.reason, "tier": s.tier} for s in self.sets],
+            "tiers": self.tiers, "store_bytes": self.store_bytes,
+            "projected_bytes": v.projected_bytes, "disk_free_bytes": v.disk_free_bytes,
             "disk_total_bytes": v.disk_total_bytes,
             "problems": [p.to_dict() for p in v.problems],
         }
@@ -87,6 +102,7 @@ def kit_status(config: KitConfig, now: dt.datetime | None = None) -> KitStatus:
         d = decisions.get(s.id)
         rows.append(SetRow(id=s.id, created_at=s.created_at, status=s.status, latest=s.id == latest,
                            files=len(s.manifest.files) if s.manifest else None, bytes=s.size(),
-                           keep=d.keep if d else True, reason=d.reason if d else "?"))
+                           keep=d.keep if d else True, reason=d.reason if d else "?",
+                           tier=d.tier if d else "kept"))
     return KitStatus(kit=config.name, home=str(config.home), now=now, verify=report,
                      heartbeat=heartbeat.read(config.home), sets=rows, store_bytes=sum(r.bytes for r in rows))

@@ -17,7 +17,9 @@ Levels (docs/monitoring.md):
 - `all_sets=True`: checks every set in full, not only LATEST.
 
 Health beyond the files: freshness against the export schedule (WARNING after
-one missed run, CRITICAL after two or beyond max_age_hours), free disk space
+one missed run, CRITICAL after two or beyond max_age_hours; counted from the
+last run that found every source unchanged since LATEST, store/CHECKED, when
+that record is signed, names LATEST and is newer than it), free disk space
 on the store's filesystem, the printer queue (lpstat), clock sanity and the
 scheduler heartbeat, and the days since each unit's last drill (WARNING after
 drill_warn_days). Thresholds: [monitoring] in nodkit.toml.
@@ -41,6 +43,7 @@ from nodkit.config.settings import KitConfig
 from nodkit.errors import CRITICAL, OK, UNKNOWN, WARNING, NodkitError
 from nodkit.security.pdfsecurity import PdfSecurityError, looks_like_pdf, read_encryption
 from nodkit.distribution.sync import NEWEST_RECORD, read_state
+from nodkit.store import check as store_check
 from nodkit.store.sets import MANIFEST, SET_ID, SIGNATURE, ExportSet, Store
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,8 @@ CLOCK_SLACK = dt.timedelta(minutes=5)
 KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log", "audit.head",
                       "fleet"}  # fleet/: stations' signed status files on an exporter (docs/distribution.md)
 # What may live directly in store/ besides sets/ (.LATEST.*.tmp exists for an instant while LATEST is replaced).
-KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", "PUBLISHED", ".lock", ".run.lock", NEWEST_RECORD}
+KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", "PUBLISHED", ".lock", ".run.lock", NEWEST_RECORD,
+                       store_check.FILE}
 GUIDE = "udskrivningsvejledning.pdf"  # the one deliberately plain PDF (nodkit.guide): checked to be just that
 # fsutil.write_atomic's temporary files of the files above (they exist for an instant; the next export removes
 # one a crash left behind); a plain PDF under such a name is still reported
@@ -61,7 +65,7 @@ REPLACED_ENTRIES = ("LATEST", "PUBLISHED", GUIDE)
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
          "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "spool", "heartbeat", "debris",
-         "sync", "drill", "unknown")
+         "sync", "drill", "check", "unknown")
 
 
 @dataclass
@@ -89,10 +93,17 @@ class VerifyReport:
     sets_checked: list[str] = field(default_factory=list)
     sets_by_status: dict[str, int] = field(default_factory=dict)
     files_checked: int = 0
-    missed_runs: int | None = None  # export runs due since LATEST was made (None: no export schedule)
+    missed_runs: int | None = None  # export runs due since LATEST was made or last checked (None: no export schedule)
+    # the last run that read every source and found nothing changed since LATEST (store/CHECKED), when valid
+    sources_checked_at: dt.datetime | None = None
+    check_text: str | None = None  # "checked at 10.30, sources unchanged since 08.00 (set …)"
     next_due: dt.datetime | None = None
     disk_free_bytes: int | None = None
     disk_total_bytes: int | None = None
+    # the retention policy's footprint at this schedule if every run made a set of LATEST's size
+    projected_bytes: int | None = None
+    store_sets_bytes: int = 0  # what the published sets use now (manifest sizes)
+    latest_bytes: int = 0
     heartbeat_at: dt.datetime | None = None
     role: str = "exporter"  # "station": sets come from an exporter (docs/distribution.md)
     sync: dict | None = None  # a station's last sync (logs/sync.json)
@@ -116,6 +127,12 @@ class VerifyReport:
         return max(0.0, (self.checked_at - self.latest_created).total_seconds())
 
     @property
+    def fresh_as_of(self) -> dt.datetime | None:
+        """What freshness is judged from: the newer of LATEST's creation and a valid unchanged check."""
+        times = [t for t in (self.latest_created, self.sources_checked_at) if t is not None]
+        return max(times) if times else None
+
+    @property
     def disk_free_percent(self) -> float | None:
         if not self.disk_total_bytes:
             return None
@@ -129,6 +146,8 @@ class VerifyReport:
         age = self.age_seconds
         if self.latest:
             head = f"latest set {self.latest}, {age_text(age)} old, {self.files_checked} files checked"
+            if self.check_text:
+                head += f"; {self.check_text.split(' (set ')[0]}"
         else:
             head = "no good export set"
         if self.problems:
@@ -151,10 +170,13 @@ class VerifyReport:
             "latest": self.latest,
             "latest_created_at": self.latest_created.isoformat() if self.latest_created else None,
             "age_seconds": self.age_seconds, "missed_runs": self.missed_runs,
+            "sources_checked_at": self.sources_checked_at.isoformat() if self.sources_checked_at else None,
+            "check": self.check_text,
             "next_due": self.next_due.isoformat() if self.next_due else None,
             "sets_checked": self.sets_checked, "sets_by_status": self.sets_by_status,
             "files_checked": self.files_checked,
             "disk_free_bytes": self.disk_free_bytes, "disk_total_bytes": self.disk_total_bytes,
+            "projected_bytes": self.projected_bytes,
             "heartbeat_at": self.heartbeat_at.isoformat() if self.heartbeat_at else None,
             "role": self.role, "sync": self.sync,
             "drill_days": {k: (round(v, 1) if v is not None else None) for k, v in self.drill_days.items()},
@@ -474,8 +496,10 @@ def _alive(pid: int) -> bool:
 # ---------------------------------------------------------------- health
 
 def check_freshness(config: KitConfig, jobs: list, latest_created: dt.datetime | None, now: dt.datetime,
-                    report: VerifyReport) -> list[Problem]:
-    """Missed export runs since LATEST was made, and max_age_hours."""
+                    report: VerifyReport, checked_at: dt.datetime | None = None) -> list[Problem]:
+    """Missed export runs since LATEST was made or, when later, since the last valid unchanged
+    check (`checked_at`); and max_age_hours, always from LATEST's creation (its binders say
+    "valid until"; an export makes a new set long before that, see export.pipeline)."""
     from nodkit.config.schedules import due_times
     problems: list[Problem] = []
     exports = [j for j in jobs if j.action == "export"]
@@ -494,13 +518,15 @@ def check_freshness(config: KitConfig, jobs: list, latest_created: dt.datetime |
         return problems
     if latest_created > now:
         return problems  # reported as a clock problem
-    missed = sorted({t for j in exports for t in due_times(j, config.timezone, latest_created, now - grace, limit=1000)})
+    since = max(latest_created, checked_at) if checked_at is not None else latest_created
+    missed = sorted({t for j in exports for t in due_times(j, config.timezone, since, now - grace, limit=1000)})
     report.missed_runs = len(missed)
     if missed:
         severity = CRITICAL if len(missed) >= 2 else WARNING
         runs = "1 scheduled export run" if len(missed) == 1 else f"{len(missed)} scheduled export runs"
+        what = ("the last check of unchanged sources" if since != latest_created else "the newest good set")
         problems.append(Problem(severity, "freshness", store_latest,
-                                f"{runs} missed since the newest good set (last due "
+                                f"{runs} missed since {what} (last due "
                                 f"{missed[-1].astimezone(config.timezone):%Y-%m-%d %H:%M})"))
     return problems
 
@@ -520,6 +546,33 @@ def check_disk(config: KitConfig, report: VerifyReport) -> list[Problem]:
     if percent < mon.disk_warning_percent:
         return [Problem(WARNING, "disk", str(target), f"{text}, below disk_warning_percent = {mon.disk_warning_percent:g}")]
     return []
+
+
+def check_footprint(config: KitConfig, jobs: list, now: dt.datetime, report: VerifyReport) -> list[Problem]:
+    """WARNING when the retention policy, at this schedule, would need more disk than is free.
+
+    Projection: LATEST's size times the sets the policy keeps if every export
+    run of the last `hours` made a set (sources that change each run), plus
+    one a day for the rest of `days`. The sets already stored count as used.
+    """
+    from nodkit.config.schedules import due_times
+    policy = config.retention
+    if not report.latest_bytes or report.disk_free_bytes is None or policy.empty:
+        return []
+    window = dt.timedelta(hours=policy.hours or 0)
+    runs = len({t for j in jobs if j.action == "export"
+                for t in due_times(j, config.timezone, now - window, now, limit=10_000)}) if window else 0
+    sets = policy.expected_sets(max(runs, 1))
+    report.projected_bytes = sets * report.latest_bytes
+    needed = report.projected_bytes - report.store_sets_bytes
+    if needed <= report.disk_free_bytes:
+        return []
+    target = config.store if config.store.exists() else config.home
+    return [Problem(WARNING, "disk", str(target),
+                    f"projected footprint {report.projected_bytes / 1e9:.1f} GB ({sets} sets of "
+                    f"{report.latest_bytes / 1e6:.0f} MB: {runs} export runs in {policy.hours or 0:g} h, then one a "
+                    f"day for {policy.days:g} days) exceeds the {report.disk_free_bytes / 1e9:.1f} GB free beside the "
+                    f"{report.store_sets_bytes / 1e9:.1f} GB the sets use now; shorten [retention] or add disk")]
 
 
 def check_printer(config: KitConfig, lpstat: str = "lpstat") -> list[Problem]:
@@ -679,6 +732,9 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
                                            f"a newer good set exists ({newer_good[0]}) but LATEST names {latest}"))
     if book is not None and latest in by_id:
         report.problems += check_current_passwords(config, by_id[latest], book)
+    report.store_sets_bytes = sum(f.bytes for s in sets if s.manifest for f in s.manifest.files)
+    if report.latest is not None and by_id[report.latest].manifest is not None:
+        report.latest_bytes = sum(f.bytes for f in by_id[report.latest].manifest.files)
     to_check = sets if all_sets else [by_id[latest]] if latest in by_id else []
     for s in to_check:
         problems, files = verify_set(s, book, public, decrypt=decrypt, station=station)
@@ -696,6 +752,7 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
         if created is not None and created > now + CLOCK_SLACK:
             report.problems.append(Problem(WARNING, "clock", str(s.path),
                                            f"created in the future ({created:%Y-%m-%d %H:%M %z}): check the PC's clock"))
+    _read_check(config, store, public, report, now)
     # newer than LATEST; set ids order only to the second, so a set made in LATEST's second counts too
     latest_created = by_id[latest].created_at if latest in by_id else None
     for s in (s for s in sets if latest is None or s.id > latest or (
@@ -711,6 +768,26 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
     return report
 
 
+def _read_check(config: KitConfig, store: Store, public, report: VerifyReport, now: dt.datetime) -> None:
+    """store/CHECKED vouches for freshness only when signed, naming a LATEST that is good, and newer than it."""
+    try:
+        record = store_check.read_check(store.root, public)
+    except NodkitError as exc:
+        report.problems.append(Problem(WARNING, "check", str(store.root / store_check.FILE), str(exc)))
+        return
+    latest_ok = report.latest is not None and not any(p.kind == "latest" and p.severity == CRITICAL
+                                                      for p in report.problems)
+    valid = store_check.valid_check(record, report.latest if latest_ok else None, report.latest_created, now,
+                                    CLOCK_SLACK)
+    if valid is not None:
+        report.sources_checked_at = valid.checked
+        report.check_text = valid.text(config.timezone)
+    elif record is not None and record.set_id == report.latest and record.checked > now + CLOCK_SLACK:
+        report.problems.append(Problem(WARNING, "clock", str(store.root / store_check.FILE),
+                                       f"check recorded in the future ({record.checked:%Y-%m-%d %H:%M %z}): "
+                                       "the PC's clock jumped back; not counted"))
+
+
 def _health(config: KitConfig, now: dt.datetime, report: VerifyReport) -> list[Problem]:
     from nodkit.errors import ConfigError
     from nodkit.config.schedules import load_jobs
@@ -720,8 +797,9 @@ def _health(config: KitConfig, now: dt.datetime, report: VerifyReport) -> list[P
     except ConfigError as exc:
         problems.append(Problem(CRITICAL, "schedule", str(config.home / "schedules"), str(exc)))
         jobs = []
-    problems += check_freshness(config, jobs, report.latest_created, now, report)
+    problems += check_freshness(config, jobs, report.latest_created, now, report, report.sources_checked_at)
     problems += check_disk(config, report)
+    problems += check_footprint(config, jobs, now, report)
     problems += check_printer(config)
     problems += check_spooler(config)
     problems += check_heartbeat(config, jobs, now, report)

@@ -14,6 +14,7 @@ the set partial.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -74,6 +75,30 @@ class Derivation:
     part: str | None = None
     hours: tuple[tuple[str, str], ...] = ()
     names: str | None = None
+
+
+DIGEST_CHUNK = 20_000  # rows per repr() call: one C-level pass each, a bounded string at a time
+
+
+def snapshot_digest(snapshot: Snapshot) -> str:
+    """SHA-256 over what the lists print from a snapshot: its columns, every row's
+    values, the reader's problems and the row's line in the source, in order.
+
+    Left out on purpose: the file's name (a source that writes besoeg_<time>.csv
+    each run would never count as unchanged) and "data as of" (the data that was
+    true then is still true: the pages keep their "Data pr."). repr() of the row
+    tuples is exact for the values sources give (str, int, float, Decimal, dates,
+    None); a value without a stable repr only makes two equal snapshots differ,
+    which costs an export, never a false "unchanged".
+    """
+    digest = hashlib.sha256()
+    digest.update(repr((snapshot.kind, snapshot.columns)).encode("utf-8", "surrogatepass"))
+    rows = snapshot.rows
+    for start in range(0, len(rows), DIGEST_CHUNK):
+        chunk = rows[start:start + DIGEST_CHUNK]
+        digest.update(repr([(r.cells, r.problems, r.origin.rpartition(":")[2]) for r in chunk])
+                      .encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 @dataclass

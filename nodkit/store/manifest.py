@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 from nodkit.errors import IntegrityError
 
-FORMAT_VERSION = 2  # written when a set holds a ready-made report; else 1 (what nodkit 0.1 reads)
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 2  # 2: datasets.<name>.digest and inputs_digest (no change, no new set); files[].title
+READABLE_VERSIONS = (1, 2)  # a version-1 manifest reads with both digests None and no report fields
 REPORT_FIELDS = ("title", "source_sha256")  # format 2: FileEntry fields of a ready-made report
 STATUSES = ("good", "partial", "incomplete", "suspect")
 
@@ -27,6 +27,9 @@ class DatasetEntry:
     flagged_rows: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # e.g. stale source file (max_age_hours)
+    # SHA-256 of what was fetched (sources.base.snapshot_digest); None in sets made before digests
+    # existed and for a dataset that failed. Equal digests are how an export knows nothing changed.
+    digest: str | None = None
 
 
 @dataclass
@@ -59,16 +62,18 @@ class Manifest:
     status_reasons: list[str] = field(default_factory=list)
     datasets: dict[str, DatasetEntry] = field(default_factory=dict)
     files: list[FileEntry] = field(default_factory=list)
-    format_version: int = 1
+    format_version: int = FORMAT_VERSION
+    # SHA-256 of everything else that shapes the set (nodkit version, nodkit.toml, the template
+    # files, password generations, signing key): export.pipeline.inputs_digest. None before digests.
+    inputs_digest: str | None = None
 
     def to_bytes(self) -> bytes:
         data = asdict(self)
-        reports = any(getattr(f, key) is not None for f in self.files for key in REPORT_FIELDS)
-        data["format_version"] = FORMAT_VERSION if reports else 1
+        data["format_version"] = FORMAT_VERSION
         for entry in data["files"]:
             for key in REPORT_FIELDS:
                 if entry[key] is None:
-                    del entry[key]  # a set without reports stays format 1, byte for byte
+                    del entry[key]  # only a ready-made report's entry has them
         return (json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
     @classmethod

@@ -300,7 +300,8 @@ def retention_plan(store: Store, policy, now: dt.datetime):
         if s.manifest is not None and s.created_at is not None:
             infos.append(SetInfo(s.id, s.created_at, s.status))
         else:
-            broken.append(Decision(s.id, True, "unreadable manifest: kept for inspection, remove by hand"))
+            broken.append(Decision(s.id, True, "unreadable manifest: kept for inspection, remove by hand",
+                                   "unreadable"))
     decisions = plan(infos, policy, now, store.latest_id()) + broken
     return sorted(decisions, key=lambda d: d.set_id, reverse=True)
 

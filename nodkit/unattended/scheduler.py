@@ -76,22 +76,35 @@ class CatchUp:
     newest_good: dt.datetime | None = None
 
 
-def catch_up_needed(newest_good: dt.datetime | None, due: dt.datetime | None) -> CatchUp:
+def catch_up_needed(newest_good: dt.datetime | None, due: dt.datetime | None,
+                    what: str = "the newest good set") -> CatchUp:
     """Pure decision: export now if no good set exists or the newest is older than the last due time."""
     if due is None:
         return CatchUp(False, "no export job is scheduled; no catch-up", due, newest_good)
     if newest_good is None:
         return CatchUp(True, f"catch-up: no good set yet, an export was due at {_hm(due)}", due, newest_good)
     if newest_good < due:
-        return CatchUp(True, f"catch-up: the newest good set is from {_hm(newest_good)}, "
+        return CatchUp(True, f"catch-up: {what} is from {_hm(newest_good)}, "
                              f"an export was due at {_hm(due)}", due, newest_good)
-    return CatchUp(False, f"no catch-up: the newest good set ({_hm(newest_good)}) is newer than the last "
+    return CatchUp(False, f"no catch-up: {what} ({_hm(newest_good)}) is newer than the last "
                           f"due export ({_hm(due)})", due, newest_good)
 
 
 def decide_catch_up(config: KitConfig, jobs: list[Job], now: dt.datetime) -> CatchUp:
-    newest = Store(config.store).newest_good()
+    """As `catch_up_needed`, with the newest good set's time or, when newer, a valid unchanged check."""
+    from nodkit.security import crypto
+    from nodkit.store.check import read_check, valid_check
+    store = Store(config.store)
+    newest = store.newest_good()
     created = newest.created_at if newest is not None else None
+    if newest is not None and newest.id == store.latest_id():
+        try:
+            record = valid_check(read_check(store.root, crypto.load_public(config.keys)), newest.id, created, now)
+        except NodkitError:
+            record = None  # verify reports it; an export now is the safe answer
+        if record is not None:
+            return catch_up_needed(record.checked, last_due(jobs, "export", config.timezone, now),
+                                   "the last check of unchanged sources")
     return catch_up_needed(created, last_due(jobs, "export", config.timezone, now))
 
 
@@ -121,7 +134,7 @@ def plan_retry(settings: SchedulerSettings, attempt: int, now: dt.datetime,
 class Attempt:
     number: int
     started: dt.datetime
-    outcome: str  # good | partial | incomplete | suspect | failed
+    outcome: str  # good | unchanged (no new set: nothing changed since LATEST) | partial | incomplete | suspect | failed
     reason: str = ""
     set_id: str | None = None
 
@@ -139,7 +152,8 @@ class RunOutcome:
 
     @property
     def heartbeat_result(self) -> str:
-        return {"good": "ok", "partial": "warning", "incomplete": "warning", "suspect": "warning"}.get(self.status, "failed")
+        return {"good": "ok", "unchanged": "ok", "partial": "warning", "incomplete": "warning",
+                "suspect": "warning"}.get(self.status, "failed")
 
 
 def export_with_retries(config: KitConfig, jobs: list[Job], job_id: str, *, clock: Clock | None = None,
@@ -166,11 +180,15 @@ def export_with_retries(config: KitConfig, jobs: list[Job], job_id: str, *, cloc
             break
         else:
             outcome.result = result
-            attempt = Attempt(number, now, result.status, "; ".join(result.reasons), result.id)
+            reason = result.check.text(config.timezone) if result.check else "; ".join(result.reasons)
+            attempt = Attempt(number, now, result.status, reason, result.id)
             _drop_superseded(config, outcome.attempts, attempt)
         outcome.attempts.append(attempt)
         if attempt.outcome == "good":
             log.info("%s attempt %d: good, set %s", job_id, number, attempt.set_id)
+            break
+        if attempt.outcome == "unchanged":
+            log.info("%s attempt %d: no new set, %s", job_id, number, attempt.reason)
             break
         delay, why = plan_retry(settings, number, clock(), next_export)
         what = f"set {attempt.set_id} is {attempt.outcome}" if attempt.set_id else "failed"
@@ -251,10 +269,11 @@ def _drop_superseded(config: KitConfig, earlier: list[Attempt], latest: Attempt)
 def _log_summary(outcome: RunOutcome, elapsed: dt.timedelta) -> None:
     n = len(outcome.attempts)
     r = outcome.result if outcome.status != "failed" else None
-    detail = (f"set {r.id}, {len(r.files)} files, {sum(f.rows for f in r.files)} rows, "
+    detail = (f"no new set, {outcome.attempts[-1].reason}" if r is not None and r.check is not None else
+              f"set {r.id}, {len(r.files)} files, {sum(f.rows for f in r.files)} rows, "
               f"{sum(f.pages for f in r.files)} pages, {len(r.warnings) + len(r.reasons)} warnings"
               if r is not None else "no set published")
-    level = logging.INFO if outcome.status == "good" else logging.ERROR if outcome.status == "failed" else logging.WARNING
+    level = logging.INFO if outcome.status in ("good", "unchanged") else logging.ERROR if outcome.status == "failed" else logging.WARNING
     log.log(level, "run %s: %s after %d attempt%s, %s, %.1f s", outcome.job_id, outcome.status, n,
             "" if n == 1 else "s", detail, elapsed.total_seconds())
 
@@ -426,8 +445,11 @@ class KitScheduler:
                 self._end_beat("failed", None, f"internal error: {type(exc).__name__}")
                 return
             last = outcome.attempts[-1] if outcome.attempts else None
-            message = (f"{outcome.status} after {len(outcome.attempts)} attempt(s)"
-                       + (f": {last.reason}" if last and last.reason else ""))
+            if outcome.status == "unchanged" and last is not None:
+                message = last.reason  # "checked at 10.30, sources unchanged since 08.00 (set …)"
+            else:
+                message = (f"{outcome.status} after {len(outcome.attempts)} attempt(s)"
+                           + (f": {last.reason}" if last and last.reason else ""))
             self._end_beat(outcome.heartbeat_result, last.set_id if last else None, message)
         finally:
             self._export_busy.release()

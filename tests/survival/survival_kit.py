@@ -62,12 +62,16 @@ units = ["Vestre Skole"]
 
 
 def make_small(home: Path) -> None:
-    """Rewrite the copied demo kit's audiences to the small set of lists."""
+    """Rewrite the copied demo kit's audiences to the small set of lists.
+
+    Every export writes a set (skip_unchanged = false): these tests crash and
+    fill the disk while sets are written, from the same unchanged sources."""
     cfg = home / "nodkit.toml"
     text = cfg.read_text("utf-8")
     start = text.index("[audiences.pleje]")
     end = text.index("# Where the data comes from")
-    cfg.write_text(text[:start] + SMALL_AUDIENCES + "\n" + text[end:], "utf-8")
+    text = text[:start] + SMALL_AUDIENCES + "\n" + text[end:]
+    cfg.write_text(text.replace("[export]\n", "[export]\nskip_unchanged = false\n", 1), "utf-8")
 
 
 # ---------------------------------------------------------------- store checks

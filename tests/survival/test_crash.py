@@ -55,7 +55,7 @@ def _crash_kit(demo_kit) -> Path:
     home = demo_kit.home
     make_small(home)
     cfg = home / "nodkit.toml"
-    text = cfg.read_text("utf-8").replace("days = 7 ", "days = 0.0001 ")
+    text = cfg.read_text("utf-8").replace("days = 7 ", "days = 0.0001 ").replace("hours = 24 ", "hours = 0 ")
     cfg.write_text(text, "utf-8")
     shutil.rmtree(home / "store")
     config = load_config(home)
