@@ -231,6 +231,10 @@ def test_one_missed_export_gives_a_yellow_banner(demo_kit):
     from nodkit.config.settings import load_config
     from nodkit.monitoring.verify import verify_kit
     from nodkit.staff.kiosk import Kiosk, create_app
+    # exports at 05:00 and 14:00, so that "one missed, not two" lasts hours (the 30-minute default
+    # misses its second run within the first one's grace)
+    (demo_kit.home / "schedules").mkdir(exist_ok=True)
+    (demo_kit.home / "schedules" / "default.toml").write_text('format_version = 1\nuse = "twice-daily"\n')
     config = load_config(demo_kit.home)
     due = verify_kit(config, config.now(), health=True).next_due
     later = due + dt.timedelta(hours=2)  # past the grace period of the next export, before the one after

@@ -125,9 +125,11 @@ def test_print_list_and_verify_work_from_a_read_only_medium(kit_on_tmpfs, demo_k
     assert json.loads(printed.stdout)["audit_error"]
     assert "ikke skrevet i revisionsloggen" in printed.stderr
     assert "Traceback" not in printed.stderr
-    for command in (["list"], ["status"]):
-        done = _nodkit(home, *command)
-        assert done.returncode == 0, (command, done.stderr)
+    listed = _nodkit(home, "list")
+    assert listed.returncode == 0, listed.stderr
+    # status exits with verify's level: a small medium may warn (its projected 7-day footprint)
+    status = _nodkit(home, "status")
+    assert status.returncode in (0, 1) and "LATEST" in status.stdout, status.stdout + status.stderr
     verify = _nodkit(home, "verify", "--decrypt")
     assert verify.stdout.startswith("NODKIT ") and verify.returncode in (0, 1), verify.stdout + verify.stderr
 
