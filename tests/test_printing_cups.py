@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
