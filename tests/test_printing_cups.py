@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import pdftotext, run_cli
-from cupsfixture import LPADMIN, PPD, cups  # noqa: F401  (the module's private cupsd)
+from cupsfixture import LPADMIN, PPD, _unavailable, cups  # noqa: F401  (the module's private cupsd)
 
 NODKIT = Path(sys.executable).with_name("nodkit")
 
