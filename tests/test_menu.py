@@ -134,8 +134,39 @@ def test_other_audience_password_does_not_open_the_unit(kit):
     demo, config, paper = kit
     s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["skole"], "q")
     run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
-    assert "Forkert adgangskode. Prøv igen" in s.text
+    # the person is told which lists the password opens, not only "wrong"
+    assert re.search(r"Den adgangskode åbner listerne for Skoler \(.+\), ikke dette valg\.", s.text)
     assert not list(paper.iterdir())
+
+
+def test_empty_enter_is_not_a_wrong_try_and_plurals_are_danish(kit):
+    demo, config, paper = kit
+    s = Script(_unit_number(config, "Område Nord"), "1", "", "", "forkert", "", demo.passwords["pleje"], "1")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert result.printed
+    assert s.text.count("Skriv adgangskoden fra kuverten") == 3
+    assert "2 forsøg tilbage" in s.text and "1 forsøg tilbage" not in s.text
+    assert "– 1 kopi –" in s.text and "kopi(er)" not in s.text
+    assert re.search(r"\(\d+ sider\)", s.text) and "sider)" in s.text
+
+
+def test_many_pages_are_confirmed_first(kit):
+    demo, config, paper = kit
+    config.printer = dataclasses.replace(config.printer, max_copies=500)
+    s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["pleje"], "300", "n")
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert result.printed is None and not list(paper.iterdir())
+    assert re.search(r"^\d{1,3}\.\d{3} sider – er du sikker\? \(j/n\) \[n\]: $", s.text, re.M)
+
+
+def test_stale_warning_is_repeated_at_the_copies_prompt_within_80_columns(kit):
+    demo, config, paper = kit
+    s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["pleje"], "1")
+    run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config, days=3))
+    lines = s.transcript
+    at = lines.index("Hvor mange kopier? [1]: ")
+    assert lines[at - 1].startswith("!!! Husk: Listerne er 3 dage gamle")
+    assert all(len(line) <= 80 for line in lines[at - 1:at + 1])
 
 
 def _reseal(config, change):
@@ -206,12 +237,12 @@ def test_shared_unit_names_the_audience(kit):
 def test_printer_not_ready_is_said_before_the_questions(kit):
     demo, config, paper = kit
     config.printer = PrinterConfig(backend="command", command=("/nonexistent/print-helper",))
-    s = Script(_unit_number(config, "Område Nord"), "1", demo.passwords["pleje"], "1")
-    with pytest.raises(PrintError, match="findes ikke"):
-        run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
-    assert s.text.index("!!! Printeren er ikke klar") < s.text.index("Hvilken enhed?")
-    record = json.loads((demo.home / "audit.log").read_text().splitlines()[-1])
-    assert record["action"] == "print" and record["result"].startswith("fejl: Udskriftskommandoen")
+    s = Script("1", "2")  # try again (still broken), then stop
+    result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))
+    assert result.printed is None and "Hvilken enhed?" not in s.text  # stopped before any question
+    assert s.text.count("!!! Printeren er ikke klar: Udskriftskommandoen") == 2
+    assert "åbn listerne i en PDF-læser med adgangskoden fra kuverten" in s.text
+    assert "Afsluttet uden at udskrive." in s.text
 
 
 def test_scripted_print_without_template_takes_the_binder(kit, tmp_path):

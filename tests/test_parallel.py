@@ -11,7 +11,7 @@ from conftest import run_cli
 from nodkit.config.settings import load_config
 from nodkit.errors import ConfigError
 from nodkit.export.pipeline import run_export
-from nodkit.render.document import _wrap, wrap_text
+from nodkit.render.document import BODY_SIZE, _wrap, wrap_text
 from nodkit.render import fonts
 from nodkit.render.parallel import AUTO_MIN_ROWS, RenderJob, RenderPool, resolve_workers
 from reportlab.pdfbase import pdfmetrics
@@ -141,9 +141,9 @@ def test_memoised_wrap_matches_the_plain_wrap(text, width):
     fonts.register()
     measure = pdfmetrics.getFont(fonts.REGULAR).stringWidth
     first = wrap_text(text, width)
-    assert first == _wrap(text, width, measure, 9.5)
+    assert first == _wrap(text, width, measure, BODY_SIZE)
     assert wrap_text(text, width) == first
-    assert all(measure(line, 9.5) <= width or len(line) == 1 for line in first)
+    assert all(measure(line, BODY_SIZE) <= width or len(line) == 1 for line in first)
     assert "".join(first).replace(" ", "") == text.replace("\n", "").replace(" ", "")
 
 

@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import pdftotext, run_cli
-from cupsfixture import LPADMIN, PPD, cups  # noqa: F401  (the module's private cupsd)
+from cupsfixture import LPADMIN, PPD, _unavailable, cups  # noqa: F401  (the module's private cupsd)
 
 NODKIT = Path(sys.executable).with_name("nodkit")
 
@@ -189,3 +190,69 @@ def test_printer_paused_after_the_check_cancels_the_job(demo_kit, cups):
     assert "paused" in outcome.detail
     assert not cups.run("lpstat", "-o", cups.queue, check=False).stdout.strip()
     assert not _spool_job_files(cups)
+
+
+class Tmux:
+    """The menu in a real 80x24 terminal (tmux on its own server socket); the screen is read back as text."""
+
+    def __init__(self, argv: list[str], env: dict):
+        if not shutil.which("tmux"):
+            _unavailable("tmux not installed")
+        self.socket = f"nodkit-{secrets.token_hex(4)}"
+        envs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-x", "80", "-y", "24", *envs,
+                        "-s", "menu", " ".join(f"'{a}'" for a in argv) + "; sleep 30"], check=True)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "menu"],
+                              capture_output=True, text=True).stdout
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} not on the screen:\n{self.screen()}")
+
+    def type(self, keys: str) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "menu", "-l", keys], check=True)
+        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "menu", "Enter"], check=True)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def test_menu_says_not_printed_and_offers_another_printer_in_a_terminal(demo_kit, cups, dead_queue):
+    _set_wait(demo_kit.home, 5)
+    before = cups.printed()
+    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+    term = Tmux([str(NODKIT), "print", "--printer", dead_queue], env)
+    try:
+        screen = term.wait_for("Enhed:")
+        term.type(re.search(r"(\d+)\s+Område Nord", screen).group(1))
+        screen = term.wait_for("Valg [1]:")
+        term.type(re.search(r"(\d+)\s+Køreliste", screen).group(1))
+        term.wait_for("Adgangskode")
+        term.type("")  # an empty Enter is asked again, not a wrong try
+        term.wait_for("Skriv adgangskoden fra kuverten")
+        term.type(demo_kit.passwords["pleje"])
+        term.wait_for("Hvor mange kopier? [1]:")
+        term.type("")
+        screen = term.wait_for("Hvad vil du gøre?")
+        flat = " ".join(screen.split())  # the terminal wraps long lines at 80 columns
+        assert "Printeren svarer ikke – tjek at den er tændt og har papir." in flat
+        assert "Der er ikke udskrevet noget" in flat and "annulleret" in flat
+        assert "Prøv igen på samme printer" in screen
+        term.type(re.search(rf"(\d+)\s+Udskriv på {re.escape(cups.queue)}", screen).group(1))
+        screen = term.wait_for("Hent papiret ved printeren.")
+        assert re.search(r"Udskrevet: \d+ sider\.", screen)
+        assert demo_kit.passwords["pleje"] not in screen
+        assert not re.search(r"Traceback|Error|error:", screen)  # no English on the staff screen
+    finally:
+        term.close()
+    assert cups.wait_for_new(before)
+    assert not cups.run("lpstat", "-o", dead_queue, check=False).stdout.strip()
+    results = [json.loads(line)["result"] for line in (demo_kit.home / "audit.log").read_text().splitlines()]
+    assert results[-2].startswith("fejl: waiting (annulleret)") and results[-1] == "ok"

@@ -17,14 +17,16 @@ API (also used by the browser print page, issue 20):
     outcome.detail   English, for IT and the log
     outcome.cancelled  the job was cancelled because it could not print
 
-    problem = printer_problem("kontor-1")   # JobOutcome-like Danish text or None, before sending
+    problem = printer_problem("kontor-1")   # before sending: (Danish, English) or None
+    cancel(job_id) -> bool; plural/pages_text/copies_text: "1 side", "2 sider", "2.950 sider"
 
 States:
   printed  CUPS job-state completed; pages from job-impressions-completed.
   waiting  not printed: the printer is paused, unreachable, out of paper …,
            or nothing happened within the timeout; the job is cancelled.
   failed   CUPS aborted or someone cancelled the job; or it could not be
-           followed (scheduler gone). Pages may be missing.
+           followed (scheduler gone: then it is cancelled too; or the job
+           vanished, as with PreserveJobHistory No). Pages may be missing.
   sent     a backend that cannot be followed (a print command): handed over,
            nodkit cannot see whether paper came out, and says so.
 

@@ -134,12 +134,13 @@ def choices(export_set: ExportSet, unit: str, titles: dict[str, str], audience_t
     out = []
     if not binders and len(singles) > 1 and not several:
         # no binder exported for this unit: still let staff take everything in one go
-        out.append(Choice(label=f"Alle lister for {unit} ({sum(f.pages for f in singles)} sider)", files=singles))
+        out.append(Choice(label=f"Alle lister for {unit} ({jobs.pages_text(sum(f.pages for f in singles))})",
+                          files=singles))
     for f in binders + singles:
         label = list_title(f, titles)
         if several:
             label += f" – {audience_titles.get(f.audience, f.audience)}"
-        out.append(Choice(label=f"{label} ({f.pages} sider)", files=[f]))
+        out.append(Choice(label=f"{label} ({jobs.pages_text(f.pages)})", files=[f]))
     return out
 
 
@@ -290,14 +291,14 @@ class CupsBackend(Backend):
     def check(self) -> None:
         sched = _run([self.lpstat, "-r"], c_locale=True)
         if b"not running" in sched.stdout + sched.stderr or sched.returncode != 0:
-            raise PrintError("Printersystemet (CUPS) kører ikke på denne pc. Genstart pc'en, eller bed IT starte "
-                             "CUPS ('systemctl start cups'). " + CALL_IT)
+            raise PrintError("Printersystemet kører ikke på denne pc. Genstart pc'en, eller bed IT starte det. "
+                             + CALL_IT, hint="systemctl start cups")
         queue = self._queue()
         proc = _run([self.lpstat, "-p", queue], c_locale=True)
         text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
         if proc.returncode != 0 or f"printer {queue} " not in text:
-            raise PrintError(f"Printeren '{queue}' findes ikke på denne pc. Tjek navnet (se 'lpstat -p'), "
-                             "eller vælg en anden med --printer. " + CALL_IT)
+            raise PrintError(f"Printeren '{queue}' findes ikke på denne pc. Vælg en anden printer. " + CALL_IT,
+                             hint="lpstat -p lists the queues; --printer QUEUE picks one")
         if re.search(rf"printer {re.escape(queue)} (is )?disabled", text) or "Paused" in text:
             raise PrintError(f"Printeren '{queue}' er sat på pause og udskriver ikke. Tjek papir og strøm, og "
                              "bed IT slå den til igen; eller vælg en anden printer.",
@@ -338,6 +339,26 @@ def no_print_backend(printer: PrinterConfig, platform: str | None = None) -> str
     if (platform or sys.platform) == "win32" and printer.backend == "cups":
         return ("Denne pc kan ikke udskrive direkte fra nodkit (Windows uden udskriftskommando). Åbn i stedet "
                 "listen i en PDF-læser med adgangskoden, og udskriv med Ctrl+P – se udskrivningsvejledningen.")
+    return None
+
+
+def other_queues(printer: PrinterConfig, current: str | None) -> list[str]:
+    """CUPS queues on this PC other than `current` (`lpstat -e`), for "choose another printer"."""
+    try:
+        proc = _run([printer.lpstat, "-e"], c_locale=True)
+    except PrintError:
+        return []
+    names = proc.stdout.decode("utf-8", "replace").split() if proc.returncode == 0 else []
+    return [n for n in names if n != current]
+
+
+def other_audience(config: KitConfig, export_set: ExportSet, password: str, skip: str) -> tuple[str, list[str]] | None:
+    """(audience title, its units) when `password` opens another audience's lists in this set."""
+    for audience in sorted({f.audience for f in export_set.manifest.files} - {skip}):
+        entry = next(f for f in export_set.manifest.files if f.audience == audience)
+        if password_opens(config, export_set, entry, password, audit=False):
+            title = config.audiences[audience].title if audience in config.audiences else audience
+            return title, sorted({f.unit for f in export_set.manifest.files if f.audience == audience})
     return None
 
 

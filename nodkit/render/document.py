@@ -35,8 +35,8 @@ from nodkit.lists.validate import PreparedList, PreparedRow, UnitList
 
 log = logging.getLogger(__name__)
 
-BODY_SIZE = 9.5
-LEADING = 11.5
+BODY_SIZE = 10.0  # at least 10 pt: read on a worn printer, in a moving car
+LEADING = 12.0
 PAD = 3.0
 FLAG_W = 4 * mm
 MARGIN = 12 * mm
@@ -231,8 +231,9 @@ class RowTable(Flowable):
         c = self.canv
         lay = self.layout
         heights = lay.heights
-        c.setLineWidth(0.3)
-        c.setStrokeColor(colors.Color(0.6, 0.6, 0.6))
+        # a rule under every row, dark enough to survive a worn toner (the grey band alone fades away)
+        c.setLineWidth(0.5)
+        c.setStrokeColor(colors.Color(0.35, 0.35, 0.35))
         # backgrounds, tick boxes and rules first, then all cell text as one PDF text object
         tick_x = [FLAG_W + sum(lay.widths[:t]) + (lay.widths[t] - TICK_BOX) / 2 for t in lay.ticks]
         tops: list[float] = []

@@ -37,7 +37,8 @@ def _styles():
         "h": ParagraphStyle("h", parent=body, fontName=fonts.BOLD, fontSize=13, leading=16, spaceBefore=8, spaceAfter=3),
         "body": body,
         "code": ParagraphStyle("code", parent=body, fontName=fonts.BOLD, fontSize=11, leftIndent=8),
-        "small": ParagraphStyle("small", parent=body, fontSize=8.5, leading=11, textColor="#555555"),
+        # the confidentiality note must be read, not skimmed: full black, body size
+        "small": ParagraphStyle("small", parent=body, fontName=fonts.BOLD, fontSize=10, leading=13),
     }
 
 
@@ -65,8 +66,17 @@ def guide_pdf(config: KitConfig) -> bytes:
             "Vælg <b>hele mappen</b> (alle lister for enheden) eller én liste.",
             "Skriv <b>adgangskoden</b> til jeres målgruppe (fra den forseglede kuvert). "
             "Den vises ikke, mens du skriver. Tryk Enter.",
-            "Skriv <b>antal kopier</b>, tryk Enter, og hent papiret ved printeren.",
+            "Skriv <b>antal kopier</b>, tryk Enter, og vent: menuen skriver <b>Udskrevet</b>, når printeren "
+            f"er færdig. Hent papiret ved printeren ({where}).",
         ], s["body"]),
+        Paragraph("Hvis der ikke kommer papir ud", s["h"]),
+        Paragraph("Skriver menuen <b>“Printeren svarer ikke”</b>, er udskriften annulleret og kommer ikke ud "
+                  "senere. Tjek at printeren er tændt, har papir og ikke viser en fejl; vælg så <b>Prøv igen</b> "
+                  "eller en anden printer. Kommer der stadig intet, så brug en PDF-læser (nedenfor), og ring.",
+                  s["body"]),
+        Paragraph("Hvis kuverten med adgangskoden er væk", s["h"]),
+        Paragraph("Adgangskoden står kun i den forseglede kuvert og hos IT. Ring til IT-vagten (nederst); "
+                  "gæt ikke – hvert forkert forsøg registreres.", s["body"]),
         Paragraph("Læs advarslen om alder", s["h"]),
         Paragraph("Hver side viser <b>Data pr.</b> – tidspunktet for oplysningerne. Skriver menuen "
                   "<b>“Listerne er … gamle”</b>, kan noget have ændret sig siden: tjek det vigtigste "
@@ -77,8 +87,10 @@ def guide_pdf(config: KitConfig) -> bytes:
         _steps([
             f"Åbn mappen <b>{store}</b>, og se i filen <b>LATEST</b>, hvilket sæt der er det nyeste.",
             "Gå ind i mappen <b>sets</b>, så sættets mappe, så jeres målgruppe og til sidst jeres enhed.",
-            "Dobbeltklik på listen (f.eks. <b>care-route.pdf</b> = Køreliste, <b>medication.pdf</b> = "
-            "Medicinoversigt, <b>binder.pdf</b> = hele mappen). Skriv adgangskoden, når PDF-læseren beder om den.",
+            "Dobbeltklik på listen: <b>binder.pdf</b> = hele mappen, <b>care-route.pdf</b> = Køreliste, "
+            "<b>medication.pdf</b> = Medicinoversigt, <b>citizens.pdf</b> = Borgeroversigt, "
+            "<b>class-list.pdf</b> = Klasseliste, <b>pickup.pdf</b> = Afhentningsliste, "
+            "<b>contacts.pdf</b> = Kontaktliste. Skriv adgangskoden, når PDF-læseren beder om den.",
             "Udskriv med Ctrl+P. Læg aldrig en kopi uden adgangskode på pc'en, et USB-stik eller i en mail.",
         ], s["body"]),
         Paragraph("Hvem ringer jeg til?", s["h"]),
