@@ -232,7 +232,7 @@ def test_every_foreign_engine_is_taken_stamped_encrypted_bound_and_printed(demo_
     from nodkit.store.sets import Store
     export_set = next(x for x in Store(demo_kit.home / "store").sets() if x.id == data["set"])
     labels = [c.label for c in spooler.choices(export_set, "Område Vest", {}, {})]
-    assert "Medicinoversigt (1 sider)" in labels and "Arvet (1 sider)" in labels, labels
+    assert "Medicinoversigt (1 side)" in labels and "Arvet (1 side)" in labels, labels
     # printable: the command backend gets the decrypted, stamped report
     paper = tmp_path / "paper"
     paper.mkdir()
