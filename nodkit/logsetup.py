@@ -1,7 +1,8 @@
 """Logging, configured once at the entry point on the `nodkit` logger.
 
 stderr gets warnings (info with -v); the kit's logs/nodkit.log (0600,
-rotating 5 x 2 MB) gets info and up. Modules log counts, ids and file
+rotating 5 x 2 MB; 0660 in a logs/ shared with the staff group, which the
+service and every staff login write) gets info and up. Modules log counts, ids and file
 names, never values from the data (personal data stays out of logs).
 """
 
@@ -28,11 +29,28 @@ def setup_stderr(verbose: int) -> None:
     root.addHandler(handler)
 
 
+def _log_mode(folder: Path) -> int:
+    from nodkit.fsutil import is_shared
+    return 0o660 if is_shared(folder) else 0o600
+
+
 class _LogFileHandler(logging.handlers.RotatingFileHandler):
     """The kit's log file. When it cannot be written (disk full), say so once on stderr in one
     line and carry on: the logging module's default is a traceback on every record."""
 
     _warned = False
+
+    def _open(self):
+        """A new file (also after a rotation) gets the folder's mode, not the umask's: in a shared logs/
+        the next writer may be another login."""
+        mode = _log_mode(Path(self.baseFilename).parent)
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+        try:
+            if os.fstat(fd).st_size == 0 and hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+        except OSError:
+            pass
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
         if self._warned:
@@ -64,8 +82,6 @@ def setup_file(home: Path) -> bool:
         return False
     path = logs / "nodkit.log"
     try:
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         handler = _LogFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
     except OSError as exc:
         root.debug("no log file: %s", exc)

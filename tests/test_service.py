@@ -19,9 +19,9 @@ def test_dry_run_prints_a_hardened_unit_for_this_kit(demo_kit):
     unit = result.stdout
     home = demo_kit.home.resolve()
     for line in ["Restart=always", "User=nodkit", "ProtectSystem=strict", f"ReadWritePaths={home}",
-                 "PrivateTmp=yes", "NoNewPrivileges=yes", "UMask=0077", "ExecReload=/bin/kill -HUP $MAINPID",
+                 "PrivateTmp=yes", "NoNewPrivileges=yes", "UMask=0027", "ExecReload=/bin/kill -HUP $MAINPID",
                  f"ExecStart={sys.executable} -m nodkit run --kit {home}", "WantedBy=multi-user.target",
-                 "LimitCORE=0"]:
+                 "LimitCORE=0", f"EnvironmentFile=-{home}/keys/nodkit.env"]:
         assert line in unit.splitlines(), line
 
 
@@ -30,13 +30,15 @@ def test_install_writes_the_unit_and_says_how_to_enable_it(demo_kit, tmp_path):
     cupsd = tmp_path / "cupsd.conf"
     cupsd.write_text("LogLevel warn\nPreserveJobFiles Yes\n<Location />\n  Order allow,deny\n</Location>\n")
     result = run_cli("service", "install", "--kit", str(demo_kit.home), "--output", str(target),
-                     "--cupsd-conf", str(cupsd))
+                     "--cupsd-conf", str(cupsd), "--no-accounts")
     assert result.exit_code == 0, result.output
     assert "Restart=always" in target.read_text()
     # the install also stops CUPS from keeping decrypted job files
     assert "PreserveJobFiles No\n" in cupsd.read_text() and "PreserveJobFiles Yes" not in cupsd.read_text()
     assert "PreserveJobHistory 30m" in cupsd.read_text() and "<Location />" in cupsd.read_text()
     assert "systemctl enable --now nodkit-test.service" in result.stdout
+    # a single-account demo kit: the owner is not set up, and the install says so with the command
+    assert f"NOT set up yet; run (as root):\n  sudo chown -R nodkit: {demo_kit.home}" in result.stdout
 
 
 def test_kit_path_with_space_is_refused(tmp_path):

@@ -27,35 +27,59 @@ def _ask_password(audience: str) -> str:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", default="Nødliste-pc", show_default=True, help="Kit name printed on every page.")
 @click.option("--generate", is_flag=True, help="Generate the audience passwords and print them once.")
+@click.option("--staff-group", default="nodkit-staff", show_default=True,
+              help="Unix group of the staff logins that print ([kit] staff_group); '' for one account for all.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def init(directory, name, generate, as_json):
+def init(directory, name, generate, staff_group, as_json):
     """Create a new kit home in DIRECTORY.
 
     Writes a commented nodkit.toml, an Ed25519 signing key pair and one
     password per audience (asked twice with a strength check, or generated
-    with --generate). Folders are 0700, secrets 0600. Edit nodkit.toml to
-    point at your data, then run 'nodkit sources check' and 'nodkit export'.
+    with --generate). Secrets are 0600. With a staff group that exists (and
+    this user in it, or root), the kit home is then shared with it: staff
+    read the lists, never keys/ (docs/operations.md, "Accounts"); else the
+    commands IT must run are printed. Edit nodkit.toml to point at your
+    data, then run 'nodkit sources check' and 'nodkit export'.
     """
     from nodkit.config.settings import load_config
     from nodkit.security.crypto import generate_password
     from nodkit.kit.home import DEFAULT_AUDIENCES, init_kit
+    from nodkit.security import access
     home = directory.expanduser().resolve()
     audiences = list(DEFAULT_AUDIENCES)
     if generate:
         passwords = {a: generate_password() for a in audiences}
     else:
         passwords = {a: _ask_password(a) for a in audiences}
-    init_kit(home, passwords, name=name)
+    init_kit(home, passwords, name=name, staff_group=staff_group or None)
     load_config(home)
+    shared = access.set_up(home, staff_group) if staff_group else None
     if as_json:
-        _emit({"kit": str(home), "passwords": passwords if generate else None})
+        _emit({"kit": str(home), "passwords": passwords if generate else None, "staff_group": staff_group or None,
+               "shared": shared is not None and shared.problem is None,
+               "commands": shared.commands if shared is not None and shared.problem else []})
         return
     click.echo(f"Kit created: {home}")
+    _say_shared(shared, staff_group)
     if generate:
         click.echo("Audience passwords (shown once — write them down and store them in a sealed envelope):")
         for audience, pw in passwords.items():
             click.echo(f"  {audience:<10} {pw}")
     click.echo(f"Next: edit {home / 'nodkit.toml'}, then: nodkit export --kit {home}")
+
+
+def _say_shared(shared, group: str) -> None:
+    """What sharing the kit home with the staff group did, or exactly what IT must run (never a silent skip)."""
+    if shared is None:
+        click.echo("One account for all: whoever prints logs in as this kit's owner and can read keys/ "
+                   "(docs/operations.md, \"Accounts\").", err=True)
+    elif shared.problem is None:
+        click.echo(f"Shared with the staff group '{group}': staff read the lists, never keys/.", err=True)
+    else:
+        click.echo(f"NOT shared with the staff group '{group}' yet: {shared.problem}. Until IT runs these "
+                   "commands, no staff login can print from this kit:", err=True)
+        for command in shared.commands:
+            click.echo(f"  {command}", err=True)
 
 
 def _export_json(result, extra: dict | None = None) -> dict:

@@ -31,8 +31,10 @@ def _split(values) -> list[str]:
 @click.option("--name", default="Nødliste-station", show_default=True, help="Kit name; also the station's fleet name.")
 @click.option("--ca-bundle", help="PEM file with the municipal CA(s) for the upstream's TLS certificate.")
 @click.option("--status-upload", help="Where the signed station status goes (URL for HTTP PUT, or a folder).")
+@click.option("--staff-group", default="nodkit-staff", show_default=True,
+              help="Unix group of the staff logins that print ([kit] staff_group); '' for one account for all.")
 @json_option
-def station_init(directory, upstream, pubkey, audiences, units, name, ca_bundle, status_upload, as_json):
+def station_init(directory, upstream, pubkey, audiences, units, name, ca_bundle, status_upload, staff_group, as_json):
     """Create a print station kit home in DIRECTORY.
 
     The station gets no datasets and no passwords: only the exporter's
@@ -41,16 +43,22 @@ def station_init(directory, upstream, pubkey, audiences, units, name, ca_bundle,
     work as on any kit. Compare the printed key fingerprint with the first
     32 hex digits of 'sha256sum keys/signing.pub' on the exporter.
     """
+    from nodkit.cli.core import _say_shared
     from nodkit.distribution.station import fingerprint, init_station
+    from nodkit.security import access
     home = directory.expanduser().resolve()
     config = init_station(home, upstream=upstream, pubkey=pubkey, audiences=_split(audiences), units=_split(units),
-                          name=name, ca_bundle=ca_bundle, status_upload=status_upload)
+                          name=name, ca_bundle=ca_bundle, status_upload=status_upload, staff_group=staff_group or None)
+    shared = access.set_up(home, staff_group) if staff_group else None
     fp = fingerprint(pubkey.read_bytes())
     if as_json:
         _emit({"kit": str(home), "upstream": config.station.upstream, "key_fingerprint": fp,
-               "audiences": list(config.station.audiences), "units": list(config.station.units)})
+               "audiences": list(config.station.audiences), "units": list(config.station.units),
+               "staff_group": staff_group or None, "shared": shared is not None and shared.problem is None,
+               "commands": shared.commands if shared is not None and shared.problem else []})
         return
     click.echo(f"Station created: {home}")
+    _say_shared(shared, staff_group)
     click.echo(f"Exporter key pinned, fingerprint {fp}")
     click.echo(f"Next: nodkit station sync --kit {home}, then: nodkit service install --kit {home}")
 

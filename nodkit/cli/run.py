@@ -73,31 +73,74 @@ def service():
               help="CUPS config to set PreserveJobFiles No in (as 'nodkit printer setup'). "
                    "Default: /etc/cups/cupsd.conf.")
 @click.option("--dry-run", is_flag=True, help="Print the unit instead of writing it.")
-def service_install(kit, user, output, cupsd_conf, dry_run):
+@click.option("--no-accounts", is_flag=True, help="Leave users, groups and the kit home's owner alone "
+                                                  "(print the commands instead).")
+def service_install(kit, user, output, cupsd_conf, dry_run, no_accounts):
     """Write a systemd unit that runs 'nodkit run' for this kit.
 
-    The unit restarts nodkit whenever it stops (Restart=always), runs it as a
-    dedicated user, and sandboxes it: the whole file system is read-only
-    except the kit home (ProtectSystem=strict, ReadWritePaths), private /tmp,
-    no new privileges, files created 0600 (UMask=0077). Linux only; for
-    Windows see docs/operations.md.
+    As root it also creates the service user (a system account with no
+    login shell: staff print with their own logins), the staff group
+    ([kit] staff_group), and gives the user the kit home with the modes
+    of docs/operations.md "Accounts" (as 'nodkit permissions'). The unit
+    restarts nodkit whenever it stops (Restart=always) and sandboxes it:
+    the whole file system is read-only except the kit home
+    (ProtectSystem=strict, ReadWritePaths), private /tmp, no new
+    privileges. Linux only; for Windows see docs/operations.md.
     """
-    from nodkit.unattended.service import install_unit, render_unit
+    from nodkit.unattended.service import ensure_accounts, install_unit, render_unit
+    from nodkit.security import access
     config = _load(kit)
     text = render_unit(config.home, user=user, kit_name=config.name)
     if dry_run:
         click.echo(text, nl=False)
         return
+    if no_accounts:
+        done, todo = [], [c for c in access.commands(config.home, config.staff_group, user)] if config.staff_group \
+            else [f"sudo chown -R {user}: {config.home}"]
+    else:
+        done, todo = ensure_accounts(config.home, user, config.staff_group)
+    for line in done:
+        click.echo(f"  {line}", err=True)
     install_unit(output, text)
     click.echo(f"Wrote {output}", err=True)
     from nodkit.printing import cupsconf
     for line in cupsconf.setup(cupsd_conf or cupsconf.CUPSD_CONF):  # no decrypted job files kept by CUPS (docs/printing.md)
         click.echo(line, err=True)
     unit = output.name
+    if todo:
+        click.echo("The service user and the kit home's owner are NOT set up yet; run (as root):\n  "
+                   + "\n  ".join(todo))
+    elif config.staff_group and not [u for u in access.members(config.staff_group) if u != user]:
+        click.echo(f"No staff login is in group '{config.staff_group}' yet: "
+                   f"sudo usermod -aG {config.staff_group} <login>")
     click.echo(f"""Next steps (as root):
-  useradd --system --home-dir {config.home} --shell /usr/sbin/nologin {user}   # if the user does not exist
-  chown -R {user}: {config.home}
   systemctl daemon-reload
   systemctl enable --now {unit}
   systemctl status {unit}          # logs: journalctl -u {unit}, and {config.home / 'logs' / 'nodkit.log'}
 Reload schedules: systemctl reload {unit}   ·   stop: systemctl stop {unit}""")
+
+
+@cli.command(epilog="Example: sudo nodkit permissions --kit /srv/nodkit --owner nodkit")
+@kit_option
+@click.option("--owner", help="Also make this user (the service account) the kit home's owner (root only).")
+@click.option("--dry-run", is_flag=True, help="Print the changes without making them.")
+def permissions(kit, owner, dry_run):
+    """Share the kit home with the staff group ([kit] staff_group).
+
+    Staff logins then read nodkit.toml, keys/signing.pub and the store,
+    write logs/ and their own chain in audit/; keys/ secrets stay 0600,
+    the service's alone (docs/operations.md, "Accounts"). Prints each
+    change; when it cannot (no such group, not root, not in the group) it
+    says which commands to run instead. 'nodkit verify' checks the result.
+    """
+    from nodkit.errors import ConfigError
+    from nodkit.security import access
+    config = _load(kit)
+    if not config.staff_group:
+        raise ConfigError(f"{config.path}: no [kit] staff_group: one account for all, nothing to share",
+                          hint='add staff_group = "nodkit-staff" to [kit] (docs/operations.md, "Accounts")')
+    changes = access.apply(config.home, config.staff_group, owner, dry_run=dry_run)
+    for line in changes:
+        click.echo(line)
+    click.echo(f"{'Would change' if dry_run else 'Changed'} {len(changes)} owner(s)/mode(s); "
+               f"staff group '{config.staff_group}'", err=True)

@@ -131,6 +131,10 @@ class KitConfig:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     location: str | None = None  # where the kit PC stands (printed on the guide)
     contact: str | None = None   # whom to call when printing fails (printed on the guide)
+    # the Unix group of the staff logins that print (docs/operations.md, "Accounts"); None: a single-account
+    # kit, where whoever prints logs in as the kit's owner
+    staff_group: str | None = None
+    staff_login: str | None = None  # which login to use for printing, in Danish, printed on the guide
     workers: int | str = "auto"  # render processes: "auto" (one per core) or a number
     skip_unchanged: bool = True  # no new set when every source is unchanged since LATEST (store/CHECKED)
     station: StationConfig | None = None  # set: this kit is a print station (sync instead of export)
@@ -185,6 +189,10 @@ def load_config(home: Path) -> KitConfig:
         raise kit.fail("max_age_hours", "must be greater than 0")
     location = kit.get("location", str, None)
     contact = kit.get("contact", str, None)
+    staff_group = kit.get("staff_group", str, None) or None  # "" = a single-account kit, as when absent
+    if staff_group is not None and not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", staff_group):
+        raise kit.fail("staff_group", f"'{staff_group}' is not a Unix group name (e.g. nodkit-staff)")
+    staff_login = kit.get("staff_login", str, None)
     kit.check_unknown()
 
     ret = top.sub("retention")
@@ -293,8 +301,8 @@ def load_config(home: Path) -> KitConfig:
     return KitConfig(home=home, name=name, timezone=tz, max_age_hours=max_age, retention=policy,
                      suspect_drop=suspect_drop, datasets=datasets, audiences=audiences,
                      printer=printer, path=path, monitoring=monitoring, scheduler=scheduler,
-                     location=location, contact=contact, workers=workers, station=station,
-                     skip_unchanged=skip_unchanged)
+                     location=location, contact=contact, staff_group=staff_group, staff_login=staff_login,
+                     workers=workers, station=station, skip_unchanged=skip_unchanged)
 
 
 def _station(r, home: Path) -> StationConfig:

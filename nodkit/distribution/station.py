@@ -16,8 +16,8 @@ from pathlib import Path
 from nodkit.config import tomlfile
 from nodkit.config.settings import CONFIG_NAME, KitConfig, load_config
 from nodkit.errors import ConfigError
-from nodkit.fsutil import private_dir, write_atomic
-from nodkit.security import crypto
+from nodkit.fsutil import private_dir, secret_dir, write_atomic
+from nodkit.security import access, crypto
 
 STATION_KEY, STATION_PUB = "station.key", "station.pub"
 
@@ -45,7 +45,8 @@ def _toml_list(items) -> str:
 
 
 def station_config_text(name: str, upstream: str, audiences: list[str], units: list[str], *,
-                        ca_bundle: str | None = None, status_upload: str | None = None) -> str:
+                        ca_bundle: str | None = None, status_upload: str | None = None,
+                        staff_group: str | None = None) -> str:
     ca = f"ca_bundle = {_toml_str(ca_bundle)}" if ca_bundle else '# ca_bundle = "/etc/ssl/kommune-ca.pem"'
     upload = (f"status_upload = {_toml_str(status_upload)}" if status_upload else
               '# status_upload = "https://nodkit.kommune.dk/fleet/"   # HTTP PUT of the signed status, or a share folder')
@@ -56,7 +57,7 @@ def station_config_text(name: str, upstream: str, audiences: list[str], units: l
 name = {_toml_str(name)}
 timezone = "Europe/Copenhagen"
 max_age_hours = 26              # verify is CRITICAL and the menu warns when the newest lists are older
-
+{access.config_lines(staff_group)}
 [retention]
 days = 7
 keep_min = 3
@@ -85,7 +86,8 @@ def fingerprint(pem: bytes) -> str:
 
 
 def init_station(home: Path, *, upstream: str, pubkey: Path, audiences: list[str], units: list[str],
-                 name: str, ca_bundle: str | None = None, status_upload: str | None = None) -> KitConfig:
+                 name: str, ca_bundle: str | None = None, status_upload: str | None = None,
+                 staff_group: str | None = None) -> KitConfig:
     """Create a station kit home. Refuses to overwrite an existing kit."""
     if (home / CONFIG_NAME).exists():
         raise ConfigError(f"{home / CONFIG_NAME}: a kit already exists here; refusing to overwrite it")
@@ -97,12 +99,14 @@ def init_station(home: Path, *, upstream: str, pubkey: Path, audiences: list[str
     if b"PRIVATE" in pem:
         raise ConfigError(f"{pubkey}: this is a private key; a station gets only the exporter's signing.pub")
     private_dir(home)
-    for sub in ("keys", "store", "logs", "schedules"):
+    for sub in ("store", "logs", "schedules"):
         private_dir(home / sub)
+    secret_dir(home / "keys")
     write_atomic(home / CONFIG_NAME, station_config_text(name, upstream, audiences, units, ca_bundle=ca_bundle,
-                                                         status_upload=status_upload).encode("utf-8"))
+                                                         status_upload=status_upload,
+                                                         staff_group=staff_group).encode("utf-8"))
     os.chmod(home / CONFIG_NAME, 0o600)
-    write_atomic(home / "keys" / crypto.PUBLIC_KEY, pem)
+    write_atomic(home / "keys" / crypto.PUBLIC_KEY, pem, crypto.PUBLIC_MODE)
     crypto.generate_signing_key(home / "keys", STATION_KEY, STATION_PUB)
     write_atomic(home / "schedules" / "default.toml", SCHEDULE.encode("utf-8"))
     return load_config(home)

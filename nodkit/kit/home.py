@@ -2,7 +2,9 @@
 
 A kit home is one folder on the PC (DESIGN.md): nodkit.toml, keys/ (signing
 key pair, audience passwords; 0700/0600), store/, logs/, and optional site
-templates/ and schedules/ that override the built-ins.
+templates/ and schedules/ that override the built-ins. With a staff group
+(`[kit] staff_group`) the CLI then shares it with the group
+(nodkit.security.access.set_up).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from nodkit.security import crypto
 from nodkit.config import tomlfile
 from nodkit.config.settings import CONFIG_NAME, KitConfig, load_config
 from nodkit.errors import ConfigError
-from nodkit.fsutil import private_dir, write_atomic
+from nodkit.fsutil import private_dir, secret_dir, write_atomic
+from nodkit.security import access
 
 DEFAULT_AUDIENCES = {
     "pleje": ("Hjemmeplejen", ["care-route", "medication", "citizens", "power-dependent", "staff", "contacts"]),
@@ -37,7 +40,7 @@ _toml_str = tomlfile.quote
 
 
 def config_text(name: str, datasets: str = "", audiences: dict | None = None,
-                location: str | None = None, contact: str | None = None) -> str:
+                location: str | None = None, contact: str | None = None, staff_group: str | None = None) -> str:
     """A commented nodkit.toml. `datasets` is TOML text for [datasets.*] tables."""
     where = (f"location = {_toml_str(location)}" if location else
              '# location = "Rådhuset, kælderen, rum K12"') + "   # printed on the printing guide"
@@ -54,7 +57,7 @@ def config_text(name: str, datasets: str = "", audiences: dict | None = None,
 name = {_toml_str(name)}                 # printed on every page
 {where}
 {who}
-timezone = "Europe/Copenhagen"
+{access.config_lines(staff_group)}timezone = "Europe/Copenhagen"
 max_age_hours = 26              # verify is CRITICAL when the newest good lists are older
 
 [retention]
@@ -90,14 +93,17 @@ EXAMPLE_DATASETS = '''# [datasets.visits]
 
 
 def init_kit(home: Path, passwords: dict[str, str], *, name: str = "Nødliste-pc",
-             config: str | None = None, now: dt.datetime | None = None) -> KitConfig:
-    """Create a kit home. Refuses to overwrite an existing one."""
+             config: str | None = None, now: dt.datetime | None = None,
+             staff_group: str | None = None) -> KitConfig:
+    """Create a kit home. Refuses to overwrite an existing one. `staff_group` goes into the generated
+    nodkit.toml (sharing the home with it is `access.set_up`, which needs the group to exist)."""
     if (home / CONFIG_NAME).exists():
         raise ConfigError(f"{home / CONFIG_NAME}: a kit already exists here; refusing to overwrite it")
     private_dir(home)
-    for sub in ("keys", "store", "logs", "templates", "schedules"):
+    for sub in ("store", "logs", "templates", "schedules"):
         private_dir(home / sub)
-    write_atomic(home / CONFIG_NAME, (config or config_text(name)).encode("utf-8"))
+    secret_dir(home / "keys")
+    write_atomic(home / CONFIG_NAME, (config or config_text(name, staff_group=staff_group)).encode("utf-8"))
     os.chmod(home / CONFIG_NAME, 0o600)
     crypto.generate_signing_key(home / "keys")
     cfg = load_config(home)

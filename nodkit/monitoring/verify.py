@@ -53,6 +53,7 @@ CLOCK_SLACK = dt.timedelta(minutes=5)
 
 # What may live in the kit home (DESIGN.md, "The kit home"). Anything else is reported.
 KNOWN_HOME_ENTRIES = {"nodkit.toml", "keys", "store", "logs", "templates", "schedules", "audit.log", "audit.head",
+                      "audit",  # one audit chain per staff login (nodkit.security.access)
                       "fleet"}  # fleet/: stations' signed status files on an exporter (docs/distribution.md)
 # What may live directly in store/ besides sets/ (.LATEST.*.tmp exists for an instant while LATEST is replaced).
 KNOWN_STORE_ENTRIES = {"sets", ".incoming", "LATEST", "PUBLISHED", ".lock", ".run.lock", NEWEST_RECORD,
@@ -65,7 +66,7 @@ REPLACED_ENTRIES = ("LATEST", "PUBLISHED", GUIDE)
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
          "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "spool", "heartbeat", "debris",
-         "sync", "drill", "check", "unknown")
+         "sync", "drill", "check", "permissions", "unknown")
 
 
 @dataclass
@@ -473,6 +474,18 @@ def _scan_home(home: Path) -> list[Problem]:
     return problems
 
 
+def check_permissions(config: KitConfig) -> list[Problem]:
+    """Modes and groups of the kit home (nodkit.security.access): secrets private to the service, the store,
+    config and signing.pub readable by the staff group, logs/ and audit/ writable by it."""
+    from nodkit.security import access
+    station = config.station
+    credentials = [Path(p) if Path(p).is_absolute() else config.home / p
+                   for p in ((station.credentials_file, station.client_key) if station else ()) if p]
+    severities = {"critical": CRITICAL, "warning": WARNING}
+    return [Problem(severities[f.severity], "permissions", f.path, f.message)
+            for f in access.check(config.home, config.staff_group, credentials)]
+
+
 def _lock_busy(store: Store) -> bool:
     """Does a live process hold the store lock? Read-only: verify never takes the lock."""
     try:
@@ -747,6 +760,7 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
     scan, _ = _scan_store(store, sets, set(report.sets_checked), _lock_busy(store), station)
     report.problems += scan
     report.problems += _scan_home(config.home)
+    report.problems += check_permissions(config)
     for s in sets:
         created = s.created_at
         if created is not None and created > now + CLOCK_SLACK:

@@ -1,7 +1,10 @@
 """The audit log: an append-only, hash-chained record of every decrypt and print.
 
-File: <kit home>/audit.log (0600), one JSON object per line (UTF-8, sorted
-keys). Every record carries:
+File: <kit home>/audit.log (0600) on a single-account kit; on a kit set up
+for separate staff logins (nodkit.security.access) one chain per login,
+audit/<login>.log (0640, the login's own, in a sticky folder: no other login
+can remove or replace it), read and verified together. One JSON object per
+line (UTF-8, sorted keys). Every record carries:
 
     seq     1, 2, 3 … without gaps
     prev    SHA-256 (hex) of the previous record's line, exactly as written
@@ -12,8 +15,8 @@ keys). Every record carries:
     action  "print" | "decrypt" | "preview" (the kiosk showed page 1) | "drill"
     set, files, pages, printer, copies, result ("ok" or why it failed)
 
-<kit home>/audit.head holds the seq and line hash of the newest record, so
-a removed tail is noticed too.
+<kit home>/audit.head (audit/<login>.head) holds the seq and line hash of
+the newest record of its chain, so a removed tail is noticed too.
 
 Appends are atomic (issue 16): one `write` of the whole line, its length
 checked; a short write (full disk) is cut off again at once. A crash in the
@@ -43,17 +46,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nodkit.errors import IntegrityError, StoreError
-from nodkit.fsutil import write_atomic
+from nodkit.fsutil import FILE_MODE, SHARED_FILE_MODE, write_atomic
 
 log = logging.getLogger(__name__)
 
 LOG_NAME = "audit.log"
 HEAD_NAME = "audit.head"
+CHAIN_DIR = "audit"  # one chain per login (a kit with a staff group)
 GENESIS = "0" * 64
 FIELDS = ("action", "copies", "files", "hash", "pages", "prev", "printer", "result", "seq", "set", "time", "user")
 
 
 def os_user() -> str:
+    """The login running nodkit, from the process's user id (not $USER, which a login can set to anything)."""
+    try:
+        import pwd
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        pass
     try:
         return getpass.getuser()
     except Exception:  # no user name in the environment (service account, container)
@@ -98,12 +108,13 @@ class Problem:
     seq: int | None
     line: int | None
     message: str
+    file: str | None = None  # the chain (audit/<login>.log) on a kit with one chain per login
 
     def __str__(self) -> str:
         where = f"record {self.seq}" if self.seq is not None else "audit log"
         if self.line is not None:
             where += f" (line {self.line})"
-        return f"{where}: {self.message}"
+        return f"{self.file}: {where}: {self.message}" if self.file else f"{where}: {self.message}"
 
 
 @dataclass
@@ -117,15 +128,40 @@ class VerifyResult:
         return not self.problems
 
 
+def _chain_name(user: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in user).lstrip(".") or "_"
+
+
 class AuditLog:
+    """The kit's audit log: appends go to this login's chain; records and verify cover every chain."""
+
     def __init__(self, home: Path):
-        self.path = home / LOG_NAME
-        self.head = home / HEAD_NAME
+        self.home = home
+        self.shared = (home / CHAIN_DIR).is_dir()
+        if self.shared:
+            name = _chain_name(os_user())
+            self.path, self.head = home / CHAIN_DIR / f"{name}.log", home / CHAIN_DIR / f"{name}.head"
+        else:
+            self.path, self.head = home / LOG_NAME, home / HEAD_NAME
+
+    def chains(self) -> list[tuple[str | None, Path, Path]]:
+        """(label, log, head) of every chain: a kit's single audit.log (its history from before the staff
+        group, on a shared kit), then one per login."""
+        out = []
+        if (self.home / LOG_NAME).exists() or not self.shared:
+            out.append((LOG_NAME if self.shared else None, self.home / LOG_NAME, self.home / HEAD_NAME))
+        if self.shared:
+            for path in sorted((self.home / CHAIN_DIR).glob("*.log")):
+                out.append((f"{CHAIN_DIR}/{path.name}", path, path.with_suffix(".head")))
+        return out
 
     @contextmanager
     def _locked(self):
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o600)
+        mode = SHARED_FILE_MODE if self.shared else FILE_MODE
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), mode)
         try:
+            if self.shared and hasattr(os, "fchmod") and os.fstat(fd).st_size == 0:
+                os.fchmod(fd, mode)  # a new chain: readable by the staff group (verify), whatever the umask
             try:
                 import fcntl
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -177,70 +213,38 @@ class AuditLog:
             return str(exc)
 
     def records(self) -> list[dict]:
-        """Every record as written (for `audit show`); unreadable lines are skipped here, verify names them."""
+        """Every record as written (for `audit show`), every chain, in time order; unreadable lines are
+        skipped here, verify names them."""
         out = []
-        for _number, raw in _lines(self.path):
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                continue
+        for _label, path, _head in self.chains():
+            for _number, raw in _lines(path):
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    out.append(record)
+        if len(self.chains()) > 1:
+            out.sort(key=_record_time)
         return out
 
     def verify(self) -> VerifyResult:
-        problems: list[Problem] = []
-        prev_line: bytes | None = None
-        expected_seq = 1
-        count = 0
-        lines = list(_lines(self.path))
-        torn = 0
-        if lines and _is_torn(self.path, lines[-1][1]):
-            torn = len(lines.pop()[1])
-        for number, raw in lines:
-            count += 1
+        """Every chain checked on its own; a chain in audit/ must also belong to the login it is named after."""
+        total = VerifyResult(records=0)
+        for label, path, head in self.chains():
             try:
-                data = json.loads(raw)
-                if not isinstance(data, dict):
-                    raise ValueError
-            except ValueError:
-                problems.append(Problem(None, number, "not a readable record (edited or damaged)"))
-                prev_line = raw
-                expected_seq += 1
+                one = _verify_chain(path, head)
+            except StoreError as exc:  # another login's chain this login may not read: not "intact"
+                total.problems.append(Problem(None, None, str(exc), label))
                 continue
-            seq = data.get("seq")
-            claimed = data.get("hash")
-            body = {k: v for k, v in data.items() if k != "hash"}
-            if set(data) != set(FIELDS):
-                problems.append(Problem(seq, number, "fields added or removed (record edited)"))
-            elif claimed != _sha(_canonical(body)):
-                problems.append(Problem(seq, number, "content does not match its hash (record edited)"))
-            if seq != expected_seq:
-                if isinstance(seq, int) and seq > expected_seq:
-                    missing = f"record {expected_seq}" if seq == expected_seq + 1 else f"records {expected_seq}–{seq - 1}"
-                    problems.append(Problem(seq, number, f"{missing} missing before it (removed)"))
-                else:
-                    problems.append(Problem(seq, number, f"expected record number {expected_seq} here "
-                                                         "(records reordered, duplicated or renumbered)"))
-            want_prev = GENESIS if prev_line is None else _sha(prev_line)
-            if data.get("prev") != want_prev and seq == expected_seq:
-                problems.append(Problem(seq, number, "does not follow the record before it "
-                                                     "(the previous record was edited or replaced)"))
-            prev_line = raw
-            expected_seq = (seq + 1) if isinstance(seq, int) else expected_seq + 1
-        head = self._read_head()
-        if head == (-1, ""):
-            problems.append(Problem(None, None, f"{self.head} is unreadable (edited or damaged)"))
-        elif head is not None:
-            head_seq, head_sha = head
-            last_seq = expected_seq - 1
-            if head_seq > last_seq:
-                gone = f"record {head_seq}" if head_seq == last_seq + 1 else f"records {last_seq + 1}–{head_seq}"
-                problems.append(Problem(None, None, f"{gone} missing at the end (removed; {HEAD_NAME} "
-                                                    f"says the newest record is {head_seq})"))
-            elif head_seq == last_seq and prev_line is not None and _sha(prev_line) != head_sha:
-                problems.append(Problem(last_seq, count, f"does not match {HEAD_NAME} (newest record edited)"))
-        elif count:
-            problems.append(Problem(None, None, f"{self.head} missing: the end of the log cannot be checked"))
-        return VerifyResult(records=count, problems=problems, torn_tail=torn)
+            for problem in one.problems:
+                problem.file = label
+            total.records += one.records
+            total.problems += one.problems
+            total.torn_tail += one.torn_tail
+            if label is not None and label != LOG_NAME:
+                total.problems += _owner_problems(label, path)
+        return total
 
     def check(self) -> VerifyResult:
         """verify() that raises IntegrityError naming the first problem."""
@@ -251,13 +255,94 @@ class AuditLog:
         return result
 
     def _read_head(self) -> tuple[int, str] | None:
+        return _read_head(self.head)
+
+
+def _record_time(record: dict) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(str(record.get("time")))
+    except ValueError:
+        return dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+
+def _owner_problems(label: str, path: Path) -> list[Problem]:
+    """audit/anna.log must be anna's: a chain owned by another login was written (or replaced) by it."""
+    try:
+        import pwd
+        owner = pwd.getpwuid(path.stat().st_uid).pw_name
+    except (ImportError, KeyError, OSError):
+        return []
+    if _chain_name(owner) != path.stem:
+        return [Problem(None, None, f"owned by '{owner}', not by the login it is named after", label)]
+    return []
+
+
+def _verify_chain(path: Path, head_path: Path) -> VerifyResult:
+    """One chain: the records in order, each hash and link, and the head file naming the last."""
+    problems: list[Problem] = []
+    prev_line: bytes | None = None
+    expected_seq = 1
+    count = 0
+    lines = list(_lines(path))
+    torn = 0
+    if lines and _is_torn(path, lines[-1][1]):
+        torn = len(lines.pop()[1])
+    for number, raw in lines:
+        count += 1
         try:
-            data = json.loads(self.head.read_text("utf-8"))
-            return int(data["seq"]), str(data["line_sha256"])
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError, OSError):
-            return (-1, "")
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError
+        except ValueError:
+            problems.append(Problem(None, number, "not a readable record (edited or damaged)"))
+            prev_line = raw
+            expected_seq += 1
+            continue
+        seq = data.get("seq")
+        claimed = data.get("hash")
+        body = {k: v for k, v in data.items() if k != "hash"}
+        if set(data) != set(FIELDS):
+            problems.append(Problem(seq, number, "fields added or removed (record edited)"))
+        elif claimed != _sha(_canonical(body)):
+            problems.append(Problem(seq, number, "content does not match its hash (record edited)"))
+        if seq != expected_seq:
+            if isinstance(seq, int) and seq > expected_seq:
+                missing = f"record {expected_seq}" if seq == expected_seq + 1 else f"records {expected_seq}–{seq - 1}"
+                problems.append(Problem(seq, number, f"{missing} missing before it (removed)"))
+            else:
+                problems.append(Problem(seq, number, f"expected record number {expected_seq} here "
+                                                     "(records reordered, duplicated or renumbered)"))
+        want_prev = GENESIS if prev_line is None else _sha(prev_line)
+        if data.get("prev") != want_prev and seq == expected_seq:
+            problems.append(Problem(seq, number, "does not follow the record before it "
+                                                 "(the previous record was edited or replaced)"))
+        prev_line = raw
+        expected_seq = (seq + 1) if isinstance(seq, int) else expected_seq + 1
+    head = _read_head(head_path)
+    if head == (-1, ""):
+        problems.append(Problem(None, None, f"{head_path} is unreadable (edited or damaged)"))
+    elif head is not None:
+        head_seq, head_sha = head
+        last_seq = expected_seq - 1
+        if head_seq > last_seq:
+            gone = f"record {head_seq}" if head_seq == last_seq + 1 else f"records {last_seq + 1}–{head_seq}"
+            problems.append(Problem(None, None, f"{gone} missing at the end (removed; {head_path.name} "
+                                                f"says the newest record is {head_seq})"))
+        elif head_seq == last_seq and prev_line is not None and _sha(prev_line) != head_sha:
+            problems.append(Problem(last_seq, count, f"does not match {head_path.name} (newest record edited)"))
+    elif count:
+        problems.append(Problem(None, None, f"{head_path} missing: the end of the log cannot be checked"))
+    return VerifyResult(records=count, problems=problems, torn_tail=torn)
+
+
+def _read_head(head: Path) -> tuple[int, str] | None:
+    try:
+        data = json.loads(head.read_text("utf-8"))
+        return int(data["seq"]), str(data["line_sha256"])
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, OSError):
+        return (-1, "")
 
 
 def _lines(path: Path):

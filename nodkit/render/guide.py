@@ -54,12 +54,13 @@ def guide_pdf(config: KitConfig) -> bytes:
     store = e(str(config.store))
     where = e(config.location) if config.location else "(ikke angivet – spørg IT)"
     contact = e(config.contact) if config.contact else "IT-vagten (nummeret står ikke i opsætningen – spørg IT)"
+    login = e(login_text(config))
     story = [
         Paragraph(TITLE, s["title"]),
         Paragraph(f"{e(config.name)} · Nødliste-pc'en står: <b>{where}</b>", s["sub"]),
         Paragraph("Når systemerne er nede", s["h"]),
         _steps([
-            "Gå til nødliste-pc'en, og log ind.",
+            f"Gå til nødliste-pc'en, og log ind som: <b>{login}</b>.",
             "Dobbeltklik på ikonet <b>Udskriv nødlister</b> på skrivebordet. "
             f"(Eller åbn en terminal, skriv <b>nodkit print --kit {e(str(config.home))}</b> og tryk Enter.)",
             "Vælg din <b>enhed</b>: skriv tallet ud for den og tryk Enter.",
@@ -104,6 +105,16 @@ def guide_pdf(config: KitConfig) -> bytes:
                             bottomMargin=15 * mm, title=TITLE, author=config.name, subject="nodkit")
     doc.build(story)
     return out.getvalue()
+
+
+def login_text(config: KitConfig) -> str:
+    """Which login staff use, as the guide says it: `[kit] staff_login` (a municipality names its own
+    account), else their own login in the staff group, else (one account for all) the kit's login."""
+    if config.staff_login:
+        return config.staff_login
+    if config.staff_group:
+        return f"din egen bruger (i gruppen {config.staff_group}; virker den ikke, så ring til IT)"
+    return "nødliste-pc'ens fælles bruger"
 
 
 def write_guide(config: KitConfig, pdf: bytes | None = None) -> Path:

@@ -35,10 +35,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from nodkit.errors import CryptoError, IntegrityError
-from nodkit.fsutil import private_dir, short_lock, write_atomic
+from nodkit.fsutil import SECRET_MODE, secret_dir, short_lock, write_atomic
 
 SIGNING_KEY = "signing.key"
 PUBLIC_KEY = "signing.pub"
+PUBLIC_MODE = 0o644  # a public key: readable by every login that prints (it checks the signatures)
 PASSWORDS = "audiences.json"
 KEYS_LOCK = ".lock"  # held for each read-modify-write of a key file
 MIN_LENGTH = 12
@@ -150,12 +151,13 @@ def decrypt_pdf(data: bytes, password: str) -> bytes:
 
 def generate_signing_key(keys_dir: Path, private: str = SIGNING_KEY, public: str = PUBLIC_KEY) -> None:
     """A new Ed25519 key pair; a station's own status key uses other file names than the kit's signing key."""
-    private_dir(keys_dir)
+    secret_dir(keys_dir)
     key = Ed25519PrivateKey.generate()
     write_atomic(keys_dir / private, key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), SECRET_MODE)
+    # public: staff logins check every manifest's signature with it before printing (docs/design.md)
     write_atomic(keys_dir / public, key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), PUBLIC_MODE)
 
 
 def public_from_pem(data: bytes, where: str) -> Ed25519PublicKey:
@@ -350,7 +352,7 @@ class PasswordBook:
     def _changing(self):
         """Hold keys/.lock and start from the file as it is now, not as it was when this book was read:
         a change made by another process meanwhile (a `password set` during an export) is kept."""
-        private_dir(self.path.parent)
+        secret_dir(self.path.parent)
         try:
             with short_lock(self.path.parent / KEYS_LOCK):
                 self.data = self._read()
@@ -401,5 +403,5 @@ class PasswordBook:
             self.save()
 
     def save(self) -> None:
-        private_dir(self.path.parent)
-        write_atomic(self.path, json.dumps(self.data, indent=2, ensure_ascii=False).encode("utf-8"))
+        secret_dir(self.path.parent)
+        write_atomic(self.path, json.dumps(self.data, indent=2, ensure_ascii=False).encode("utf-8"), SECRET_MODE)

@@ -4,16 +4,27 @@ The unit runs the scheduler as a dedicated user with the file system
 read-only except the kit home, restarts it whenever it stops, and maps
 `systemctl reload` to SIGHUP (reload schedules) and `stop` to SIGTERM
 (clean stop). Windows is covered in docs/operations.md.
+
+`ensure_accounts` creates that user (a system account with no login shell:
+nobody logs in as the service; staff print with their own logins in the
+staff group, docs/operations.md "Accounts") and the group, as root only;
+otherwise it returns the commands IT must run.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from nodkit.errors import StoreError
 from nodkit.fsutil import write_atomic
+from nodkit.security import access
+
+NOLOGIN = "/usr/sbin/nologin"
 
 UNIT = """\
 # nodkit scheduler for {kit_name_comment}
@@ -35,8 +46,11 @@ KillSignal=SIGTERM
 TimeoutStopSec=30
 Environment=PYTHONUNBUFFERED=1
 WorkingDirectory={kit}
-# Files and folders the scheduler creates are private (0600/0700).
-UMask=0077
+# Source credentials (NODKIT_DB_PASSWORD_... ) live beside the other secrets, 0600, never in nodkit.toml.
+EnvironmentFile=-{kit}/keys/nodkit.env
+# Group bits for the staff group's folders (set-group-ID, nodkit.security.access); nodkit gives every file
+# it writes its mode itself (0600 in keys/ and private folders, 0640 in the shared ones); others get nothing.
+UMask=0027
 # Hardening: read-only system, writable kit home only.
 NoNewPrivileges=yes
 PrivateTmp=yes
@@ -93,3 +107,50 @@ def install_unit(path: Path, text: str) -> None:
     except OSError as exc:
         raise StoreError(f"{path}: cannot write the unit: {exc.strerror or exc}",
                          hint="run as root, or give --output PATH") from None
+
+
+def _run(argv: list[str]) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise StoreError(f"{' '.join(argv)}: {(proc.stderr or proc.stdout).strip() or f'exit {proc.returncode}'}")
+
+
+def ensure_accounts(home: Path, user: str, group: str | None) -> tuple[list[str], list[str]]:
+    """Create the service user (and the staff group) and give it the kit home: (done, what IT must still run).
+
+    As root: groupadd/useradd/usermod as needed, then the kit home's owner,
+    groups and modes (access.apply). Not root: nothing is changed and every
+    command is returned, so the caller can print them.
+    """
+    if not access.supported():
+        return [], []
+    todo: list[str] = []
+    exists = _user_exists(user)
+    if group and access.group_id(group) is None:
+        todo.append(f"groupadd --system {group}")
+    if not exists:
+        todo.append(f"useradd --system --home-dir {home} --no-create-home --shell {NOLOGIN}"
+                    + (f" --groups {group}" if group else "") + f" {user}")
+    elif group and user not in access.members(group):
+        todo.append(f"usermod -aG {group} {user}")
+    share = f"nodkit permissions --kit {home} --owner {user}" if group else f"chown -R {user}: {home}"
+    if os.geteuid() != 0:
+        return [], ["sudo " + c for c in todo + [share]]
+    done = []
+    for command in todo:
+        argv = command.split()
+        if shutil.which(argv[0]) is None:
+            raise StoreError(f"{argv[0]} not found: create the account by hand: {command}")
+        _run(argv)
+        done.append(command)
+    done += access.apply(home, group, user) if group else access.give_to(home, user)
+    return done, []
+
+
+def _user_exists(user: str) -> bool:
+    try:
+        import pwd
+        pwd.getpwnam(user)
+        return True
+    except KeyError:
+        return False
