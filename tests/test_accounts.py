@@ -355,3 +355,26 @@ def test_init_says_which_commands_it_must_run_when_it_cannot_share(tmp_path):
     assert 'staff_group = "nodkit-nosuch-grp"' in (tmp_path / "k" / "nodkit.toml").read_text("utf-8")
     # nothing was shared on the way: the kit stays private until IT runs the commands
     assert stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o700
+
+
+def test_one_chain_per_login_is_verified_and_named(demo_kit):
+    """A kit with audit/ (shared with staff): each login appends to its own chain; verify names the chain."""
+    tmp_path = demo_kit.home
+    import datetime as dt
+    from nodkit.printing.audit import AuditLog, os_user
+    now = dt.datetime(2026, 12, 2, 8, 0, tzinfo=dt.timezone.utc)
+    old = AuditLog(tmp_path)  # before the set-up: the single chain, kept as history
+    old.append(action="print", set_id=None, files=[], pages=1, printer="p", copies=1, result="ok", now=now)
+    (tmp_path / "audit").mkdir()
+    log = AuditLog(tmp_path)
+    assert log.path == tmp_path / "audit" / f"{os_user()}.log"
+    for minute in (1, 2):
+        log.append(action="print", set_id=None, files=[], pages=minute, printer="p", copies=1, result="ok",
+                   now=now + dt.timedelta(minutes=minute))
+    assert [r["pages"] for r in log.records()] == [1, 1, 2] and log.verify().ok
+    lines = log.path.read_text().splitlines()
+    log.path.write_text(lines[0] + "\n" + lines[1].replace('"pages":2', '"pages":9') + "\n")
+    problem = log.verify().problems[0]
+    assert str(problem) == f"audit/{os_user()}.log: record 2 (line 2): content does not match its hash (record edited)"
+    result = run_cli("audit", "verify", "--kit", str(tmp_path))
+    assert result.exit_code == 15 and f"{tmp_path}/audit/{os_user()}.log: record 2" in result.stdout

@@ -174,14 +174,15 @@ def audit_verify(kit, as_json):
                "torn_tail_bytes": result.torn_tail})
     else:
         for p in result.problems:
-            click.echo(f"{log.path}: {p}")
+            click.echo(f"{log.home}/{p}" if p.file else f"{log.path}: {p}")  # p.file: one chain per login
         if result.torn_tail:
             click.echo(f"{log.path}: note: {result.torn_tail} byte(s) of an interrupted write after the last "
                        "record (a crash or full disk, not tampering); the next record cuts them off")
         if result.ok:
             click.echo(f"audit log OK: {result.records} record(s), chain intact")
     if not result.ok:
-        raise IntegrityError(f"{log.path}: {result.problems[0]}"
+        first = result.problems[0]
+        raise IntegrityError((f"{log.home}/{first}" if first.file else f"{log.path}: {first}")
                              + (f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""))
 
 

@@ -251,7 +251,8 @@ class AuditLog:
         result = self.verify()
         if not result.ok:
             more = f" (and {len(result.problems) - 1} more problem(s))" if len(result.problems) > 1 else ""
-            raise IntegrityError(f"{self.path}: {result.problems[0]}{more}")
+            first = result.problems[0]
+            raise IntegrityError((f"{self.home}/{first}" if first.file else f"{self.path}: {first}") + more)
         return result
 
     def _read_head(self) -> tuple[int, str] | None:
