@@ -378,3 +378,31 @@ def test_one_chain_per_login_is_verified_and_named(demo_kit):
     assert str(problem) == f"audit/{os_user()}.log: record 2 (line 2): content does not match its hash (record edited)"
     result = run_cli("audit", "verify", "--kit", str(tmp_path))
     assert result.exit_code == 15 and f"{tmp_path}/audit/{os_user()}.log: record 2" in result.stdout
+
+
+def test_the_printed_guide_says_which_login_to_use(demo_kit):
+    from nodkit.config.settings import load_config
+    from nodkit.render.guide import guide_pdf
+    cfg = demo_kit.home / "nodkit.toml"
+    original = cfg.read_text("utf-8")
+    texts = {}
+    for name, line in [("single", ""), ("group", 'staff_group = "nodkit-staff"\n'),
+                       ("own", 'staff_group = "nodkit-staff"\nstaff_login = "nodliste (koden står i kuverten)"\n')]:
+        cfg.write_text(original.replace("[kit]\n", "[kit]\n" + line, 1), "utf-8")
+        out = demo_kit.home / f"guide-{name}.pdf"
+        out.write_bytes(guide_pdf(load_config(demo_kit.home)))
+        texts[name] = " ".join(pdftotext(out, None).split())
+        out.unlink()
+    assert "log ind som: nødliste-pc'ens fælles bruger" in texts["single"]
+    assert "log ind som: din egen bruger (i gruppen nodkit-staff;" in texts["group"]
+    assert "log ind som: nodliste (koden står i kuverten)" in texts["own"]
+
+
+def test_verify_names_a_secret_the_exporting_owner_cannot_read(demo_kit, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another owner")
+    secret = demo_kit.home / "keys" / "audiences.json"
+    os.chown(secret, 65534, -1)  # as after `sudo nodkit password set` on a kit of another owner
+    code, problems = _verify_json(demo_kit.home)
+    assert code == 2 and [p["path"] for p in problems] == [str(secret)]
+    assert "not by keys/'s owner root" in problems[0]["message"] and "fix: chown root:" in problems[0]["message"]

@@ -275,6 +275,12 @@ def _check_private(home: Path, credential_files) -> list[Finding]:
             if is_secret(path) and pst.st_mode & 0o077:
                 found.append(Finding("critical", str(path), f"secret readable or writable by group or others "
                                      f"(mode {stat.S_IMODE(pst.st_mode):04o}); fix: chmod 600 {path}"))
+            elif is_secret(path) and pst.st_uid != st.st_uid and not path.name.startswith("."):
+                # e.g. `sudo nodkit password set` run as root: the service can no longer read it
+                owner = user_name(st.st_uid)
+                found.append(Finding("critical", str(path), f"owned by {user_name(pst.st_uid)}, not by keys/'s owner "
+                                     f"{owner}, who exports: it cannot read it; fix: chown {owner}: {path} "
+                                     f"(and run nodkit as {owner}: sudo -u {owner} nodkit …)"))
             elif not is_secret(path) and pst.st_mode & 0o022:
                 found.append(Finding("critical", str(path), f"public key writable by group or others: a swapped key "
                                      f"lets forged lists pass; fix: chmod 644 {path}"))
