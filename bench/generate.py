@@ -122,10 +122,10 @@ def write_sources(folder: Path, scale: Scale, today: dt.date, seed: int = SEED) 
     counts["staff"] = len(staff)
     categories = ("Krisestab", "Ledere", "Leverandører", "Forsyning", "Løbere", "Mødesteder", "Informationspunkter")
     contacts = [[categories[i % len(categories)], f"Funktion {i + 1}", name, rng.choice(("", "Beredskab", "Frivillig")),
-                 _phone(rng), rng.choice(("", "Døgnåbent", "Cykel"))]
+                 _phone(rng), rng.choice(("", "Døgnåbent", "Cykel")), rng.choice(("", "Hjemmeplejen", "Skoler"))]
                 for i, name in enumerate(_names(rng, scale.contacts))]
     write_atomic(folder / "kontakter.csv", _csv(contacts, ["Kategori", "Funktion", "Navn", "Organisation",
-                                                           "Telefon", "Note"]))
+                                                           "Telefon", "Note", "Gælder for"]))
     counts["contacts"] = len(contacts)
     counts["pupils"] = _write_school_db(folder / "skole.db", rng, scale, today)
     return counts

@@ -17,13 +17,24 @@ from pathlib import Path
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_stderr(verbose: int) -> None:
+_quiet = False  # a staff command: no English log lines on the staff's screen (the log file keeps them)
+
+
+def setup_stderr(verbose: int, *, staff: bool = False) -> None:
+    """Log lines on stderr: warnings (info with -v). For a command staff run (`staff`), none unless
+    -v is given: what staff need to know the command says itself, in Danish."""
+    global _quiet
+    _quiet = staff and not verbose
     root = logging.getLogger("nodkit")
     root.setLevel(logging.DEBUG)
-    if any(getattr(h, "_nodkit_stderr", False) for h in root.handlers):
-        return
+    level = (logging.CRITICAL + 1 if _quiet else
+             logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    for handler in root.handlers:
+        if getattr(handler, "_nodkit_stderr", False):
+            handler.setLevel(level)  # once per process; a later command (in-process tests) sets its own level
+            return
     handler = logging.StreamHandler()
-    handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    handler.setLevel(level)
     handler.setFormatter(logging.Formatter("nodkit: %(levelname)s: %(message)s"))
     handler._nodkit_stderr = True  # type: ignore[attr-defined]
     root.addHandler(handler)
@@ -58,10 +69,17 @@ class _LogFileHandler(logging.handlers.RotatingFileHandler):
         self._warned = True
         exc = sys.exc_info()[1]
         reason = getattr(exc, "strerror", None) or exc
-        try:
-            sys.stderr.write(f"nodkit: warning: cannot write the log file {self.baseFilename}: {reason}\n")
-        except Exception:
-            pass
+        _say(f"nodkit: warning: cannot write the log file {self.baseFilename}: {reason}\n")
+
+
+def _say(text: str) -> None:
+    """One line on stderr about logging itself; not on a staff screen."""
+    if _quiet:
+        return
+    try:
+        sys.stderr.write(text)
+    except Exception:
+        pass
 
 
 _told_no_file = False
@@ -88,8 +106,8 @@ def setup_file(home: Path) -> bool:
         global _told_no_file
         if not _told_no_file:
             _told_no_file = True
-            sys.stderr.write(f"nodkit: warning: cannot write the log file {path}: {exc.strerror or exc}; "
-                             "messages go to stderr only\n")
+            _say(f"nodkit: warning: cannot write the log file {path}: {exc.strerror or exc}; "
+                 "messages go to stderr only\n")
         return False
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(FORMAT))

@@ -48,6 +48,11 @@ def test_contents_page_numbers_point_at_the_lists():
                  "Gyldig til", "24-11-2026 kl. 08.00", "Hvad gør du", "Hvem ringer du til", "Beredskabschef",
                  "Køreliste", "Kontaktliste (Fælles)", "Sådan printer du"):
         assert text in cover, text
+    # the cover gives where each list is (pages to type into a print dialog), not how long it is
+    assert "Køreliste – side 3–5" in cover
+    assert "Kontaktliste (Fælles) – side 6–7" in cover
+    assert "Sådan printer du – side 8" in cover
+    assert not re.search(r"\d+ s\.", cover)
     contents = _page_text(result.pdf, 2)
     entries = {m.group(1): m.group(2) for m in re.finditer(r"^\s*(\S.*?)\s{2,}.*?(\d+(?:–\d+)?)\s*$", contents, re.M)}
     assert entries["Køreliste"] == "3–5"
@@ -94,6 +99,21 @@ def test_demo_export_has_one_encrypted_binder_per_audience_and_unit(demo):
         assert b["pages"] == 2 + sum(f["pages"] for f in lists) + 1
         text = pdftotext(b["path"], demo.passwords[b["audience"]])
         assert "Nødmappe" in text and "Gyldig til" in text and "Hvem ringer du til" in text
+        cover = text.split("\f")[0]
+        # whom to call: the kit-wide crisis staff, and only this audience's leaders (demo: "Gælder for")
+        assert "Beredskabschef" in cover
+        if b["audience"] == "pleje":
+            assert "Leder, Hjemmeplejen Nord" in cover and "Skoleleder" not in cover
+        else:
+            assert "Skoleleder, Vestre Skole" in cover and "Hjemmeplejen" not in cover.split("Hvem ringer du til")[1]
+        # the cover's page numbers are where each list's own first page is, in the binder's order
+        pages = text.split("\f")
+        firsts = [int(n) for n in re.findall(r" – side (\d+)", cover)]
+        assert len(firsts) == len(lists) + 1  # the lists and the printing guide
+        starts = [next(f"{f['unit']}/{f['template']}.pdf" for f in lists
+                       if f"{f['unit']}/{f['template']}.pdf · side 1 " in pages[n - 1]) for n in firsts[:-1]]
+        assert sorted(starts) == sorted(f"{f['unit']}/{f['template']}.pdf" for f in lists)
+        assert "Sådan udskriver du nødlister" in pages[firsts[-1] - 1]
         assert text.rstrip().split("\f")[-1].count("Sådan udskriver du nødlister") == 1
         for f in lists:
             assert f"{f['unit']}/{f['template']}.pdf" in text  # each list's own footer, i.e. its pages are inside

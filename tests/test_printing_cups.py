@@ -256,3 +256,109 @@ def test_menu_says_not_printed_and_offers_another_printer_in_a_terminal(demo_kit
     assert not cups.run("lpstat", "-o", dead_queue, check=False).stdout.strip()
     results = [json.loads(line)["result"] for line in (demo_kit.home / "audit.log").read_text().splitlines()]
     assert results[-2].startswith("fejl: waiting (annulleret)") and results[-1] == "ok"
+
+
+ENGLISH = re.compile(r"Traceback|Error|error|WARNING|warning|interrupted|aborted|Aborted|nodkit:|Usage:")
+
+
+def _ctrl_c(term: Tmux) -> None:
+    subprocess.run(["tmux", "-L", term.socket, "send-keys", "-t", "menu", "C-c"], check=True)
+
+
+def _audit_results(home: Path) -> list[str]:
+    return [json.loads(line)["result"] for line in (home / "audit.log").read_text().splitlines()]
+
+
+def test_ctrl_c_at_a_question_says_in_danish_that_nothing_is_sent(demo_kit, cups):
+    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+    term = Tmux([str(NODKIT), "print", "--printer", cups.queue, "--pause"], env)
+    try:
+        screen = term.wait_for("Enhed:")
+        term.type(re.search(r"(\d+)\s+Område Nord", screen).group(1))
+        term.wait_for("Valg [1]:")
+        _ctrl_c(term)
+        screen = term.wait_for("Tryk Enter for at lukke vinduet.")
+        assert "Afbrudt. Der sendes ikke noget til printeren." in screen
+        assert not ENGLISH.search(screen), screen
+    finally:
+        term.close()
+
+
+def test_ctrl_c_while_a_job_is_followed_cancels_it_and_is_audited(demo_kit, cups, dead_queue):
+    """A switched-off printer, the person gives up with Ctrl-C: the job must not come out hours later."""
+    _set_wait(demo_kit.home, 120)
+    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+    term = Tmux([str(NODKIT), "print", "--printer", dead_queue, "--pause"], env)
+    try:
+        screen = term.wait_for("Enhed:")
+        term.type(re.search(r"(\d+)\s+Område Nord", screen).group(1))
+        screen = term.wait_for("Valg [1]:")
+        term.type(re.search(r"(\d+)\s+Køreliste", screen).group(1))
+        term.wait_for("Adgangskode")
+        term.type(demo_kit.passwords["pleje"])
+        term.wait_for("Hvor mange kopier? [1]:")
+        term.type("")
+        term.wait_for("Vent, til printeren er færdig")
+        deadline = time.monotonic() + 15
+        while not cups.run("lpstat", "-o", dead_queue, check=False).stdout.strip():
+            assert time.monotonic() < deadline, "the job never reached the queue"
+            time.sleep(0.2)
+        _ctrl_c(term)
+        screen = term.wait_for("Tryk Enter for at lukke vinduet.")
+        flat = " ".join(screen.split())
+        assert "Afbrudt. Udskriften er annulleret, så den ikke kommer ud senere." in flat
+        assert not ENGLISH.search(screen), screen
+    finally:
+        term.close()
+    assert not cups.run("lpstat", "-o", dead_queue, check=False).stdout.strip()  # nothing left to print later
+    assert re.match(r"afbrudt: job\(s\) \S+ cancelled$", _audit_results(demo_kit.home)[-1])
+
+
+def test_broken_kit_and_a_wrong_shortcut_are_said_in_danish(demo_kit, cups):
+    """What the desktop icon shows when IT broke nodkit.toml, or an old icon passes an option that is gone."""
+    cfg = demo_kit.home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8").replace('name = "', 'name = ', 1), "utf-8")
+    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+    term = Tmux([str(NODKIT), "launcher", "open", "--menu"], env)
+    try:
+        screen = term.wait_for("Tryk Enter for at lukke vinduet.")
+        flat = " ".join(screen.split())
+        assert "nodkit er ikke sat rigtigt op på denne pc: indstillingerne kan ikke læses. Giv IT besked" in flat
+        assert "Brug imens den trykte nødmappe" in flat
+        assert not ENGLISH.search(screen), screen
+    finally:
+        term.close()
+    log = (demo_kit.home / "logs" / "nodkit.log").read_text("utf-8")
+    assert re.search(r"ERROR nodkit\.cli: ConfigError: .*nodkit\.toml:\d+: .*invalid TOML", log)  # the detail, for IT
+    term = Tmux([str(NODKIT), "print", "--pause", "--copies", "two"], env)
+    try:
+        screen = term.wait_for("Tryk Enter for at lukke vinduet.")
+        assert "Genvejen til udskrivning er sat forkert op." in screen
+        assert not ENGLISH.search(screen), screen
+    finally:
+        term.close()
+
+
+def test_launcher_without_a_browser_shows_no_english_log_lines(demo_kit, cups, tmp_path):
+    """No browser on the PATH: the launcher falls back to the menu; its warning goes to the log only."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("lp", "lpstat", "cancel", "sleep", "sh"):
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    cfg = demo_kit.home / "nodkit.toml"
+    cfg.write_text(cfg.read_text("utf-8") + f'\n[printer]\nqueue = "{cups.queue}"\n', "utf-8")
+    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8"}
+    # PATH inside the command: tmux's login shell would set its own
+    term = Tmux(["/usr/bin/env", f"PATH={bin_dir}", str(NODKIT), "launcher", "open", "--port", str(_closed_port())],
+                env)
+    try:
+        screen = term.wait_for("Enhed:")
+        assert "Åbner udskriftsmenuen i stedet for browseren." in screen
+        assert not ENGLISH.search(screen), screen
+        term.type("q")
+        screen = term.wait_for("Afsluttet uden at udskrive.")
+    finally:
+        term.close()
+    assert "launcher: no browser found" in (demo_kit.home / "logs" / "nodkit.log").read_text("utf-8")

@@ -67,6 +67,31 @@ def test_500_row_section_keeps_every_row_in_order(tmp_path):
     assert f"Side {result.pages} af {result.pages}" in text
 
 
+def test_write_in_column_is_empty_on_every_row_at_the_right_edge(tmp_path):
+    """care-route's "Udført" and pickup's "Hentet kl./af": a headed column with nothing printed in it."""
+    import re
+    (tmp_path / "t.toml").write_text(TEMPLATE + '[[write_in]]\nheading = "Hentet kl./af"\nwidth = 1.4\n', "utf-8")
+    tpl = load_template(tmp_path / "t.toml")
+    ds = DatasetConfig(name="d", kind="csv", options={}, columns={}, where="nodkit.toml:1")
+    rows = [{"group": "A", "n": str(i), "name": f"Person {i:03d}", "note": "x" * (i % 40)} for i in range(60)]
+    snap = Snapshot(dataset="d", kind="csv", source="d.csv", as_of=NOW, columns=list(rows[0]),
+                    rows=[Row.from_mapping(r, origin=f"d.csv:{i + 2}") for i, r in enumerate(rows)])
+    prepared = prepare(tpl, ds, snap)
+    assert [c.heading for c in prepared.columns][-1] == "Hentet kl./af"
+    result = render_unit(prepared, prepared.units["Fælles"], kit_name="Test", generated_at=NOW, set_id="S1",
+                         file_label="Fælles/t.pdf")
+    boxes = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=result.pdf, capture_output=True,
+                           check=True).stdout.decode()
+    for page in boxes.split("<page ")[1:]:
+        words = [(float(x0), float(y0), w) for x0, y0, w in
+                 re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>([^<]*)</word>', page)]
+        heading = next((x, y) for x, y, w in words if w == "Hentet")
+        header_y, footer_y = heading[1], max(y for _, y, w in words if w == "Side")
+        inside = [w for x, y, w in words if x >= heading[0] - 2 and header_y + 2 < y < footer_y - 2]
+        assert inside == [], inside  # nothing printed in the column between its heading and the footer
+    assert "Person 059" in _text(result.pdf)
+
+
 def test_5000_character_note_is_not_cut(tmp_path):
     words = [f"ord{i:04d}" for i in range(700)]  # 700 × 8 chars = 5,600 characters with spaces
     note = " ".join(words)

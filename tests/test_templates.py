@@ -99,6 +99,11 @@ def test_site_template_adds_a_list_and_overrides_a_builtin(demo_kit):
     ('title = "X"\ndataset = "d"\n[order]\nshift = ["Dag"]\n[[columns]]\nfield = "a"\n', 4, "order.shift"),
     ('title = "X"\ndataset = "d"\n[tick_boxes]\ndays = "5"\n[[columns]]\nfield = "a"\n', 4, "tick_boxes.days"),
     ('title = "X"\ndataset = "d"\n[[columns]]\nfield = "a"\ntype = "cpr"\nmask = "stars"\n', 6, "columns.mask"),
+    ('title = "X"\ndataset = "d"\n[[columns]]\nfield = "a"\n[[write_in]]\nwidth = 1\n', 5, "write_in.heading"),
+    ('title = "X"\ndataset = "d"\n[[columns]]\nfield = "a"\n[[write_in]]\nheading = " "\n', 6, "write_in.heading"),
+    ('title = "X"\ndataset = "d"\n[[columns]]\nfield = "a"\n[[write_in]]\nheading = "U"\nwidht = 1\n', 7,
+     "write_in.widht"),
+    ('title = "X"\ndataset = "d"\ncover_audience = "who"\n[[columns]]\nfield = "a"\n', 3, "cover_audience"),
 ])
 def test_template_errors_name_file_line_and_key(tmp_path, body, line, key):
     path = tmp_path / "broken.toml"

@@ -44,8 +44,8 @@ def _load(kit):
     from nodkit.kit.home import resolve_home
     from nodkit.logsetup import setup_file
     home = resolve_home(kit)
+    setup_file(home)  # first: a nodkit.toml that cannot be read is then in the log for IT too
     config = load_config(home)
-    setup_file(home)
     return config
 
 
@@ -83,7 +83,7 @@ def cli(ctx, verbose, debug):
     no_core_dumps()  # before any command reads a password, a key or personal data
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    setup_stderr(verbose)
+    setup_stderr(verbose, staff=_staff)
 
 
 def _command(argv: list[str]) -> str | None:
@@ -102,10 +102,41 @@ def _sigterm_as_interrupt() -> None:
         signal.signal(signal.SIGTERM, stop)
 
 
+_staff = False  # set by main: this run is one staff start (the print menu, the desktop icon)
+
+
+def staff_command(argv: list[str]) -> bool:
+    """The print menu (`nodkit print` without --unit, or with --pause) and `nodkit launcher open`:
+    what staff run. Their errors, Ctrl-C and log lines reach the person in Danish
+    (nodkit.staff.screen), the detail goes to the log file. A scripted `print --unit` stays IT's."""
+    words = [a for a in argv if not a.startswith("-")]
+    scripted = any(a == "--unit" or a.startswith("--unit=") for a in argv) and "--pause" not in argv
+    return words[:1] == ["print"] and not scripted or words[:2] == ["launcher", "open"]
+
+
+def _staff_exit(argv: list[str], text: str, code: int, detail: str | None = None) -> None:
+    import logging
+    import textwrap
+    if detail:
+        logging.getLogger("nodkit.cli").error("%s", detail)  # for IT, in logs/nodkit.log
+    click.echo("\n" + textwrap.fill(text, width=79), err=True)
+    if ("--pause" in argv or staff_command(argv) and "launcher" in argv) and sys.stdin.isatty():
+        try:  # the launcher's window would close before the message is read
+            input("\nTryk Enter for at lukke vinduet.")
+        except (EOFError, KeyboardInterrupt):
+            pass
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    global _staff
+    _staff = staff_command(argv) and not debug
     _sigterm_as_interrupt()
+    if _staff:
+        _main_staff(argv)
+        return
     try:
         cli.main(args=argv, prog_name="nodkit", standalone_mode=False)
     except NodkitError as exc:
@@ -141,6 +172,29 @@ def main(argv: list[str] | None = None) -> None:
         text = str(exc).splitlines()[0][:200] if str(exc) else ""
         click.echo(f"nodkit: internal error: {type(exc).__name__}: {text} ({where} run with --debug)", err=True)
         sys.exit(UNKNOWN if _command(argv) == "verify" else CRITICAL)
+
+
+def _main_staff(argv: list[str]) -> None:
+    """main() for a staff command: the same exit codes, every message in Danish."""
+    from nodkit.staff import screen
+    try:
+        cli.main(args=argv, prog_name="nodkit", standalone_mode=False)
+    except NodkitError as exc:
+        _staff_exit(argv, screen.error_text(exc), exc.exit_code, f"{type(exc).__name__}: {exc}")
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _staff_exit(argv, screen.interrupted_text(getattr(exc.__cause__, "message", None)), 130)
+        _staff_exit(argv, screen.interrupted_text(), CRITICAL)
+    except click.ClickException as exc:
+        _staff_exit(argv, screen.usage_text(), exc.exit_code, f"usage: {exc.format_message()}")
+    except KeyboardInterrupt as exc:
+        _staff_exit(argv, screen.interrupted_text(getattr(exc, "message", None)), 130)
+    except OSError as exc:
+        _staff_exit(argv, screen.error_text(exc), 14, f"OSError: {exc.filename or ''}: {exc.strerror or exc}")
+    except Exception as exc:
+        from nodkit.logsetup import traceback_to_file
+        traceback_to_file("internal error")
+        _staff_exit(argv, screen.error_text(exc), CRITICAL)
 
 
 # Command modules register themselves on `cli`; import them last.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nodkit.cli import EPILOG, _emit, _load, _progress, cli, json_option, kit_option
+from nodkit.cli import _emit, _load, _progress, cli, json_option, kit_option
 
 
 def _ask_password(audience: str) -> str:

@@ -34,6 +34,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -566,7 +567,7 @@ class Export:
             key=lambda tid: (rank[reports[tid].dataset], reports[tid].title.casefold())))}
         mine = ({j.tid for j in self.list_jobs if audience.name in j.audiences}
                 | {tid for tid, r in reports.items() if audience.name in r.audiences})
-        contacts = _cover_contacts([j for j in self.list_jobs if j.tid in mine])
+        contacts = _cover_contacts([j for j in self.list_jobs if j.tid in mine], audience)
         folder = self.incoming.path / audience.name
 
         def chosen(unit: str) -> list[BinderPart]:
@@ -665,17 +666,26 @@ def _without_rows(prepared: PreparedList) -> PreparedList:
     return dataclasses.replace(prepared, units={}, warnings=[])
 
 
-def _cover_contacts(jobs, limit: int = 14) -> list[str]:
-    """'Whom to call' lines for binder covers: rows of the sections a kit-wide template names in cover_sections."""
+def _cover_contacts(jobs, audience, limit: int = 14) -> list[str]:
+    """'Whom to call' lines for one audience's binder covers: rows of the sections a kit-wide
+    template names in cover_sections. With `cover_audience`, a row whose cell names other
+    audiences (by name or title, separated by commas) is left off: a school's cover does not
+    list the home-care leaders. An empty cell is for everyone."""
+    ours = {audience.name.casefold(), audience.title.casefold()}
     lines: list[str] = []
     for job in jobs:
         if not job.template.cover_sections:
             continue
+        columns = [c.field for c in job.prepared.columns]
+        tag = columns.index(job.template.cover_audience) if job.template.cover_audience in columns else None
         for unit in job.prepared.units.values():
             by_title = {s.title: s for s in unit.sections}
             for title in job.template.cover_sections:
                 for row in by_title.get(title, _EMPTY).rows:
-                    lines.append(" · ".join(cell for cell in row.cells[:4] if cell))
+                    named = {n.strip().casefold() for n in re.split(r"[,;]", row.cells[tag])} - {""} if tag is not None else set()
+                    if named and not named & ours:
+                        continue
+                    lines.append(" · ".join([cell for i, cell in enumerate(row.cells) if i != tag and cell][:4]))
     return lines[:limit]
 
 

@@ -155,22 +155,23 @@ def write_sources(folder: Path, today: dt.date) -> None:
     write_atomic(folder / "medarbejdere.csv", _csv([list(s) for s in staff],
                                                    ["Navn", "Område", "Funktion", "Telefon", "Vagt"]))
     contacts = [
-        ("Krisestab", "Kommunaldirektør", "Helle Munk", "Esbjerg Kommune", "76 16 10 00", ""),
-        ("Krisestab", "Beredskabschef", "Jørgen Vestergaard", "Syd- og Sønderjyllands Politi", "114", ""),
-        ("Ledere", "Leder, Hjemmeplejen Nord", "Karen Bøgh", "", "21 43 65 87", ""),
-        ("Ledere", "Leder, Hjemmeplejen Syd", "Nguyễn Văn An", "", "22 11 33 44", ""),
-        ("Ledere", "Skoleleder, Vestre Skole", "Şükrü Yılmaz", "", "23 45 67 89", ""),
-        ("Leverandører", "Apotek (vagt)", "Esbjerg Løve Apotek", "", "75 12 00 30", "Døgnåbent"),
-        ("Leverandører", "Iltleverandør", "Linde Healthcare", "", "70 22 22 22", "Nødlevering af ilt"),
-        ("Forsyning", "El (fejl)", "Din Forsyning", "", "70 11 50 00", ""),
-        ("Forsyning", "Vand", "Din Forsyning Vand", "", "70 11 50 01", ""),
-        ("Løbere", "Forbindelsesofficer", "Łukasz Wiśniewski", "Beredskab", "24 68 10 12", "Cykel, område Nord"),
-        ("Løbere", "Løber", "Ida Holm", "Frivillig", "25 79 13 57", "Område Syd"),
-        ("Mødesteder", "Mødested", "Rådhuset, Torvegade 74", "", "", "Krisestab mødes her ved strømsvigt"),
-        ("Informationspunkter", "Informationspunkt", "Biblioteket, Nørregade 19", "", "", "Borgere henvises hertil"),
+        ("Krisestab", "Kommunaldirektør", "Helle Munk", "Esbjerg Kommune", "76 16 10 00", "", ""),
+        ("Krisestab", "Beredskabschef", "Jørgen Vestergaard", "Syd- og Sønderjyllands Politi", "114", "", ""),
+        ("Ledere", "Leder, Hjemmeplejen Nord", "Karen Bøgh", "", "21 43 65 87", "", "Hjemmeplejen"),
+        ("Ledere", "Leder, Hjemmeplejen Syd", "Nguyễn Văn An", "", "22 11 33 44", "", "Hjemmeplejen"),
+        ("Ledere", "Skoleleder, Vestre Skole", "Şükrü Yılmaz", "", "23 45 67 89", "", "Skoler"),
+        ("Leverandører", "Apotek (vagt)", "Esbjerg Løve Apotek", "", "75 12 00 30", "Døgnåbent", "Hjemmeplejen"),
+        ("Leverandører", "Iltleverandør", "Linde Healthcare", "", "70 22 22 22", "Nødlevering af ilt", "Hjemmeplejen"),
+        ("Forsyning", "El (fejl)", "Din Forsyning", "", "70 11 50 00", "", ""),
+        ("Forsyning", "Vand", "Din Forsyning Vand", "", "70 11 50 01", "", ""),
+        ("Løbere", "Forbindelsesofficer", "Łukasz Wiśniewski", "Beredskab", "24 68 10 12", "Cykel, område Nord", ""),
+        ("Løbere", "Løber", "Ida Holm", "Frivillig", "25 79 13 57", "Område Syd", ""),
+        ("Mødesteder", "Mødested", "Rådhuset, Torvegade 74", "", "", "Krisestab mødes her ved strømsvigt", ""),
+        ("Informationspunkter", "Informationspunkt", "Biblioteket, Nørregade 19", "", "", "Borgere henvises hertil", ""),
     ]
     write_atomic(folder / "kontakter.csv", _csv([list(c) for c in contacts],
-                                                ["Kategori", "Funktion", "Navn", "Organisation", "Telefon", "Note"]))
+                                                ["Kategori", "Funktion", "Navn", "Organisation", "Telefon", "Note",
+                                                 "Gælder for"]))
     _write_school_db(folder / "skole.db", rng, today)
 
 
@@ -285,6 +286,7 @@ name = "Navn"
 organisation = "Organisation"
 phone = "Telefon"
 note = "Note"
+audience = "Gælder for"
 
 [datasets.pupils]
 kind = "sql"

@@ -98,7 +98,9 @@ class Template:
     include_if: tuple[Condition, ...] = ()
     horizon: Horizon | None = None
     tick_boxes: TickBoxes | None = None
+    write_in: tuple[Column, ...] = ()  # empty columns for handwriting, after the tick boxes ("Udført")
     cover_sections: tuple[str, ...] = ()  # sections whose rows go on binder covers ("whom to call")
+    cover_audience: str | None = None  # column naming the audience(s) a cover row is for; empty cell = all
     order: tuple[tuple[str, tuple[str, ...]], ...] = ()  # field -> values in the order they sort
 
     @property
@@ -189,7 +191,8 @@ def load_template(path: Path) -> Template:
         empty_text=top.get("empty_text", str, "Ingen rækker"),
         description=top.get("description", str, ""), source=str(path),
         extra_fields=tuple(f for f in _section_fields(section_title)),
-        include_if=include_if, horizon=horizon, tick_boxes=tick_boxes, cover_sections=tuple(cover_sections),
+        include_if=include_if, horizon=horizon, tick_boxes=tick_boxes, write_in=_write_in(doc, top),
+        cover_sections=tuple(cover_sections), cover_audience=top.get("cover_audience", str, None),
         order=tuple(order),
     )
     top.check_unknown()
@@ -204,7 +207,28 @@ def load_template(path: Path) -> Template:
         section_title.format(**{f: "" for f in template.fields})
     except (KeyError, IndexError, ValueError) as exc:
         raise top.fail("section_title", f"invalid placeholder {exc}") from None
+    if template.cover_audience is not None and template.column(template.cover_audience) is None:
+        raise top.fail("cover_audience", f"'{template.cover_audience}' is not one of the list's [[columns]] fields")
     return template
+
+
+def _write_in(doc: tomlfile.TomlDoc, top: tomlfile.Reader) -> tuple[Column, ...]:
+    """`[[write_in]]`: empty columns at the right edge for staff to write in by hand
+    ("Udført", "Hentet kl./af"). They read no field; the row rules give the lines."""
+    result = []
+    for i, entry in enumerate(top.get("write_in", list, [])):
+        if not isinstance(entry, dict):
+            raise top.fail("write_in", "use [[write_in]] tables")
+        r = tomlfile.Reader(doc, ("write_in", i), entry, TemplateError)
+        heading = r.get("heading", str)
+        if not heading.strip():
+            raise r.fail("heading", "must not be empty: staff must see what to write")
+        width = r.get("width", float, 1.0)
+        if width <= 0:
+            raise r.fail("width", "must be greater than 0")
+        r.check_unknown()
+        result.append(Column(field=f"__write{i}", heading=heading, type="write_in", width=width))
+    return tuple(result)
 
 
 def _conditions(doc: tomlfile.TomlDoc, top: tomlfile.Reader) -> tuple[Condition, ...]:

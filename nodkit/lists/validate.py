@@ -90,7 +90,7 @@ class PreparedList:
     as_of: dt.datetime
     units: dict[str, UnitList]
     warnings: list[str] = field(default_factory=list)
-    columns: tuple[Column, ...] = ()  # printed columns: the template's plus tick-box columns
+    columns: tuple[Column, ...] = ()  # printed columns: the template's, tick-box and write-in columns
     filtered: int = 0  # rows left out on purpose (include_if, outside the horizon)
     horizon: tuple[dt.date, ...] = ()  # the days listed, when the template has a horizon
     read: int = 0  # rows in the snapshot: read == rows + filtered
@@ -250,7 +250,7 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
     if template.horizon and template.horizon.field not in kinds:
         kinds[template.horizon.field] = Column(field=template.horizon.field, heading="Dato", type="date")
     days = horizon_days(template, today)
-    extra_cols = tick_columns(template, today)
+    extra_cols = tick_columns(template, today) + template.write_in
     filtered = 0
     orders = {name: {v.strip().casefold(): i for i, v in enumerate(listed)} for name, listed in template.order}
 

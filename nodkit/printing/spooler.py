@@ -250,6 +250,10 @@ class Backend:
                                f"Sendt til {self.label}. nodkit kan ikke se, om papiret kommer ud – "
                                "tjek ved printeren.", "print command: the job cannot be followed")
 
+    def cancel(self, submitted: Submitted) -> bool:
+        """Stop a job that must not come out later; False when it cannot be stopped from here."""
+        return False
+
 
 def _run(argv: list[str], data: bytes | None = None, *, c_locale: bool = False) -> subprocess.CompletedProcess:
     # CUPS translates its messages (a Danish desktop gets "printeren … er deaktiveret"); the C locale
@@ -283,8 +287,8 @@ class CupsBackend(Backend):
         proc = _run([self.lpstat, "-d"], c_locale=True)
         m = re.search(r":\s*(\S+)\s*$", proc.stdout.decode("utf-8", "replace").strip())
         if proc.returncode != 0 or not m:
-            raise PrintError("Der er ikke valgt nogen standardprinter på denne pc. Vælg en printer med "
-                             "--printer NAVN, eller bed IT sætte queue i [printer] i nodkit.toml. " + CALL_IT)
+            raise PrintError("Der er ikke valgt nogen printer til nødlisterne på denne pc. Bed IT vælge en. "
+                             + CALL_IT, hint="queue in [printer] of nodkit.toml, or --printer QUEUE")
         self.queue = self.label = m.group(1)
         return self.queue
 
@@ -309,6 +313,9 @@ class CupsBackend(Backend):
 
     def watch(self, submitted: Submitted, pages: int, timeout: float) -> jobs.JobOutcome:
         return jobs.watch(submitted.job, timeout)
+
+    def cancel(self, submitted: Submitted) -> bool:
+        return bool(submitted.job) and jobs.cancel(submitted.job)
 
 
 class CommandBackend(Backend):
@@ -406,6 +413,37 @@ class PrintResult:
                 "audit_error": self.audit_error}
 
 
+class PrintInterrupted(KeyboardInterrupt):
+    """Printing was stopped by Ctrl-C/SIGTERM; `message` tells the person, in Danish, what became of it."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _stop_unfinished(backend: Backend, result: PrintResult) -> tuple[str, str]:
+    """Cancel the jobs that were sent but not seen printed; (Danish message, audit detail)."""
+    unfinished = [j for j in result.jobs if j.outcome is None or j.outcome.state not in (jobs.PRINTED, jobs.SENT)]
+    done = len(result.jobs) - len(unfinished)
+    said = "Afbrudt. " + (f"{done} af {len(result.jobs)} udskrifter kom ud før afbrydelsen. " if done else "")
+    if not unfinished:
+        return said + ("Der udskrives ikke mere." if done else "Der blev ikke sendt noget til printeren."), \
+            "nothing was being printed"
+    sending = [j for j in unfinished if j.job is None]  # stopped inside lp: it may or may not have queued it
+    failed = [j for j in unfinished if j.job is not None and not backend.cancel(j)]
+    cancelled = [j for j in unfinished if j.job is not None and j not in failed]
+    detail = "; ".join(part for part in (
+        f"job(s) {', '.join(str(j.job) for j in cancelled)} cancelled" if cancelled else "",
+        f"CANCEL FAILED for {', '.join(str(j.job) for j in failed)}: may print later" if failed else "",
+        "interrupted while handing a job to the spooler: unknown whether it was queued" if sending else "") if part)
+    if failed:
+        return said + jobs.NOT_CANCELLED, detail
+    if sending:
+        return (said + "Det kan ikke ses, om udskriften nåede printeren. Kommer der papir ud senere, så sig det "
+                "til IT-vagten."), detail
+    return said + jobs.CANCELLED + " Der kan være kommet enkelte sider ud – tjek ved printeren.", detail
+
+
 def job_title(export_set: ExportSet, entry: FileEntry, titles: dict[str, str] | None = None) -> str:
     title = list_title(entry, titles or {})
     return f"nodkit {entry.unit} {title} {export_set.id}"
@@ -428,16 +466,17 @@ def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry]
     if not 1 <= copies <= config.printer.max_copies:
         raise PrintError(f"Antal kopier skal være mellem 1 og {config.printer.max_copies} (max_copies i [printer]).")
     action = "print"
+    result = PrintResult(set_id=export_set.id, printer=backend.label, copies=copies, pages=pages, files=names)
     try:
         backend.check()
         action = "decrypt"
         if plain is None:
             plain = unlock(export_set, files, password or "")
         action = "print"
-        result = PrintResult(set_id=export_set.id, printer=backend.label, copies=copies, pages=pages, files=names)
         for entry, pdf in zip(files, plain):
-            submitted = backend.submit(pdf, job_title(export_set, entry, titles), copies)
+            submitted = Submitted(title=job_title(export_set, entry, titles), job=None)
             result.jobs.append(submitted)
+            submitted.job = backend.submit(pdf, submitted.title, copies).job
             submitted.outcome = backend.watch(submitted, entry.pages * copies, wait)
             if submitted.outcome.state not in (jobs.PRINTED, jobs.SENT):
                 break  # the printer cannot print: do not queue the rest behind it
@@ -446,6 +485,14 @@ def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry]
         audit.append_if_possible(action=action, set_id=export_set.id, files=names, pages=pages,
                                  printer=backend.label, copies=copies, result=f"fejl: {exc}", now=now)
         raise
+    except KeyboardInterrupt:
+        # Ctrl-C, SIGTERM or the window closed while a job was being sent or followed: stop it, so
+        # it does not come out later with nobody at the printer, and record what happened
+        message, detail = _stop_unfinished(backend, result)
+        audit.append_if_possible(action=action, set_id=export_set.id, files=names, pages=pages,
+                                 printer=backend.label, copies=copies, result=f"afbrudt: {detail}", now=now)
+        log.info("print interrupted: %s", detail)
+        raise PrintInterrupted(message) from None
     outcome = result.outcome
     result.audit_error = audit.append_if_possible(action="print", set_id=export_set.id, files=names, pages=pages,
                                                   printer=backend.label, copies=copies,

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 WHAT_TO_DO = (
     "Kontrollér \"Data pr.\" øverst på hver side og \"Gyldig til\" herover. Er listerne ældre, "
     "så spørg din leder, om der findes en nyere udskrift fra nødliste-pc'en.",
-    "Find dine lister i indholdsfortegnelsen nedenfor; sidetallene er mappens egne.",
+    "Find dine lister under \"Indhold\" herover; sidetallene er mappens egne. Skal du kun bruge én liste, "
+    "så udskriv kun dens sider.",
     "Skriv ændringer i hånden direkte på listen (aflyst besøg, ny medicin, fravær) med tidspunkt og initialer.",
     "Ved tvivl om en borgers medicin eller behandling: ring til den ansvarlige sygeplejerske eller leder.",
     "Listerne er fortrolige. Opbevar dem forsvarligt og aflevér dem til din leder til makulering, "
@@ -205,9 +206,9 @@ def _front_matter(binder: Binder, toc_pages: int, appendix_pages: list[int], set
         c.drawString(MARGIN + 28 * mm, y, value)
         y -= 6.5 * mm
     y -= 4 * mm
-    y = _block(c, y, "Indhold", [f"{p.title}" + (f" ({p.unit})" if p.unit != binder.unit else "")
-                                 + f" – {p.pages} s." for p in binder.parts]
-               + [f"{a.title} – {n} s." for a, n in zip(binder.appendices, appendix_pages)], bullet="•")
+    entries = _contents(binder, toc_pages, appendix_pages)
+    y = _block(c, y, "Indhold", [title + (f" ({unit})" if unit and unit != binder.unit else "") + f" – {_pages_text(first, last)}"
+                                 for title, unit, _, first, last in entries], bullet="•")
     y = _block(c, y, "Hvad gør du", list(WHAT_TO_DO), bullet="num")
     if binder.contacts:
         y = _block(c, y, "Hvem ringer du til", binder.contacts, bullet="")
@@ -219,9 +220,6 @@ def _front_matter(binder: Binder, toc_pages: int, appendix_pages: list[int], set
     c.setFont(fonts.BOLD, 18)
     c.drawString(MARGIN, y, f"Indholdsfortegnelse – {binder.unit}")
     y -= 10 * mm
-    number = 1 + toc_pages + 1
-    entries = [(p.title, p.unit, fmt_time(p.as_of), p.pages) for p in binder.parts]
-    entries += [(a.title, "", "", n) for a, n in zip(binder.appendices, appendix_pages)]
     row_h = 7 * mm
     c.setFont(fonts.BOLD, 10)
     c.drawString(MARGIN, y, "Liste")
@@ -229,7 +227,7 @@ def _front_matter(binder: Binder, toc_pages: int, appendix_pages: list[int], set
     c.drawString(MARGIN + 120 * mm, y, "Data pr.")
     c.drawRightString(page_w - MARGIN, y, "Side")
     y -= row_h
-    for i, (title, unit, as_of, pages) in enumerate(entries):
+    for i, (title, unit, as_of, first, last) in enumerate(entries):
         if y < MARGIN + 15 * mm:
             c.showPage()
             page += 1
@@ -243,12 +241,29 @@ def _front_matter(binder: Binder, toc_pages: int, appendix_pages: list[int], set
         c.drawString(MARGIN + 1 * mm, y, title)
         c.drawString(MARGIN + 80 * mm, y, unit)
         c.drawString(MARGIN + 120 * mm, y, as_of)
-        c.drawRightString(page_w - MARGIN - 1 * mm, y, f"{number}–{number + pages - 1}" if pages > 1 else str(number))
-        number += pages
+        c.drawRightString(page_w - MARGIN - 1 * mm, y, f"{first}–{last}" if last > first else str(first))
         y -= row_h
     c.showPage()
     c.save()
     return buf.getvalue(), page
+
+
+def _contents(binder: Binder, toc_pages: int, appendix_pages: list[int]
+              ) -> list[tuple[str, str, str, int, int]]:
+    """(title, unit, data time, first page, last page) of every part, in the binder's own page numbers:
+    the cover is page 1, the contents follow, the lists start after them."""
+    entries = []
+    number = 1 + toc_pages + 1
+    for title, unit, as_of, pages in ([(p.title, p.unit, fmt_time(p.as_of), p.pages) for p in binder.parts]
+                                      + [(a.title, "", "", n) for a, n in zip(binder.appendices, appendix_pages)]):
+        entries.append((title, unit, as_of, number, number + max(pages, 1) - 1))
+        number += pages
+    return entries
+
+
+def _pages_text(first: int, last: int) -> str:
+    """"side 3" or "side 3–26": where to find a list in the binder (a page range to print from a PDF reader)."""
+    return f"side {first}–{last}" if last > first else f"side {first}"
 
 
 def _block(c: Canvas, y: float, heading: str, lines: list[str], bullet: str) -> float:

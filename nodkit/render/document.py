@@ -76,7 +76,7 @@ def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:
     need: list[float] = []
     floors: list[float] = []
     for i, col in enumerate(columns):
-        if col.type == "tickbox":
+        if col.type in ("tickbox", "write_in"):  # empty on every row: the share is the width
             need.append(alloc[i])
             floors.append(alloc[i])
             continue
