@@ -406,3 +406,55 @@ def test_verify_names_a_secret_the_exporting_owner_cannot_read(demo_kit, tmp_pat
     code, problems = _verify_json(demo_kit.home)
     assert code == 2 and [p["path"] for p in problems] == [str(secret)]
     assert "not by keys/'s owner root" in problems[0]["message"] and "fix: chown root:" in problems[0]["message"]
+
+
+def test_the_kiosk_runs_as_a_staff_login(shared_kit):
+    """The print page as the staff's desktop login (docs/operations.md, kiosk step 5): lists and units shown."""
+    import socket
+    import time
+    import urllib.request
+    kit, acc = shared_kit, shared_kit.acc
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = acc.base / f"home-{acc.staff}"
+    home.mkdir(exist_ok=True)
+    shutil.chown(home, acc.staff)
+    proc = subprocess.Popen(["setpriv", f"--reuid={acc.staff}", f"--regid={acc.staff}", "--init-groups", "--",
+                             sys.executable, "-m", "nodkit", "kiosk", "--kit", str(kit.home), "--port", str(port)],
+                            env={**os.environ, "HOME": str(home)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, page = time.monotonic() + 30, None
+        while page is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/enhed/pleje/Omr%C3%A5de%20Nord",
+                                              timeout=5).read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert page is not None, proc.stderr.read() if proc.poll() is not None else "kiosk did not answer"
+        assert "Køreliste" in page and "Område Nord" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_station_init_shares_its_store_with_the_staff_group(accounts, demo_kit, tmp_path):
+    station = tmp_path / "station"
+    result = run_cli("station", "init", str(station), "--upstream", "https://exporter.invalid/store/", "--pubkey",
+                     str(demo_kit.home / "keys" / "signing.pub"), "--audience", "pleje", "--staff-group",
+                     accounts.group, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["shared"] is True
+    gid = access.group_id(accounts.group)
+    modes = {p: (stat.S_IMODE(p.stat().st_mode), p.stat().st_gid == gid)
+             for p in [station, station / "store", station / "keys", station / "keys" / "signing.pub",
+                       station / "keys" / "station.key", station / "nodkit.toml", station / "audit"]}
+    assert modes == {station: (0o2750, True), station / "store": (0o2750, True), station / "keys": (0o711, False),
+                     station / "keys" / "signing.pub": (0o644, False),
+                     station / "keys" / "station.key": (0o600, False), station / "nodkit.toml": (0o640, True),
+                     station / "audit": (0o3770, True)}
+    # the synced sets will land in store/sets: created now by the same rule as a sync does it
+    private_dir(station / "store" / "sets" / "20261202T000000Z-abcd" / "pleje")
+    write_atomic(station / "store" / "LATEST", b"20261202T000000Z-abcd\n")
+    assert access.check(station, accounts.group) == []

@@ -59,7 +59,6 @@ TREE_FILE_MODE = 0o640
 LOGS_DIR_MODE = 0o2770
 LOGS_FILE_MODE = 0o660
 AUDIT_DIR_MODE = 0o3770
-AUDIT_FILE_MODE = 0o640
 LOCKS = {".lock", ".run.lock"}
 
 
@@ -127,7 +126,8 @@ def planned(home: Path) -> list[Planned]:
     for name in ("audit.log", "audit.head"):  # the single chain of a kit from before the set-up: history
         if (home / name).is_file():
             out.append(Planned(home / name, TREE_FILE_MODE, True))
-    out.append(Planned(home / AUDIT_DIR, AUDIT_DIR_MODE, True))
+    if (home / AUDIT_DIR).is_dir():  # its files stay their logins' own (0640, made so by AuditLog)
+        out.append(Planned(home / AUDIT_DIR, AUDIT_DIR_MODE, True))
     return out
 
 
@@ -165,9 +165,10 @@ def apply(home: Path, group: str, owner: str | None = None, *, dry_run: bool = F
     audit = home / AUDIT_DIR
     done: list[str] = []
     try:
-        if not audit.exists() and not dry_run:
-            audit.mkdir(mode=0o700)
-            done.append(f"created {audit}")
+        if not audit.exists():
+            done.append(f"mkdir {audit}")
+            if not dry_run:
+                audit.mkdir(mode=0o700)
         for item in planned(home):
             done += _apply_one(item, gid, uid, primary, dry_run=dry_run)
     except PermissionError as exc:
@@ -181,8 +182,6 @@ def _apply_one(item: Planned, gid: int, uid: int | None, primary: int | None, *,
     want_gid = gid if item.staff else (primary if primary is not None else st.st_gid)
     # the audit folder belongs to root when root sets it up: then not even the service can remove a record
     want_uid = 0 if item.path.name == AUDIT_DIR and os.geteuid() == 0 else uid
-    if item.path.parent.name == AUDIT_DIR:
-        want_uid = None  # each login's own chain stays its own
     lines = []
     if (want_uid is not None and st.st_uid != want_uid) or st.st_gid != want_gid:
         lines.append(f"chown {user_name(want_uid if want_uid is not None else st.st_uid)}:"
@@ -190,8 +189,6 @@ def _apply_one(item: Planned, gid: int, uid: int | None, primary: int | None, *,
         if not dry_run:
             os.chown(item.path, -1 if want_uid is None else want_uid, want_gid, follow_symlinks=False)
     mode = item.mode
-    if item.path.parent.name == AUDIT_DIR:
-        mode = AUDIT_FILE_MODE
     if stat.S_IMODE(st.st_mode) != mode or lines:  # chown clears the set-group-ID bit: set the mode again
         if stat.S_IMODE(st.st_mode) != mode:
             lines.append(f"chmod {mode:04o} {item.path}")
