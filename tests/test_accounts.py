@@ -45,6 +45,7 @@ class Accounts:
     service: str
     staff: str
     staff2: str
+    outsider: str  # a login not in the staff group
     base: Path  # under /tmp, traversable: the users reach the venv and the kit home through it
 
     def run(self, user: str, *argv: str, input: str | None = None, env: dict | None = None,
@@ -74,7 +75,7 @@ def accounts():
             _unavailable(f"{tool} not installed (apt-get install passwd util-linux)")
     tag = secrets.token_hex(3)
     acc = Accounts(group=f"nks{tag}", service=f"nkv{tag}", staff=f"nka{tag}", staff2=f"nkb{tag}",
-                   base=Path(tempfile.mkdtemp(prefix="nodkit-accounts-", dir="/tmp")))
+                   outsider=f"nko{tag}", base=Path(tempfile.mkdtemp(prefix="nodkit-accounts-", dir="/tmp")))
     acc.base.chmod(0o755)
     made: list[tuple[str, str]] = []
     try:
@@ -86,6 +87,8 @@ def accounts():
         for login in (acc.staff, acc.staff2):
             _sh("useradd", "--no-create-home", "--groups", acc.group, login)
             made.append(("userdel", login))
+        _sh("useradd", "--no-create-home", acc.outsider)
+        made.append(("userdel", acc.outsider))
         probe = acc.python(acc.staff, "import nodkit, pikepdf")
         if probe.returncode != 0:
             _unavailable(f"the venv ({sys.executable}) is not usable by another user: {probe.stderr.strip()[-300:]}")
@@ -242,6 +245,16 @@ for what, act in [("write", lambda: open(first, "ab")), ("remove", lambda: os.un
     assert check.returncode == 0, check.stdout + check.stderr
     shown = acc.nodkit(acc.service, "audit", "show", "--kit", str(kit.home))
     assert acc.staff in shown.stdout and acc.staff2 in shown.stdout
+
+
+def test_a_login_outside_the_staff_group_reads_nothing_and_is_told_in_danish(shared_kit):
+    kit, acc = shared_kit, shared_kit.acc
+    tried = _tries(kit, acc.outsider, [kit.home / "nodkit.toml", _latest_file(kit)])
+    assert set(tried.values()) == {"DENIED"}
+    menu = acc.nodkit(acc.outsider, "print", "--kit", str(kit.home), input="\n")
+    assert menu.returncode == 14, menu.stderr
+    assert "Din bruger har ikke adgang til nødlisterne på denne pc" in menu.stderr, menu.stderr
+    assert "Permission denied" not in menu.stderr and "Traceback" not in menu.stderr
 
 
 def _permission_problems(kit: SharedKit) -> tuple[int, list[dict]]:

@@ -27,7 +27,9 @@ EPILOG = "Exit codes:\n\n\b\n" + exit_code_table()
 
 def kit_option(func):
     """--kit DIR (or NODKIT_HOME, or the current directory) on every kit command."""
-    @click.option("--kit", "kit", type=click.Path(file_okay=False, path_type=Path), envvar="NODKIT_HOME",
+    # readable=False: a login that may not read the kit gets nodkit's own message (exit 14; in Danish for
+    # staff: which login to use), not a usage error
+    @click.option("--kit", "kit", type=click.Path(file_okay=False, readable=False, path_type=Path), envvar="NODKIT_HOME",
                   help="Kit home folder. Default: $NODKIT_HOME, else the current directory.")
     @functools.wraps(func)
     def wrapper(*args, kit=None, **kwargs):

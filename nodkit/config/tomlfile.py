@@ -91,6 +91,8 @@ def load(path: Path, error: Callable[[str], Exception]) -> TomlDoc:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
+    except PermissionError:
+        raise  # not a broken file: this login may not read it (exit 14; a staff login is told which to use)
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror}") from None
     try:

@@ -35,6 +35,9 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, NodkitError):
         said = next((text for kind, text in _BY_KIND if isinstance(exc, kind)), "nodkit kan ikke udskrive lige nu.")
         return f"{said} {CALL_IT} {FALLBACK}"
+    if isinstance(exc, PermissionError):  # a login outside the staff group (docs/operations.md, "Accounts")
+        return ("Din bruger har ikke adgang til nødlisterne på denne pc. Log ind med den bruger, der står på "
+                f"udskrivningsvejledningen. {CALL_IT} {FALLBACK}")
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         return f"En fil på denne pc kan ikke læses eller skrives{where}. {CALL_IT} {FALLBACK}"
