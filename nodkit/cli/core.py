@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,9 @@ def init(directory, name, generate, staff_group, as_json):
         return
     click.echo(f"Kit created: {home}")
     _say_shared(shared, staff_group)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        click.echo(f"The kit belongs to root: give it to the service user with "
+                   f"'sudo nodkit service install --kit {home} --user nodkit'.", err=True)
     if generate:
         click.echo("Audience passwords (shown once — write them down and store them in a sealed envelope):")
         for audience, pw in passwords.items():

@@ -354,7 +354,7 @@ def _check_tree(root: Path, gid: int, group: str, fix: str) -> list[Finding]:
     unreadable, writable, unshared = [], [], []
     if not root.is_dir():
         return []
-    for path in [root, *sorted(root.rglob("*"))]:
+    for path in [root, *_walk(root)]:
         rel = path.relative_to(root).parts
         if rel[:1] == (".incoming",) or path.name in LOCKS or path.is_symlink():
             continue  # work in progress and locks: the service's own
@@ -377,6 +377,18 @@ def _check_tree(root: Path, gid: int, group: str, fix: str) -> list[Finding]:
         found.append(Finding("warning", str(writable[0]), f"{len(writable)} file(s) or folder(s) of the store writable "
                              f"by group or others (lists could be removed); fix: {fix}"))
     return found
+
+
+def _walk(root: Path) -> list[Path]:
+    """Everything under `root`; a folder verify cannot list raises (PermissionError: "cannot check"),
+    where Path.rglob would skip it silently and report nothing for it."""
+    def fail(exc: OSError) -> None:
+        raise exc
+    out = []
+    for folder, dirs, files in os.walk(root, onerror=fail):
+        dirs.sort()
+        out += [Path(folder, name) for name in sorted(dirs + files)]
+    return out
 
 
 def _check_audit(audit: Path, gid: int, group: str, fix: str) -> list[Finding]:
