@@ -46,12 +46,13 @@ def file_mode(folder: Path) -> int:
 def private_dir(path: Path) -> Path:
     """`path` as a kit folder. A new one is 0700, or 02750 inside a shared folder; every folder it creates
     on the way gets the same rule (mkdir(parents=True) would leave those to the umask, e.g. an audience
-    folder above a unit folder). An existing folder keeps its owner's set-up (`nodkit permissions`): a
-    shared one is left as it is, any other only loses group/other read and write."""
+    folder above a unit folder). An existing shared folder is left as IT set it up (`nodkit
+    permissions`); any other existing folder is made 0700 again. keys/ is `secret_dir`'s."""
     if not path.parent.exists() and path.parent != path:
         private_dir(path.parent)
     if path.is_dir():
-        _tighten(path, 0)
+        if not is_shared(path):
+            _set_mode(path, DIR_MODE)
         return path
     shared = is_shared(path.parent)
     path.mkdir(mode=0o750 if shared else DIR_MODE, exist_ok=True)
@@ -66,22 +67,21 @@ def secret_dir(path: Path) -> Path:
     if not path.parent.exists() and path.parent != path:
         private_dir(path.parent)
     if path.is_dir():
-        _tighten(path, stat.S_ISGID)
+        _tighten(path)
         return path
     path.mkdir(mode=DIR_MODE, exist_ok=True)
     _set_mode(path, DIR_MODE)
     return path
 
 
-def _tighten(path: Path, also: int) -> None:
+def _tighten(path: Path) -> None:
+    """No set-group-ID bit, no group/other read or write; the traversal bits stay (keys/ 0711)."""
     try:
-        mode = os.stat(path).st_mode
+        mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
         return
-    if mode & stat.S_ISGID and not also:
-        return  # shared with the staff group: IT's set-up, not ours to narrow
-    if stat.S_IMODE(mode) & (0o066 | also):
-        _set_mode(path, stat.S_IMODE(mode) & ~(0o066 | also))
+    if mode & (0o066 | stat.S_ISGID):
+        _set_mode(path, mode & ~(0o066 | stat.S_ISGID))
 
 
 def _set_mode(path: Path, mode: int) -> None:

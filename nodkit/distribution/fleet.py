@@ -22,7 +22,7 @@ from pathlib import Path
 
 from nodkit.config.settings import KitConfig
 from nodkit.errors import NodkitError
-from nodkit.fsutil import private_dir, write_atomic
+from nodkit.fsutil import secret_dir, write_atomic
 from nodkit.security import crypto
 from nodkit.store.sets import Store, safe_name
 
@@ -136,7 +136,7 @@ def read_fleet(config: KitConfig, folder: Path | None = None, now: dt.datetime |
             changed = True
         rows.append(row)
     if changed:
-        private_dir(config.keys)
+        secret_dir(config.keys)
         write_atomic(pins_path, json.dumps(pins, indent=1, sort_keys=True).encode("utf-8"))
     return rows
 
