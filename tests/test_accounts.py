@@ -66,6 +66,19 @@ class Accounts:
         return self.run(user, sys.executable, "-c", code)
 
 
+def _let_others_traverse(paths: list[Path]) -> list[tuple[Path, int]]:
+    """o+x on every folder above the venv and the checkout that lacks it (a CI checkout under /root), so the
+    test users can run this Python; the old modes are returned to be put back."""
+    changed = []
+    for path in paths:
+        for folder in [path, *path.parents]:
+            mode = stat.S_IMODE(folder.stat().st_mode)
+            if not mode & 0o001:
+                changed.append((folder, mode))
+                os.chmod(folder, mode | 0o001)
+    return changed
+
+
 @pytest.fixture(scope="session")
 def accounts():
     if os.name != "posix" or os.geteuid() != 0:
@@ -89,13 +102,19 @@ def accounts():
             made.append(("userdel", login))
         _sh("useradd", "--no-create-home", acc.outsider)
         made.append(("userdel", acc.outsider))
+        opened = _let_others_traverse([Path(sys.executable).parent, Path(__file__).resolve().parent.parent])
+        made += [("chmod", f"{mode:o}:{path}") for path, mode in opened]
         probe = acc.python(acc.staff, "import nodkit, pikepdf")
         if probe.returncode != 0:
             _unavailable(f"the venv ({sys.executable}) is not usable by another user: {probe.stderr.strip()[-300:]}")
         yield acc
     finally:
         for tool, name in reversed(made):
-            subprocess.run([tool, name], capture_output=True)
+            if tool == "chmod":
+                mode, path = name.split(":", 1)
+                os.chmod(path, int(mode, 8))
+            else:
+                subprocess.run([tool, name], capture_output=True)
         shutil.rmtree(acc.base, ignore_errors=True)
 
 
