@@ -300,9 +300,19 @@ def test_verify_flags_a_readable_secret_and_a_set_of_the_wrong_group(shared_kit)
         assert store["severity"] == "CRITICAL" and store["path"] == str(fresh), problems
         # staff really cannot open that file now: the check is about what staff meet
         assert _tries(kit, acc.staff, [fresh]) == {str(fresh): "DENIED"}
+        # source credentials readable by the group, an audit folder staff cannot append to
+        (kit.home / "keys" / "nodkit.env").chmod(0o640)
+        (kit.home / "audit").chmod(0o3750)
+        code, problems = _permission_problems(kit)
+        by_path = {p["path"]: p for p in problems}
+        assert by_path[str(kit.home / "keys" / "nodkit.env")]["severity"] == "CRITICAL"
+        audit = by_path[str(kit.home / "audit")]
+        assert audit["severity"] == "WARNING" and "cannot append to the audit log" in audit["message"]
     finally:
         secret.chmod(0o600)
         os.chown(fresh, -1, access.group_id(acc.group))
+        (kit.home / "keys" / "nodkit.env").chmod(0o600)
+        (kit.home / "audit").chmod(0o3770)
     assert _permission_problems(kit)[1] == []
 
 
