@@ -231,20 +231,13 @@ def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, 
                                     "signature does not match: the manifest was changed or the signature replaced"))
     listed = {MANIFEST, SIGNATURE}
     checked = 0
-    for entry in export_set.manifest.files:
-        path = base / entry.path
-        listed.add(entry.path)
-        if _absent_by_design(station, entry, path):
-            continue
+    for entry, path, blob in _listed_files(base, export_set.manifest, station, listed, problems):
         checked += 1
-        blob, missing = _read_listed(path)
-        if missing:
-            problems.append(missing)
+        if blob is None:
             continue
         encryption = _encryption_problem(path, blob)
         if len(blob) != entry.bytes:
-            problems.append(Problem(CRITICAL, "size", str(path), f"{len(blob)} bytes, manifest says {entry.bytes}"
-                                    + (f"; {encryption.message}" if encryption else "")))
+            problems.append(_size_problem(path, blob, entry, encryption))
             continue
         if hashlib.sha256(blob).hexdigest() != entry.sha256:
             problems.append(Problem(CRITICAL, "hash", str(path), "SHA-256 does not match the manifest (changed or damaged)"
@@ -255,6 +248,25 @@ def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, 
             continue
         problems += _check_pdf(path, blob, entry, book, decrypt)
     return problems + _strays(base, listed), checked
+
+
+def _listed_files(base: Path, manifest, station, listed: set[str], problems: list[Problem]):
+    """(entry, path, bytes) of every file the manifest lists that belongs here; bytes None when the
+    file is missing or unreadable (its problem is added). Every listed path is added to `listed`."""
+    for entry in manifest.files:
+        path = base / entry.path
+        listed.add(entry.path)
+        if _absent_by_design(station, entry, path):
+            continue
+        blob, missing = _read_listed(path)
+        if missing:
+            problems.append(missing)
+        yield entry, path, None if missing else blob
+
+
+def _size_problem(path: Path, blob: bytes, entry, encryption: Problem | None) -> Problem:
+    return Problem(CRITICAL, "size", str(path), f"{len(blob)} bytes, manifest says {entry.bytes}"
+                   + (f"; {encryption.message}" if encryption else ""))
 
 
 def _encryption_problem(path: Path, blob: bytes) -> Problem | None:
@@ -433,21 +445,15 @@ def _scan_set(entry: Path, s: ExportSet, station=None) -> tuple[list[Problem], i
     problems: list[Problem] = []
     listed = {MANIFEST, SIGNATURE}
     files = 0
-    for f in s.manifest.files:
-        listed.add(f.path)
-        path = entry / f.path
-        if _absent_by_design(station, f, path):
-            continue
+    for f, path, blob in _listed_files(entry, s.manifest, station, listed, problems):
         files += 1
-        blob, missing = _read_listed(path)
-        if missing:
-            problems.append(missing)
+        if blob is None:
             continue
         bad = _encryption_problem(path, blob)
         if bad:
             problems.append(bad)
         elif len(blob) != f.bytes:
-            problems.append(Problem(CRITICAL, "size", str(path), f"{len(blob)} bytes, manifest says {f.bytes}"))
+            problems.append(_size_problem(path, blob, f, None))
     return problems + _strays(entry, listed), files
 
 
