@@ -416,3 +416,26 @@ def test_menu_cases_in_a_real_terminal(demo_kit, cups, dead_queue):
         assert not ENGLISH.search(screen), screen
     finally:
         term.close()
+
+
+def test_verify_checks_the_default_printer_when_no_queue_is_named(demo_kit, cups, dead_queue, tmp_path, monkeypatch):
+    """A kit printing to the PC's default printer must get the same printer and spool checks as a named queue."""
+    from nodkit.config.settings import PrinterConfig, load_config
+    from nodkit.monitoring.verify import check_printer, check_spooler, printing_queue
+    config = load_config(demo_kit.home)
+    config.printer = PrinterConfig(backend="cups", queue=None)
+    for key, value in cups.env.items():
+        monkeypatch.setenv(key, value)
+    assert printing_queue(config) is None  # no default printer: this PC does not print through CUPS
+    cups.run(LPADMIN, "-d", dead_queue)  # removed with its queue after the test: no default again
+    assert printing_queue(config) == dead_queue
+    keeps = tmp_path / "cupsd.conf"
+    keeps.write_text("LogLevel warn\n")  # PreserveJobFiles left at CUPS's default: a day of decrypted copies
+    files_conf = tmp_path / "cups-files.conf"
+    files_conf.write_text(f"RequestRoot {tmp_path}\n")
+    [problem] = check_spooler(config, keeps, files_conf, queue=printing_queue(config))
+    assert problem.kind == "spool" and "PreserveJobFiles" in problem.message
+    assert check_printer(config, queue=printing_queue(config)) == []
+    cups.run("cupsdisable", dead_queue)
+    [paused] = check_printer(config, queue=printing_queue(config))
+    assert paused.kind == "printer" and "disabled" in paused.message

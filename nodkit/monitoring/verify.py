@@ -581,9 +581,29 @@ def check_footprint(config: KitConfig, jobs: list, now: dt.datetime, report: Ver
                     f"{report.store_sets_bytes / 1e9:.1f} GB the sets use now; shorten [retention] or add disk")]
 
 
-def check_printer(config: KitConfig, lpstat: str = "lpstat") -> list[Problem]:
-    """The configured queue exists, is enabled and accepts jobs (CUPS lpstat). No queue configured: no check."""
-    queue = config.printer.queue if config.printer.backend == "cups" else None
+def printing_queue(config: KitConfig, lpstat: str = "lpstat") -> str | None:
+    """The CUPS queue staff print to: `queue` in [printer], else the PC's default printer (lpstat -d)
+    when CUPS has one. None: this PC does not print through CUPS (a command backend, an exporter
+    without printers), and the printer and spool checks do not apply."""
+    if config.printer.backend != "cups":
+        return None
+    if isinstance(config.printer.queue, str) and config.printer.queue:
+        return config.printer.queue
+    if shutil.which(lpstat) is None:
+        return None
+    try:
+        out = subprocess.run([lpstat, "-d"], capture_output=True, text=True, timeout=15,
+                             env={**os.environ, "LC_ALL": "C", "LANG": "C"}).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = out.strip().rsplit(":", 1)[-1].strip() if "system default destination:" in out else ""
+    return found or None
+
+
+def check_printer(config: KitConfig, lpstat: str = "lpstat", queue: str | None = None) -> list[Problem]:
+    """The queue staff print to (`printing_queue`) exists, is enabled and accepts jobs (CUPS lpstat).
+    No queue: no check."""
+    queue = queue or (config.printer.queue if config.printer.backend == "cups" else None)
     if not queue or not isinstance(queue, str):
         return []
     where = f"printer queue '{queue}'"
@@ -609,11 +629,13 @@ def check_printer(config: KitConfig, lpstat: str = "lpstat") -> list[Problem]:
     return []
 
 
-def check_spooler(config: KitConfig, cupsd_conf: Path | None = None, files_conf: Path | None = None) -> list[Problem]:
+def check_spooler(config: KitConfig, cupsd_conf: Path | None = None, files_conf: Path | None = None,
+                  queue: str | None = None) -> list[Problem]:
     """A CUPS that keeps job files (PreserveJobFiles) keeps every printed list decrypted; any nodkit job file
-    still in the spool is such a copy. Checked where the printer check runs (a CUPS queue is configured)."""
+    still in the spool is such a copy. Checked where staff print through CUPS: a queue configured or
+    (`queue`, from printing_queue) the PC's default printer."""
     from nodkit.printing import cupsconf
-    if not (config.printer.backend == "cups" and config.printer.queue):
+    if not (config.printer.backend == "cups" and (queue or config.printer.queue)):
         return []
     severities = {"critical": CRITICAL, "warning": WARNING}
     return [Problem(severities[sev], "spool", where, message)
@@ -806,8 +828,9 @@ def _health(config: KitConfig, now: dt.datetime, report: VerifyReport) -> list[P
     problems += check_freshness(config, jobs, report.latest_created, now, report, report.sources_checked_at)
     problems += check_disk(config, report)
     problems += check_footprint(config, jobs, now, report)
-    problems += check_printer(config)
-    problems += check_spooler(config)
+    queue = printing_queue(config)
+    problems += check_printer(config, queue=queue)
+    problems += check_spooler(config, queue=queue)
     problems += check_heartbeat(config, jobs, now, report)
     problems += check_sync(config, report)
     return problems
