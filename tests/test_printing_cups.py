@@ -258,6 +258,14 @@ def test_menu_says_not_printed_and_offers_another_printer_in_a_terminal(demo_kit
     assert results[-2].startswith("fejl: waiting (annulleret)") and results[-1] == "ok"
 
 
+def _unwrap(screen: str) -> str:
+    """The screen's text with the terminal's own wrapping undone: a full 80-column row runs on into the next."""
+    out = ""
+    for line in screen.splitlines():
+        out += line if len(line) >= 80 else line.rstrip() + " "
+    return " ".join(out.split())
+
+
 ENGLISH = re.compile(r"Traceback|Error|error|WARNING|warning|interrupted|aborted|Aborted|nodkit:|Usage:")
 
 
@@ -305,7 +313,7 @@ def test_ctrl_c_while_a_job_is_followed_cancels_it_and_is_audited(demo_kit, cups
             time.sleep(0.2)
         _ctrl_c(term)
         screen = term.wait_for("Tryk Enter for at lukke vinduet.")
-        flat = " ".join(screen.split())
+        flat = _unwrap(screen)
         assert "Afbrudt. Udskriften er annulleret, så den ikke kommer ud senere." in flat
         assert not ENGLISH.search(screen), screen
     finally:
@@ -322,7 +330,7 @@ def test_broken_kit_and_a_wrong_shortcut_are_said_in_danish(demo_kit, cups):
     term = Tmux([str(NODKIT), "launcher", "open", "--menu"], env)
     try:
         screen = term.wait_for("Tryk Enter for at lukke vinduet.")
-        flat = " ".join(screen.split())
+        flat = _unwrap(screen)
         assert "nodkit er ikke sat rigtigt op på denne pc: indstillingerne kan ikke læses. Giv IT besked" in flat
         assert "Brug imens den trykte nødmappe" in flat
         assert not ENGLISH.search(screen), screen
@@ -362,3 +370,72 @@ def test_launcher_without_a_browser_shows_no_english_log_lines(demo_kit, cups, t
     finally:
         term.close()
     assert "launcher: no browser found" in (demo_kit.home / "logs" / "nodkit.log").read_text("utf-8")
+
+
+def test_menu_cases_in_a_real_terminal(demo_kit, cups, dead_queue):
+    """The menu's cases for a stressed person, as the 80x24 screen shows them: a paused printer before
+    any question (no shell commands), a wrong audience's password, old lists repeated at the copies
+    prompt on one line, more than 200 pages confirmed first, Danish plurals."""
+    cups.run("cupsdisable", dead_queue)
+    cfg = demo_kit.home / "nodkit.toml"
+    cfg.write_text(re.sub(r"^max_age_hours = .*$", "max_age_hours = 0.0001", cfg.read_text("utf-8"), count=1,
+                          flags=re.M), "utf-8")  # every list counts as old: the stale warnings show
+    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+    term = Tmux([str(NODKIT), "print", "--printer", dead_queue], env)
+    try:
+        screen = term.wait_for("Valg [1]:")
+        flat = _unwrap(screen)
+        assert f"!!! Printeren er ikke klar: Printeren '{dead_queue}' er sat på pause og udskriver ikke." in flat
+        assert "åbn listerne i en PDF-læser med adgangskoden fra kuverten" in flat
+        assert "Enhed:" not in screen  # stopped before the questions
+        assert not re.search(r"cupsenable|lpstat|systemctl|sudo|--\w", screen), screen  # no shell commands
+        term.type("2")
+        term.wait_for("Afsluttet uden at udskrive.")
+    finally:
+        term.close()
+    term = Tmux([str(NODKIT), "print", "--printer", cups.queue], env)
+    try:
+        screen = term.wait_for("Enhed:")
+        assert "!!! ADVARSEL: Listerne er" in screen
+        term.type(re.search(r"(\d+)\s+Område Nord", screen).group(1))
+        term.wait_for("Valg [1]:")
+        term.type("")  # the binder
+        term.wait_for("Adgangskode")
+        term.type(demo_kit.passwords["skole"])
+        screen = term.wait_for("ikke dette valg")
+        assert re.search(r"Den adgangskode åbner listerne for Skoler", _unwrap(screen))
+        term.type(demo_kit.passwords["pleje"])
+        screen = term.wait_for("Hvor mange kopier? [1]:")
+        husk = next(line for line in screen.splitlines() if line.startswith("!!! Husk: "))
+        assert husk.rstrip().endswith("."), husk  # the reminder fits one 80-column line
+        term.type("4")
+        screen = term.wait_for("er du sikker? (j/n) [n]:")
+        assert re.search(r"^2\d\d sider – er du sikker\? \(j/n\) \[n\]:", screen, re.M)  # 59 pages x 4
+        term.type("n")
+        screen = term.wait_for("Afsluttet uden at udskrive.")
+        assert not ENGLISH.search(screen), screen
+    finally:
+        term.close()
+
+
+def test_verify_checks_the_default_printer_when_no_queue_is_named(demo_kit, cups, dead_queue, tmp_path, monkeypatch):
+    """A kit printing to the PC's default printer must get the same printer and spool checks as a named queue."""
+    from nodkit.config.settings import PrinterConfig, load_config
+    from nodkit.monitoring.verify import check_printer, check_spooler, printing_queue
+    config = load_config(demo_kit.home)
+    config.printer = PrinterConfig(backend="cups", queue=None)
+    for key, value in cups.env.items():
+        monkeypatch.setenv(key, value)
+    assert printing_queue(config) is None  # no default printer: this PC does not print through CUPS
+    cups.run(LPADMIN, "-d", dead_queue)  # removed with its queue after the test: no default again
+    assert printing_queue(config) == dead_queue
+    keeps = tmp_path / "cupsd.conf"
+    keeps.write_text("LogLevel warn\n")  # PreserveJobFiles left at CUPS's default: a day of decrypted copies
+    files_conf = tmp_path / "cups-files.conf"
+    files_conf.write_text(f"RequestRoot {tmp_path}\n")
+    [problem] = check_spooler(config, keeps, files_conf, queue=printing_queue(config))
+    assert problem.kind == "spool" and "PreserveJobFiles" in problem.message
+    assert check_printer(config, queue=printing_queue(config)) == []
+    cups.run("cupsdisable", dead_queue)
+    [paused] = check_printer(config, queue=printing_queue(config))
+    assert paused.kind == "printer" and "disabled" in paused.message

@@ -232,20 +232,13 @@ def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, 
                                     "signature does not match: the manifest was changed or the signature replaced"))
     listed = {MANIFEST, SIGNATURE}
     checked = 0
-    for entry in export_set.manifest.files:
-        path = base / entry.path
-        listed.add(entry.path)
-        if _absent_by_design(station, entry, path):
-            continue
+    for entry, path, blob in _listed_files(base, export_set.manifest, station, listed, problems):
         checked += 1
-        blob, missing = _read_listed(path)
-        if missing:
-            problems.append(missing)
+        if blob is None:
             continue
         encryption = _encryption_problem(path, blob)
         if len(blob) != entry.bytes:
-            problems.append(Problem(CRITICAL, "size", str(path), f"{len(blob)} bytes, manifest says {entry.bytes}"
-                                    + (f"; {encryption.message}" if encryption else "")))
+            problems.append(_size_problem(path, blob, entry, encryption))
             continue
         if hashlib.sha256(blob).hexdigest() != entry.sha256:
             problems.append(Problem(CRITICAL, "hash", str(path), "SHA-256 does not match the manifest (changed or damaged)"
@@ -256,6 +249,25 @@ def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, 
             continue
         problems += _check_pdf(path, blob, entry, book, decrypt)
     return problems + _strays(base, listed), checked
+
+
+def _listed_files(base: Path, manifest, station, listed: set[str], problems: list[Problem]):
+    """(entry, path, bytes) of every file the manifest lists that belongs here; bytes None when the
+    file is missing or unreadable (its problem is added). Every listed path is added to `listed`."""
+    for entry in manifest.files:
+        path = base / entry.path
+        listed.add(entry.path)
+        if _absent_by_design(station, entry, path):
+            continue
+        blob, missing = _read_listed(path)
+        if missing:
+            problems.append(missing)
+        yield entry, path, None if missing else blob
+
+
+def _size_problem(path: Path, blob: bytes, entry, encryption: Problem | None) -> Problem:
+    return Problem(CRITICAL, "size", str(path), f"{len(blob)} bytes, manifest says {entry.bytes}"
+                   + (f"; {encryption.message}" if encryption else ""))
 
 
 def _encryption_problem(path: Path, blob: bytes) -> Problem | None:
@@ -434,21 +446,15 @@ def _scan_set(entry: Path, s: ExportSet, station=None) -> tuple[list[Problem], i
     problems: list[Problem] = []
     listed = {MANIFEST, SIGNATURE}
     files = 0
-    for f in s.manifest.files:
-        listed.add(f.path)
-        path = entry / f.path
-        if _absent_by_design(station, f, path):
-            continue
+    for f, path, blob in _listed_files(entry, s.manifest, station, listed, problems):
         files += 1
-        blob, missing = _read_listed(path)
-        if missing:
-            problems.append(missing)
+        if blob is None:
             continue
         bad = _encryption_problem(path, blob)
         if bad:
             problems.append(bad)
         elif len(blob) != f.bytes:
-            problems.append(Problem(CRITICAL, "size", str(path), f"{len(blob)} bytes, manifest says {f.bytes}"))
+            problems.append(_size_problem(path, blob, f, None))
     return problems + _strays(entry, listed), files
 
 
@@ -588,9 +594,29 @@ def check_footprint(config: KitConfig, jobs: list, now: dt.datetime, report: Ver
                     f"{report.store_sets_bytes / 1e9:.1f} GB the sets use now; shorten [retention] or add disk")]
 
 
-def check_printer(config: KitConfig, lpstat: str = "lpstat") -> list[Problem]:
-    """The configured queue exists, is enabled and accepts jobs (CUPS lpstat). No queue configured: no check."""
-    queue = config.printer.queue if config.printer.backend == "cups" else None
+def printing_queue(config: KitConfig, lpstat: str = "lpstat") -> str | None:
+    """The CUPS queue staff print to: `queue` in [printer], else the PC's default printer (lpstat -d)
+    when CUPS has one. None: this PC does not print through CUPS (a command backend, an exporter
+    without printers), and the printer and spool checks do not apply."""
+    if config.printer.backend != "cups":
+        return None
+    if isinstance(config.printer.queue, str) and config.printer.queue:
+        return config.printer.queue
+    if shutil.which(lpstat) is None:
+        return None
+    try:
+        out = subprocess.run([lpstat, "-d"], capture_output=True, text=True, timeout=15,
+                             env={**os.environ, "LC_ALL": "C", "LANG": "C"}).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = out.strip().rsplit(":", 1)[-1].strip() if "system default destination:" in out else ""
+    return found or None
+
+
+def check_printer(config: KitConfig, lpstat: str = "lpstat", queue: str | None = None) -> list[Problem]:
+    """The queue staff print to (`printing_queue`) exists, is enabled and accepts jobs (CUPS lpstat).
+    No queue: no check."""
+    queue = queue or (config.printer.queue if config.printer.backend == "cups" else None)
     if not queue or not isinstance(queue, str):
         return []
     where = f"printer queue '{queue}'"
@@ -616,11 +642,13 @@ def check_printer(config: KitConfig, lpstat: str = "lpstat") -> list[Problem]:
     return []
 
 
-def check_spooler(config: KitConfig, cupsd_conf: Path | None = None, files_conf: Path | None = None) -> list[Problem]:
+def check_spooler(config: KitConfig, cupsd_conf: Path | None = None, files_conf: Path | None = None,
+                  queue: str | None = None) -> list[Problem]:
     """A CUPS that keeps job files (PreserveJobFiles) keeps every printed list decrypted; any nodkit job file
-    still in the spool is such a copy. Checked where the printer check runs (a CUPS queue is configured)."""
+    still in the spool is such a copy. Checked where staff print through CUPS: a queue configured or
+    (`queue`, from printing_queue) the PC's default printer."""
     from nodkit.printing import cupsconf
-    if not (config.printer.backend == "cups" and config.printer.queue):
+    if not (config.printer.backend == "cups" and (queue or config.printer.queue)):
         return []
     severities = {"critical": CRITICAL, "warning": WARNING}
     return [Problem(severities[sev], "spool", where, message)
@@ -814,8 +842,9 @@ def _health(config: KitConfig, now: dt.datetime, report: VerifyReport) -> list[P
     problems += check_freshness(config, jobs, report.latest_created, now, report, report.sources_checked_at)
     problems += check_disk(config, report)
     problems += check_footprint(config, jobs, now, report)
-    problems += check_printer(config)
-    problems += check_spooler(config)
+    queue = printing_queue(config)
+    problems += check_printer(config, queue=queue)
+    problems += check_spooler(config, queue=queue)
     problems += check_heartbeat(config, jobs, now, report)
     problems += check_sync(config, report)
     return problems
