@@ -26,6 +26,9 @@ def test_guide_is_written_by_export_plain_and_one_page(demo_kit):
                      # what to do when no paper comes out or the envelope is lost; fallback files in Danish
                      "Hvis der ikke kommer papir ud", "Printeren svarer ikke", "Hvis kuverten med adgangskoden er væk",
                      "ved printeren (Rådhuset, kælderen, rum K12)",
-                     "pickup.pdf = Afhentningsliste", "class-list.pdf = Klasseliste"):
+                     "pickup.pdf = Afhentningsliste", "class-list.pdf = Klasseliste",
+                     # both screens the icon can open: the print page (click) and the text menu (numbers)
+                     "Vælg din enhed: klik på den", "skriv tallet ud for den", "tryk Udskriv",
+                     "til skærmen viser Udskrevet"):
         assert expected in body
     assert oct(guide.stat().st_mode & 0o777) == "0o600"

@@ -63,23 +63,24 @@ def guide_pdf(config: KitConfig) -> bytes:
             f"Gå til nødliste-pc'en, og log ind som: <b>{login}</b>.",
             "Dobbeltklik på ikonet <b>Udskriv nødlister</b> på skrivebordet. "
             f"(Eller åbn en terminal, skriv <b>nodkit print --kit {e(str(config.home))}</b> og tryk Enter.)",
-            "Vælg din <b>enhed</b>: skriv tallet ud for den og tryk Enter.",
+            "Vælg din <b>enhed</b>: klik på den. (I et sort tekstvindue: skriv tallet ud for den, og tryk "
+            "Enter – sådan også ved de næste trin.)",
             "Vælg <b>hele mappen</b> (alle lister for enheden) eller én liste.",
             "Skriv <b>adgangskoden</b> til jeres målgruppe (fra den forseglede kuvert). "
-            "Den vises ikke, mens du skriver. Tryk Enter.",
-            "Skriv <b>antal kopier</b>, tryk Enter, og vent: menuen skriver <b>Udskrevet</b>, når printeren "
-            f"er færdig. Hent papiret ved printeren ({where}).",
+            "Den vises ikke, mens du skriver.",
+            "Vælg <b>antal kopier</b>, tryk <b>Udskriv</b>, og vent, til skærmen viser <b>Udskrevet</b>: så er "
+            f"printeren færdig. Hent papiret ved printeren ({where}).",
         ], s["body"]),
         Paragraph("Hvis der ikke kommer papir ud", s["h"]),
-        Paragraph("Skriver menuen <b>“Printeren svarer ikke”</b>, er udskriften annulleret og kommer ikke ud "
-                  "senere. Tjek at printeren er tændt, har papir og ikke viser en fejl; vælg så <b>Prøv igen</b> "
+        Paragraph("Står der <b>“Printeren svarer ikke”</b> eller <b>“ikke udskrevet”</b>, er udskriften "
+                  "annulleret og kommer ikke ud senere. Tjek at printeren er tændt, har papir og ikke viser en fejl; vælg så <b>Prøv igen</b> "
                   "eller en anden printer. Kommer der stadig intet, så brug en PDF-læser (nedenfor), og ring.",
                   s["body"]),
         Paragraph("Hvis kuverten med adgangskoden er væk", s["h"]),
         Paragraph("Adgangskoden står kun i den forseglede kuvert og hos IT. Ring til IT-vagten (nederst); "
                   "gæt ikke – hvert forkert forsøg registreres.", s["body"]),
         Paragraph("Læs advarslen om alder", s["h"]),
-        Paragraph("Hver side viser <b>Data pr.</b> – tidspunktet for oplysningerne. Skriver menuen "
+        Paragraph("Hver side viser <b>Data pr.</b> – tidspunktet for oplysningerne. Står der "
                   "<b>“Listerne er … gamle”</b>, kan noget have ændret sig siden: tjek det vigtigste "
                   "(medicin, adgang, pårørende) mundtligt, og giv IT besked.", s["body"]),
         Paragraph("Hvis nodkit ikke virker", s["h"]),
