@@ -43,9 +43,12 @@ def test_draw_fills_exactly_the_dark_modules():
 
     rec = Recorder()
     pagecode.draw(rec, text, 0, 0, 50)
-    dark = set()
-    for op in rec.literal.splitlines()[:-1]:
-        x, top, width, height, name = op.split()
-        assert name == "re" and height == "1"
-        dark |= {(n - 1 - int(top), int(x) + i) for i in range(int(width))}
+    # one inline image mask, 1 bit per module, rows top first, each row padded to whole bytes
+    head, rest = rec.literal.split(" ID\n")
+    assert f"/W {n} /H {n} /IM true /BPC 1 /D [1 0] /F /AHx" in head and "50 0 0 50 0 0 cm" in head
+    data = bytes.fromhex(rest.split(">")[0])
+    row_bytes = (n + 7) // 8
+    assert len(data) == n * row_bytes
+    dark = {(r, c) for r in range(n) for c in range(n)
+            if data[r * row_bytes + c // 8] >> (7 - c % 8) & 1}
     assert dark == {(r, c) for r in range(n) for c in range(n) if modules[r][c]}

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Callable
 
 from nodkit import __version__
+from nodkit.process import gc_paused
 from nodkit.security import crypto
 from nodkit.config.settings import KitConfig
 from nodkit.errors import ConfigError, NodkitError, SourceError, StoreError
@@ -119,7 +120,8 @@ def fetch_all(config: KitConfig, names: set[str], now: dt.datetime) -> tuple[dic
     errors: dict[str, str] = {}
     for name in sorted(names):
         try:
-            snapshots[name] = open_source(config.datasets[name], config.timezone).fetch(now)
+            with gc_paused():  # reading makes a million objects that live on: the collector only walked them
+                snapshots[name] = open_source(config.datasets[name], config.timezone).fetch(now)
             log.info("dataset %s: %d rows, data as of %s", name, len(snapshots[name].rows),
                      snapshots[name].as_of.isoformat(timespec="minutes"))
             for warning in snapshots[name].warnings:

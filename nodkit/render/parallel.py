@@ -48,7 +48,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from nodkit.process import no_core_dumps
+from nodkit.process import gc_paused, no_core_dumps
 from nodkit.security import crypto
 from nodkit.lists.validate import PreparedList, PreparedRow, Section, UnitList
 from nodkit.render import fonts
@@ -130,6 +130,11 @@ class _PackedUnit:
 
 
 def _render(job: RenderJob) -> RenderOutput:
+    with gc_paused():  # the collector walked the unit's rows and the page objects again and again
+        return _render_unpaused(job)
+
+
+def _render_unpaused(job: RenderJob) -> RenderOutput:
     started = time.process_time()
     unit = job.unit.unpack() if isinstance(job.unit, _PackedUnit) else job.unit
     result = render_unit(job.prepared, unit, kit_name=job.kit_name, generated_at=job.generated_at,
@@ -416,7 +421,8 @@ class BinderOutput:
 def _assemble(job: BinderJob) -> BinderOutput:
     from nodkit.render.binder import build_binder
     started = time.process_time()
-    built = build_binder(job.binder, set_id=job.set_id, file_label=job.file_label, password=job.password)
+    with gc_paused():
+        built = build_binder(job.binder, set_id=job.set_id, file_label=job.file_label, password=job.password)
     return BinderOutput(built.pages, built.pdf, time.process_time() - started, built.encrypt_seconds, peak_rss())
 
 
