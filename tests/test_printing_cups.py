@@ -269,6 +269,14 @@ def _unwrap(screen: str) -> str:
 ENGLISH = re.compile(r"Traceback|Error|error|WARNING|warning|interrupted|aborted|Aborted|nodkit:|Usage:")
 
 
+def _menu_env(demo_kit, cups) -> dict:
+    return {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+
+
+def _pick_unit(term: Tmux, unit: str = "Område Nord") -> None:
+    term.type(re.search(rf"(\d+)\s+{unit}", term.wait_for("Enhed:")).group(1))
+
+
 def _ctrl_c(term: Tmux) -> None:
     subprocess.run(["tmux", "-L", term.socket, "send-keys", "-t", "menu", "C-c"], check=True)
 
@@ -278,11 +286,10 @@ def _audit_results(home: Path) -> list[str]:
 
 
 def test_ctrl_c_at_a_question_says_in_danish_that_nothing_is_sent(demo_kit, cups):
-    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+    env = _menu_env(demo_kit, cups)
     term = Tmux([str(NODKIT), "print", "--printer", cups.queue, "--pause"], env)
     try:
-        screen = term.wait_for("Enhed:")
-        term.type(re.search(r"(\d+)\s+Område Nord", screen).group(1))
+        _pick_unit(term)
         term.wait_for("Valg [1]:")
         _ctrl_c(term)
         screen = term.wait_for("Tryk Enter for at lukke vinduet.")
@@ -295,11 +302,10 @@ def test_ctrl_c_at_a_question_says_in_danish_that_nothing_is_sent(demo_kit, cups
 def test_ctrl_c_while_a_job_is_followed_cancels_it_and_is_audited(demo_kit, cups, dead_queue):
     """A switched-off printer, the person gives up with Ctrl-C: the job must not come out hours later."""
     _set_wait(demo_kit.home, 120)
-    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+    env = _menu_env(demo_kit, cups)
     term = Tmux([str(NODKIT), "print", "--printer", dead_queue, "--pause"], env)
     try:
-        screen = term.wait_for("Enhed:")
-        term.type(re.search(r"(\d+)\s+Område Nord", screen).group(1))
+        _pick_unit(term)
         screen = term.wait_for("Valg [1]:")
         term.type(re.search(r"(\d+)\s+Køreliste", screen).group(1))
         term.wait_for("Adgangskode")
@@ -326,7 +332,7 @@ def test_broken_kit_and_a_wrong_shortcut_are_said_in_danish(demo_kit, cups):
     """What the desktop icon shows when IT broke nodkit.toml, or an old icon passes an option that is gone."""
     cfg = demo_kit.home / "nodkit.toml"
     cfg.write_text(cfg.read_text("utf-8").replace('name = "', 'name = ', 1), "utf-8")
-    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+    env = _menu_env(demo_kit, cups)
     term = Tmux([str(NODKIT), "launcher", "open", "--menu"], env)
     try:
         screen = term.wait_for("Tryk Enter for at lukke vinduet.")
@@ -380,7 +386,7 @@ def test_menu_cases_in_a_real_terminal(demo_kit, cups, dead_queue):
     cfg = demo_kit.home / "nodkit.toml"
     cfg.write_text(re.sub(r"^max_age_hours = .*$", "max_age_hours = 0.0001", cfg.read_text("utf-8"), count=1,
                           flags=re.M), "utf-8")  # every list counts as old: the stale warnings show
-    env = {**cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8", "PATH": os.environ["PATH"]}
+    env = _menu_env(demo_kit, cups)
     term = Tmux([str(NODKIT), "print", "--printer", dead_queue], env)
     try:
         screen = term.wait_for("Valg [1]:")
