@@ -113,6 +113,13 @@ def test_template_errors_name_file_line_and_key(tmp_path, body, line, key):
     assert str(exc.value).startswith(f"{path}:{line}: key '{key}'"), str(exc.value)
 
 
+def test_unknown_template_key_points_at_the_template_reference(tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text('title = "X"\ndataset = "d"\nsecton = ["a"]\n[[columns]]\nfield = "a"\n', "utf-8")
+    with pytest.raises(TemplateError, match=r"key 'secton': unknown key .*see docs/templates\.md\)$"):
+        load_template(path)
+
+
 def test_toml_syntax_error_names_line(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text('title = "X"\ndataset = \n', "utf-8")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from nodkit.errors import TemplateError
+
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_\-.]+)\s*=""")
 
@@ -160,7 +162,8 @@ class Reader:
     def check_unknown(self) -> None:
         for key in self.table:
             if key not in self.seen:
-                raise self.fail(key, "unknown key (check the spelling; see docs/configuration.md)")
+                reference = "docs/templates.md" if self.error is TemplateError else "docs/configuration.md"
+                raise self.fail(key, f"unknown key (check the spelling; see {reference})")
 
 
 def _kind_name(kinds: tuple) -> str:
