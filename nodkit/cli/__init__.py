@@ -122,7 +122,7 @@ def _staff_exit(argv: list[str], text: str, code: int, detail: str | None = None
     if detail:
         logging.getLogger("nodkit.cli").error("%s", detail)  # for IT, in logs/nodkit.log
     click.echo("\n" + textwrap.fill(text, width=79), err=True)
-    if ("--pause" in argv or staff_command(argv) and "launcher" in argv) and sys.stdin.isatty():
+    if ("--pause" in argv or "launcher" in argv) and sys.stdin.isatty():  # the icon's terminal, or --pause
         try:  # the launcher's window would close before the message is read
             input("\nTryk Enter for at lukke vinduet.")
         except (EOFError, KeyboardInterrupt):
@@ -184,9 +184,9 @@ def _main_staff(argv: list[str]) -> None:
     except NodkitError as exc:
         _staff_exit(argv, screen.error_text(exc), exc.exit_code, f"{type(exc).__name__}: {exc}")
     except click.exceptions.Abort as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):
-            _staff_exit(argv, screen.interrupted_text(getattr(exc.__cause__, "message", None)), 130)
-        _staff_exit(argv, screen.interrupted_text(), CRITICAL)
+        interrupt = exc.__cause__ if isinstance(exc.__cause__, KeyboardInterrupt) else None
+        _staff_exit(argv, screen.interrupted_text(getattr(interrupt, "message", None)),
+                    130 if interrupt else CRITICAL)
     except click.ClickException as exc:
         _staff_exit(argv, screen.usage_text(), exc.exit_code, f"usage: {exc.format_message()}")
     except KeyboardInterrupt as exc:
