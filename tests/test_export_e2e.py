@@ -137,9 +137,12 @@ def test_export_json_and_list(demo_kit):
 
 def test_manifest_records_datasets_and_files(demo_kit):
     manifest = json.loads((demo_kit.set_dir / "manifest.json").read_text("utf-8"))
-    assert manifest["format_version"] == 2 and manifest["status"] == "good"
+    assert manifest["format_version"] == 3 and manifest["status"] == "good"
     assert manifest["datasets"]["visits"]["rows"] == len(_source_rows(next(demo_kit.sources.glob("besoeg_*.csv"))))
     assert manifest["datasets"]["pupils"]["kind"] == "sql"
+    # file sources fingerprint the bytes they parsed; a query has nothing to fingerprint
+    assert len(manifest["datasets"]["visits"]["fingerprint"]) == 64
+    assert manifest["datasets"]["pupils"]["fingerprint"] is None
     for entry in manifest["files"]:
         assert len(entry["sha256"]) == 64 and entry["pages"] >= 1 and entry["password_generation"] == 1
         assert (demo_kit.set_dir / entry["path"]).stat().st_size == entry["bytes"]

@@ -12,8 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 from nodkit.errors import IntegrityError
 
-FORMAT_VERSION = 2  # 2: datasets.<name>.digest and inputs_digest (no change, no new set); files[].title
-READABLE_VERSIONS = (1, 2)  # a version-1 manifest reads with both digests None and no report fields
+# 2: datasets.<name>.digest and inputs_digest (no change, no new set); files[].title
+# 3: datasets.<name>.fingerprint (an unchanged source file is known without parsing it)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # a version-1 manifest reads with both digests None and no report fields
 REPORT_FIELDS = ("title", "source_sha256")  # format 2: FileEntry fields of a ready-made report
 STATUSES = ("good", "partial", "incomplete", "suspect")
 
@@ -30,6 +32,9 @@ class DatasetEntry:
     # SHA-256 of what was fetched (sources.base.snapshot_digest); None in sets made before digests
     # existed and for a dataset that failed. Equal digests are how an export knows nothing changed.
     digest: str | None = None
+    # format 3: SHA-256 of the source file's name, reader options and bytes the rows were parsed
+    # from (sources.base.file_fingerprint); None for other kinds, a stale file, and older sets
+    fingerprint: str | None = None
 
 
 @dataclass
