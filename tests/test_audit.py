@@ -161,3 +161,22 @@ def test_a_cut_into_a_record_the_head_names_is_still_removal(tmp_path):
     log.path.write_bytes(data[:-20])  # the newest record (named by audit.head) cut short: not a crash
     problems = [str(p) for p in log.verify().problems]
     assert problems and "record 3 missing at the end" in problems[0]
+
+
+def test_verify_warns_about_a_tampered_audit_log(demo_kit):
+    """`nodkit verify` (what monitoring runs) checks the chains too: an edited record is a WARNING
+    naming the chain and the record, not a silent OK; an intact log adds nothing."""
+    home = demo_kit.home
+    log = _fill(home)
+    before = json.loads(run_cli("verify", "--kit", str(home), "--json").stdout)
+    assert not [p for p in before["problems"] if p["kind"] == "audit"]
+    lines = _lines(log)
+    record = json.loads(lines[2])
+    record["pages"] = 1
+    lines[2] = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    _write(log, lines)
+    result = run_cli("verify", "--kit", str(home), "--json")
+    found = [p for p in json.loads(result.stdout)["problems"] if p["kind"] == "audit"]
+    assert result.exit_code >= 1 and found, result.stdout
+    assert found[0]["severity"] == "WARNING" and found[0]["path"] == str(log.path)
+    assert "record 3 (line 3)" in found[0]["message"] and "nodkit audit verify" in found[0]["message"]

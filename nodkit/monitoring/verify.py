@@ -66,7 +66,7 @@ REPLACED_ENTRIES = ("LATEST", "PUBLISHED", GUIDE)
 # Problem kinds (stable names: they label the Prometheus metric and the --json output).
 KINDS = ("signature", "hash", "missing", "size", "encryption", "password", "pages", "unreadable", "stray",
          "latest", "status", "age", "freshness", "schedule", "clock", "disk", "printer", "spool", "heartbeat", "debris",
-         "sync", "drill", "check", "permissions", "unknown")
+         "sync", "drill", "check", "permissions", "audit", "unknown")
 
 
 @dataclass
@@ -720,6 +720,24 @@ def check_drills(config: KitConfig, latest: ExportSet | None, now: dt.datetime, 
     return problems
 
 
+def check_audit(config: KitConfig, limit: int = 5) -> list[Problem]:
+    """The audit chains (`nodkit audit verify`): a record changed, removed or out of order is
+    WARNING (kind `audit`), naming the chain and the record; the lists themselves are unaffected,
+    but the record of who printed what, and the drills counted from it, can no longer be trusted."""
+    from nodkit.printing.audit import AuditLog
+    try:
+        result = AuditLog(config.home).verify()
+    except NodkitError as exc:
+        return [Problem(WARNING, "audit", str(config.home / "audit"), f"cannot check the audit log: {exc}")]
+    problems = [Problem(WARNING, "audit", str(config.home / (p.file or "audit.log")),
+                        str(p).removeprefix(f"{p.file}: ") + " (run 'nodkit audit verify')")
+                for p in result.problems[:limit]]
+    if len(result.problems) > limit:
+        problems.append(Problem(WARNING, "audit", str(config.home / "audit"),
+                                f"{len(result.problems) - limit} more audit log problem(s) ('nodkit audit verify')"))
+    return problems
+
+
 # ---------------------------------------------------------------- the kit
 
 def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bool = False,
@@ -806,6 +824,7 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
     if health:
         report.problems += _health(config, now, report)
         report.problems += check_drills(config, by_id.get(latest) if latest else None, now, report)
+        report.problems += check_audit(config)
     report.seconds = time.monotonic() - started
     return report
 
