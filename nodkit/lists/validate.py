@@ -166,7 +166,8 @@ def match_columns(template: Template, dataset: DatasetConfig, snapshot: Snapshot
                     f"map it under [datasets.{dataset.name}.columns] at {dataset.where}")))
             else:
                 warnings.append(f"list '{template.id}': field '{name}' has no column in dataset '{dataset.name}'; "
-                                "printed empty")
+                                f"printed empty (map it under [datasets.{dataset.name}.columns], or add it to "
+                                f"absent = [...] at {dataset.where} when the site does not export it)")
         mapping[name] = actual
     return mapping, missing, warnings
 
