@@ -251,7 +251,7 @@ def list_sets(kit, as_json):
         rows.append({"set": s.id, "created_at": created.isoformat() if created else None,
                      "age_hours": round((now - created).total_seconds() / 3600, 1) if created else None,
                      "status": s.status, "latest": s.id == latest,
-                     "files": len(held(s, config.station)) if s.manifest else None, "bytes": s.size(),
+                     "files": len({f.path for f in held(s, config.station)}) if s.manifest else None, "bytes": s.size(),
                      "password_generations": gens, "error": s.error})
     if as_json:
         _emit({"kit": str(config.home), "latest": latest, "sets": rows})
