@@ -191,7 +191,7 @@ class _Exported:
     def __init__(self, config, result):
         self.store_root, self.keys = config.store, config.keys
         self.files = result.set.manifest.files
-        self.export_bytes = result.set.manifest.stored_bytes()  # each file once (store format 3)
+        self.export_bytes = result.set.manifest.stored_bytes()  # each file once (store format 4)
 
 
 def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None,
@@ -224,7 +224,7 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None,
         rss_self = peak_rss()  # before the floor and the print test below use memory of their own
         store = Store(config.store)
         first_set_bytes = result.set.size()
-        # files of their own only: a unit's lists are page ranges of its binder (store format 3)
+        # files of their own only: a unit's lists are page ranges of its binder (store format 4)
         list_bytes = sum(f.path.stat().st_size for f in result.files if f.template != "binder" and f.first_page is None)
         binder_bytes = sum(f.path.stat().st_size for f in result.files if f.template == "binder")
         lists_in_binders = sum(f.first_page is not None for f in result.files)

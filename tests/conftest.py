@@ -64,7 +64,7 @@ class DemoKit:
 
 def list_text(entry: dict, password: str) -> str:
     """Text of one list of an export's --json "files": its own file, or its pages of the unit's
-    binder (store format 3: `first_page`)."""
+    binder (store format 4: `first_page`)."""
     first = entry.get("first_page")
     if first is None:
         return pdftotext(Path(entry["path"]), password)

@@ -32,7 +32,7 @@ def edit_manifest(set_dir: Path, keys: Path, change) -> None:
 
 
 def as_format_2(set_dir: Path, keys: Path, passwords: dict[str, str]) -> list[str]:
-    """Rewrite a set as nodkit wrote it before store format 3: every list inside a binder written
+    """Rewrite a set as nodkit wrote it before store format 4 (as format 2): every list inside a binder written
     again as a file of its own (its pages cut from the binder, encrypted with the audience password),
     manifest format 2, signed again. Returns the list files written (paths relative to the set)."""
     data = json.loads((set_dir / MANIFEST).read_text("utf-8"))
@@ -48,6 +48,8 @@ def as_format_2(set_dir: Path, keys: Path, passwords: dict[str, str]) -> list[st
         f["sha256"], f["bytes"] = hashlib.sha256(blob).hexdigest(), len(blob)
         (set_dir / f["path"]).write_bytes(blob)
         written.append(f["path"])
+    for dataset in data["datasets"].values():
+        dataset.pop("fingerprint", None)  # format 3
     data["format_version"] = 2
     raw = (json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     (set_dir / MANIFEST).write_bytes(raw)

@@ -161,7 +161,7 @@ def test_two_stations_sync_print_and_verify(web, exporter, tmp_path):
         assert synced[config.home]["status"] == "synced"
     manifest_files = {f["path"] for f in json.loads((exporter.set_dir / "manifest.json").read_text())["files"]}
     nord, vestre = _held(care), _held(school)
-    # store format 3: the unit's lists are pages of its binder, which is downloaded once
+    # store format 4: the unit's lists are pages of its binder, which is downloaded once
     binder = exporter.set_dir / "pleje" / "Område Nord" / "binder.pdf"
     assert "pleje/Område Nord/binder.pdf" in nord and not any(p.endswith("/care-route.pdf") for p in nord)
     held_bytes = sum((exporter.set_dir / p).stat().st_size for p in nord)

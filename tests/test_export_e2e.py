@@ -139,9 +139,12 @@ def test_export_json_and_list(demo_kit):
 
 def test_manifest_records_datasets_and_files(demo_kit):
     manifest = json.loads((demo_kit.set_dir / "manifest.json").read_text("utf-8"))
-    assert manifest["format_version"] == 3 and manifest["status"] == "good"
+    assert manifest["format_version"] == 4 and manifest["status"] == "good"
     assert manifest["datasets"]["visits"]["rows"] == len(_source_rows(next(demo_kit.sources.glob("besoeg_*.csv"))))
     assert manifest["datasets"]["pupils"]["kind"] == "sql"
+    # file sources fingerprint the bytes they parsed; a query has nothing to fingerprint
+    assert len(manifest["datasets"]["visits"]["fingerprint"]) == 64
+    assert manifest["datasets"]["pupils"]["fingerprint"] is None
     for entry in manifest["files"]:
         assert len(entry["sha256"]) == 64 and entry["pages"] >= 1 and entry["password_generation"] == 1
         assert (demo_kit.set_dir / entry["path"]).stat().st_size == entry["bytes"]
@@ -232,7 +235,7 @@ def test_sigterm_during_export_cleans_up_and_exits_130(demo_kit):
 
 
 def test_a_units_lists_are_pages_of_its_binder_not_files_of_their_own(demo_kit):
-    """Store format 3: a unit's list is stored once, as pages of the unit's binder, at the pages its
+    """Store format 4: a unit's list is stored once, as pages of the unit's binder, at the pages its
     cover names; kit-wide lists stay files of their own."""
     manifest = json.loads((demo_kit.set_dir / "manifest.json").read_text("utf-8"))
     binders = {f["path"]: f for f in manifest["files"] if f["template"] == "binder"}

@@ -33,7 +33,7 @@ def _raw_text(path, password, first: int | None = None, pages: int = 0) -> str:
 
 
 def _key(f) -> str:
-    """A file, or a list inside its binder (store format 3), named as its own list file was."""
+    """A file, or a list inside its binder (store format 4), named as its own list file was."""
     relpath = getattr(f, "relpath", None) or f.path  # an export's result, or a manifest entry
     return relpath if f.first_page is None else relpath.rsplit("/", 1)[0] + f"/{f.template}.pdf"
 

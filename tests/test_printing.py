@@ -131,7 +131,7 @@ def test_no_personal_data_in_audit_or_log(demo_kit, tmp_path):
 
 
 def test_a_tampered_binder_refuses_the_binder_and_the_lists_inside_it(demo_kit, tmp_path):
-    """Store format 3: a unit's lists are pages of its binder, so a changed binder prints neither."""
+    """Store format 4: a unit's lists are pages of its binder, so a changed binder prints neither."""
     paper = tmp_path / "paper"
     _use_command_printer(demo_kit.home, paper)
     binder = demo_kit.set_dir / "pleje" / "Område Nord" / "binder.pdf"

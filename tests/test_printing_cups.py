@@ -42,7 +42,7 @@ def _care_route(demo_kit) -> tuple[str, dict]:
 
 
 def test_scripted_print_reaches_the_printer_with_the_names(demo_kit, cups):
-    """A list stored as pages of its unit's binder (store format 3) prints as exactly those pages."""
+    """A list stored as pages of its unit's binder (store format 4) prints as exactly those pages."""
     text, entry = _care_route(demo_kit)
     expected = _ascii_names(text)
     first, last = entry["first_page"], entry["first_page"] + entry["pages"] - 1

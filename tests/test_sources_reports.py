@@ -195,7 +195,7 @@ def test_every_foreign_engine_is_taken_stamped_encrypted_bound_and_printed(demo_
     pw = demo_kit.passwords["pleje"]
     set_dir = demo_kit.home / "store" / "sets" / data["set"]
     m = manifest(demo_kit, data["set"])
-    assert m["format_version"] == 2
+    assert m["format_version"] == 4
     entries = {(f["unit"], f["title"]): f for f in m["files"] if f.get("title")}
     assert len(entries) == len(REPORTS)
     sums = {}

@@ -158,7 +158,7 @@ def test_manifest_format_3_lists_as_pages_of_their_binder():
     from nodkit.store.manifest import Manifest
     manifest = _format_3_manifest()
     raw = json.loads(manifest.to_bytes())
-    assert raw["format_version"] == 3
+    assert raw["format_version"] == 4
     assert [f.get("first_page") for f in raw["files"]] == [3, None, None]  # only on a list inside a binder
     again = Manifest.from_bytes(manifest.to_bytes())
     assert again.files == manifest.files and again.range_problems() == []
@@ -172,10 +172,10 @@ def test_manifest_format_3_lists_as_pages_of_their_binder():
     assert entry.template == "care-route" and "8–31 are not inside the file's 30 pages" in why
     raw["files"][0]["path"] = "pleje/Område Nord/other.pdf"
     assert "no entry for the whole file" in Manifest.from_bytes(json.dumps(raw).encode()).range_problems()[0][1]
-    # a format-2 manifest with the field of format 3 was written by no nodkit; a newer format is refused
-    raw["format_version"] = 2
-    with pytest.raises(IntegrityError, match="format_version 2 with fields of format 3"):
+    # a format-3 manifest with the field of format 4 was written by no nodkit; a newer format is refused
+    raw["format_version"] = 3
+    with pytest.raises(IntegrityError, match="format_version 3 with fields of format 4"):
         Manifest.from_bytes(json.dumps(raw).encode())
-    raw["format_version"] = 4
-    with pytest.raises(IntegrityError, match="format_version 4 is not one this nodkit reads"):
+    raw["format_version"] = 5
+    with pytest.raises(IntegrityError, match="format_version 5 is not one this nodkit reads"):
         Manifest.from_bytes(json.dumps(raw).encode())

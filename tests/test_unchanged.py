@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 from nodkit.config.settings import load_config
 from nodkit.errors import CRITICAL, OK, WARNING
@@ -69,6 +70,46 @@ def test_unchanged_sources_write_no_set_and_every_face_says_checked_at(demo_kit,
     assert "--force" in run_cli("export", "--help").stdout
     forced = json.loads(run_cli("export", "--kit", str(demo_kit.home), "--json", "--force").stdout)
     assert forced["status"] == "good" and forced["set"] != changed["set"]
+
+
+def test_an_unchanged_file_is_not_parsed_but_an_edit_of_the_same_size_and_time_is_seen(demo_kit, monkeypatch):
+    from nodkit.sources import csvsource
+    code, first = export(demo_kit)
+    assert code == 0 and first["status"] == "good"
+    def rows(files):
+        return {(f["audience"], f["unit"], f["template"]): f["rows"] for f in files}
+
+    def no_parsing(path, **kw):
+        raise RuntimeError(f"{path.name} parsed")
+
+    # every CSV file is the one LATEST was made from: the run knows without parsing any of them
+    real_read = csvsource.read_csv
+    monkeypatch.setattr(csvsource, "read_csv", no_parsing)
+    code, again = export(demo_kit)
+    assert code == 0 and again["status"] == "unchanged", again
+    monkeypatch.setattr(csvsource, "read_csv", real_read)
+
+    # one character changed, the file's size and time put back: the bytes decide, not the file's stat
+    med = demo_kit.sources / "medicin.csv"
+    before = med.stat()
+    data = med.read_bytes()
+    assert b"1 tablet" in data
+    med.write_bytes(data.replace(b"1 tablet", b"2 tablet", 1))
+    os.utime(med, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert med.stat().st_size == before.st_size and med.stat().st_mtime_ns == before.st_mtime_ns
+    code, edited = export(demo_kit)
+    assert code == 0 and edited["status"] == "good" and edited["set"] != first["set"], edited
+    sets = {name: manifest(demo_kit, s)["datasets"] for name, s in (("first", first["set"]), ("edited", edited["set"]))}
+    assert sets["edited"]["medication"]["digest"] != sets["first"]["medication"]["digest"]
+    assert sets["edited"]["medication"]["fingerprint"] != sets["first"]["medication"]["fingerprint"]
+    # the files that were not parsed at first are read for the new set: every list has its rows
+    assert sets["edited"]["visits"] == sets["first"]["visits"] | {"as_of": sets["edited"]["visits"]["as_of"]}
+    assert rows(edited["files"]) == rows(first["files"])
+
+    # the same bytes written again (a source that rewrites its export): still unchanged
+    med.write_bytes(med.read_bytes())
+    code, rewritten = export(demo_kit)
+    assert code == 0 and rewritten["status"] == "unchanged" and rewritten["set"] == edited["set"]
 
 
 def test_damaged_latest_or_a_failed_source_is_never_an_unchanged_check(demo_kit):

@@ -40,7 +40,7 @@ def problem_lines(result, path: Path) -> list[str]:
 
 
 def test_clean_kit_is_ok_at_every_level(kit):
-    # each file once: a unit's lists are page ranges of its binder (store format 3)
+    # each file once: a unit's lists are page ranges of its binder (store format 4)
     files = len({f["path"] for f in json.loads((kit.set_dir / "manifest.json").read_text("utf-8"))["files"]})
     assert files == len([p for p in kit.set_dir.rglob("*.pdf")])
     for args in ((), ("--decrypt",), ("--all", "--decrypt")):
@@ -216,7 +216,7 @@ def test_page_count_is_checked_only_with_decrypt(kit):
 
 
 def test_a_list_range_outside_its_binder_is_critical_and_not_printed(kit):
-    """Store format 3: a list inside a binder whose pages (in the signed manifest) run past the
+    """Store format 4: a list inside a binder whose pages (in the signed manifest) run past the
     binder's last page is named at the default level and refused by print, which prints nothing."""
     from nodkit.errors import PrintError
     from nodkit.printing import spooler
@@ -237,7 +237,7 @@ def test_a_list_range_outside_its_binder_is_critical_and_not_printed(kit):
 
 
 def test_a_set_of_format_2_with_list_files_still_verifies(kit):
-    """A set written before store format 3 (every list a file of its own) verifies at every level."""
+    """A set written before store format 4 (every list a file of its own) verifies at every level."""
     written = as_format_2(kit.set_dir, kit.home / "keys", kit.passwords)
     assert any(p.endswith("/care-route.pdf") for p in written)
     for args in ((), ("--decrypt",)):

@@ -243,7 +243,7 @@ def _sync(config: KitConfig, store: Store, upstream: Upstream, now: dt.datetime,
     incoming = store.begin(set_id)
     reused = 0
     try:
-        # each file once: a unit's binder also holds its lists' pages (store format 3)
+        # each file once: a unit's binder also holds its lists' pages (store format 4)
         paths = {e.path for e in wanted}
         for entry in (e for e in manifest.stored() if e.path in paths):
             blob = _reuse(held.get(entry.sha256), entry)

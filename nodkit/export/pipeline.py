@@ -26,6 +26,12 @@ every file present at its size) and younger than half of max_age_hours (its
 binder covers say "valid until"), the run writes no set: its result has status
 "unchanged" and store/CHECKED records when it checked (nodkit.store.check).
 Anything else, a failed dataset above all, is a normal export as before.
+
+A source file whose bytes are those LATEST was made from is not even parsed
+(`Export.same_files`): file sources fingerprint the bytes they parse
+(sources.base.file_fingerprint, recorded in the manifest), and a run compares
+a fresh fingerprint of the file first. Only when something else changed are
+such files read after all, for the new set.
 """
 
 from __future__ import annotations
@@ -75,7 +81,7 @@ class ExportedFile:
     pages: int
     rows: int
     flagged_rows: int
-    first_page: int | None = None  # a list stored as pages of the binder at `path` (store format 3)
+    first_page: int | None = None  # a list stored as pages of the binder at `path` (store format 4)
 
 
 @dataclass
@@ -287,30 +293,91 @@ class Export:
 
     # -- fetch -----------------------------------------------------------------------------------
     def fetch(self) -> None:
+        """Read every dataset, except those whose source files are byte for byte the ones LATEST
+        was made from (`same_files`): they are read only if something else changed."""
         started = time.perf_counter()
-        self.snapshots, self.fetch_errors = fetch_all(
-            self.config, {t.dataset for t in self.usable.values()} | set(self.report_plan), self.now)
+        names = {t.dataset for t in self.usable.values()} | set(self.report_plan)
+        self.inputs = inputs_digest(self.config, self.usable, self.secrets, self.appendices)
+        self.matched = self.same_files(names)
+        self.snapshots, self.fetch_errors, self.digests = {}, {}, {}
+        self._read(names - set(self.matched))
         self.timings["fetch_wall"] = time.perf_counter() - started
-        if (self.usable or self.report_plan) and not self.snapshots:
+        if (self.usable or self.report_plan) and not self.snapshots and not self.matched:
             raise SourceError("no dataset could be read; nothing exported: " + "; ".join(
                 f"{k}: {v}" for k, v in sorted(self.fetch_errors.items())))
-        for name, err in sorted(self.fetch_errors.items()):
-            self.reasons.append(f"dataset '{name}' failed: {err}")
-        self.check_reports()
+        self.check_reports()  # adds to the report snapshots' warnings
         self.warnings += [f"dataset '{name}': {w}" for name, snap in sorted(self.snapshots.items())
                           for w in snap.warnings]
+        # a matched file's reader warnings are LATEST's: the same bytes read the same way
+        self.warnings += [f"dataset '{name}': {w}" for name, entry in sorted(self.matched.items())
+                          for w in entry.warnings]
+        self.digests |= {name: entry.digest for name, entry in self.matched.items()}
+
+    def _read(self, names: set[str]) -> None:
+        started = time.perf_counter()
+        snapshots, errors = fetch_all(self.config, names, self.now)
+        self.snapshots |= snapshots
+        self.fetch_errors |= errors
+        for name, err in sorted(errors.items()):
+            self.reasons.append(f"dataset '{name}' failed: {err}")
         # the rows themselves are let go while rendering, once the last list that reads them is validated
         self.row_counts = {name: len(snap.rows) for name, snap in self.snapshots.items()}
+        self.digests |= {name: snapshot_digest(snap) for name, snap in snapshots.items()}
+        self.timings["digest_wall"] = self.timings.get("digest_wall", 0.0) + time.perf_counter() - started
+
+    def read_matched(self) -> None:
+        """Something changed after all: read the files `same_files` skipped, for the new set."""
+        if not self.matched:
+            return
         started = time.perf_counter()
-        self.digests = {name: snapshot_digest(snap) for name, snap in self.snapshots.items()}
-        self.inputs = inputs_digest(self.config, self.usable, self.secrets, self.appendices)
-        self.timings["digest_wall"] = time.perf_counter() - started
+        matched, self.matched = self.matched, {}
+        for name in matched:
+            self.digests.pop(name, None)
+            self.warnings = [w for w in self.warnings if not w.startswith(f"dataset '{name}': ")]
+        self._read(set(matched))
+        self.warnings += [f"dataset '{name}': {w}" for name in sorted(matched) if name in self.snapshots
+                          for w in self.snapshots[name].warnings]
+        self.timings["fetch_wall"] += time.perf_counter() - started
+
+    def same_files(self, names: set[str]) -> dict:
+        """Dataset -> LATEST's manifest entry, for each dataset whose source can tell without
+        parsing (`fingerprint`: file sources) that it would read exactly what LATEST was made
+        from. Empty when forced, when LATEST is not a good set, or when anything else that
+        shapes the lists (nodkit, nodkit.toml, templates, passwords, key) changed."""
+        if self.force:
+            return {}
+        previous = self.store.newest_good()
+        manifest = previous.manifest if previous is not None else None
+        if (manifest is None or previous.id != self.store.latest_id() or previous.status != "good"
+                or manifest.inputs_digest != self.inputs):
+            return {}
+        same = {}
+        for name in sorted(names):
+            entry = manifest.datasets.get(name)
+            if entry is None or entry.error is not None or entry.digest is None or entry.fingerprint is None:
+                continue
+            try:
+                probe = getattr(open_source(self.config.datasets[name], self.config.timezone), "fingerprint", None)
+                fingerprint = probe(self.now) if probe is not None else None
+            except Exception as exc:  # the fetch reads it again and names the problem
+                log.debug("dataset %s: no fingerprint (%s)", name, type(exc).__name__)
+                continue
+            if fingerprint == entry.fingerprint:
+                same[name] = entry
+        if same:
+            log.info("sources: %s unchanged since set %s (same file bytes)", ", ".join(same), previous.id)
+        return same
 
     # -- no change, no new set -----------------------------------------------------------------------
     def unchanged(self) -> CheckRecord | None:
-        """The check record when this run would make the same lists as LATEST, else None (and why, logged)."""
-        if self.force:
-            return None
+        """The check record when this run would make the same lists as LATEST, else None (and why,
+        logged; the files `same_files` skipped are then read)."""
+        check = None if self.force else self._compare()
+        if check is None:
+            self.read_matched()
+        return check
+
+    def _compare(self) -> CheckRecord | None:
         previous, why = self.store.newest_good(), None
         latest_id = self.store.latest_id()
         manifest = previous.manifest if previous is not None else None
@@ -320,7 +387,7 @@ class Export:
             why = "no good LATEST set to compare with"
         elif manifest.inputs_digest != self.inputs:
             why = "nodkit, nodkit.toml, a template, a password or the signing key changed"
-        elif set(manifest.datasets) != set(self.snapshots):
+        elif set(manifest.datasets) != set(self.snapshots) | set(self.matched):
             why = "the datasets are not the same"
         else:
             created = previous.created_at
@@ -540,7 +607,7 @@ class Export:
         in memory), biggest first; each is written as soon as it is done, and
         the entries are added in plan order.
 
-        Then the unit's own rendered lists are not stored twice (store format 3):
+        Then the unit's own rendered lists are not stored twice (store format 4):
         each becomes a page range of the binder written for it (its entry's path,
         hash and size are the binder's, `first_page` where it starts) and its
         own file leaves `incoming`. Kit-wide lists (in every binder of the
@@ -636,7 +703,8 @@ class Export:
         datasets = {name: DatasetEntry(source=snap.source, kind=snap.kind,
                                        as_of=snap.as_of.isoformat(timespec="seconds"),
                                        rows=self.row_counts[name], flagged_rows=self.dataset_flags.get(name, 0),
-                                       warnings=list(snap.warnings), digest=self.digests[name])
+                                       warnings=list(snap.warnings), digest=self.digests[name],
+                                       fingerprint=snap.fingerprint)
                     for name, snap in self.snapshots.items()}
         datasets |= {name: DatasetEntry(source=describe(config.datasets[name]), kind=config.datasets[name].kind,
                                         as_of=None, rows=0, error=err)

@@ -255,7 +255,7 @@ def _listed_files(base: Path, manifest, station, listed: set[str], problems: lis
     """(entry, path, bytes) of every file the manifest lists that belongs here, each file once (a
     binder, not the lists that are page ranges of it); bytes None when the file is missing or
     unreadable (its problem is added). Every listed path is added to `listed`. A list whose pages
-    do not fit its binder's entry (store format 3) is a problem of its own."""
+    do not fit its binder's entry (store format 4) is a problem of its own."""
     listed.update(entry.path for entry in manifest.files)
     for entry, why in manifest.range_problems():
         if not _absent_by_design(station, entry, base / entry.path):

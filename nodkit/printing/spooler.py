@@ -189,7 +189,7 @@ def age_of(export_set: ExportSet, config: KitConfig, now: dt.datetime) -> Age:
 
 def unlock(export_set: ExportSet, files: list[FileEntry], password: str) -> list[bytes]:
     """Plain PDF bytes of `files` in memory, in their order. Checks each file's hash against the
-    manifest first. A list stored as pages of its unit's binder (store format 3) is those pages
+    manifest first. A list stored as pages of its unit's binder (store format 4) is those pages
     alone, cut from the binder in memory; each file is read and opened once."""
     by_path: dict[str, list[int]] = {}
     for n, entry in enumerate(files):

@@ -114,7 +114,7 @@ def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "",
         out = opened.enter_context(pikepdf.new())
         kids = [out.copy_foreign(page.obj) for page in open_pdf(front).pages]
         # the cover's and contents' page numbers are the pages each part is put on, and what the
-        # manifest records for the lists printed from the binder (format 3): checked here, as built
+        # manifest records for the lists printed from the binder (format 4): checked here, as built
         contents = _contents(binder, toc_pages, appendix_pages)
         starts = []
         for part, (*_, first, _last) in zip(binder.parts, contents):

@@ -155,7 +155,7 @@ class PageRangeError(IntegrityError):
 def decrypt_parts(data: bytes, password: str, ranges: list[tuple[int, int] | None]) -> list[bytes]:
     """Plain PDF bytes in memory, one per range of the one encrypted file `data`: (first page,
     1-based; number of pages) gives those pages alone as a PDF of their own (a list stored in its
-    unit's binder, store format 3), None the whole file. The file is opened once; nothing is written
+    unit's binder, store format 4), None the whole file. The file is opened once; nothing is written
     to disk. Raises PageRangeError when a range is not inside the file's pages."""
     try:
         with _open_with(data, password) as doc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from nodkit.errors import ConfigError
@@ -63,6 +64,9 @@ class Snapshot:
     # each one that could not be taken (its entry is skipped: a partial set)
     documents: list[Any] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # file_fingerprint() of exactly the bytes this snapshot was parsed from (file sources), else None:
+    # the next export compares it before parsing (no change, no new set, without reading the rows)
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,22 @@ def snapshot_digest(snapshot: Snapshot) -> str:
     return digest.hexdigest()
 
 
+def file_fingerprint(kind: str, path: Path, raw: bytes, options: dict[str, Any]) -> str:
+    """SHA-256 of what a file reader's snapshot is made from: the reader, its options, the
+    file's name (it is in the rows' origins and the warnings) and its bytes.
+
+    Equal fingerprints mean equal snapshots (the same nodkit and nodkit.toml are checked
+    separately, by the export's inputs digest), so an unchanged file need not be parsed to know
+    its lists would be the same. "Data as of" (the file's time) is left out, as in
+    `snapshot_digest`; a reader warning that depends on the clock (stale data) is not a
+    property of the bytes, so a stale file has no fingerprint (`None`, see the readers)."""
+    digest = hashlib.sha256()
+    head = repr((kind, path.name, sorted(options.items()))).encode("utf-8", "surrogatepass")
+    digest.update(len(head).to_bytes(8, "big") + head)
+    digest.update(raw)
+    return digest.hexdigest()
+
+
 @dataclass
 class DatasetConfig:
     """One [datasets.NAME] table of nodkit.toml."""
@@ -135,6 +155,10 @@ class DatasetConfig:
 
 class Source(Protocol):
     def fetch(self, now: dt.datetime) -> Snapshot: ...
+
+    # Optional (file sources): the fingerprint the next fetch's snapshot would have, read
+    # without parsing, or None when it cannot be known that way (nodkit.export.pipeline).
+    # def fingerprint(self, now: dt.datetime) -> str | None: ...
 
 
 def stale_warning(name: str, as_of: dt.datetime, now: dt.datetime, max_age_hours: float | None) -> str | None:

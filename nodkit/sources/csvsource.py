@@ -33,7 +33,7 @@ from pathlib import Path
 
 from nodkit.errors import SourceError
 from nodkit.sources import register
-from nodkit.sources.base import DatasetConfig, Row, Snapshot, stale_warning
+from nodkit.sources.base import DatasetConfig, Row, Snapshot, file_fingerprint, stale_warning
 
 DELIMITERS = (";", ",", "\t", "|")
 MAX_FIELD = 131072  # the csv module's own limit; a longer field is almost always an unclosed quote
@@ -141,16 +141,22 @@ def _line_offsets(text: str) -> list[int]:
     return [0] + [m.end() for m in _NEWLINE.finditer(text)]
 
 
-def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
-             info: dict | None = None) -> tuple[list[str], list[Row], list[str]]:
-    """Read a CSV file into (header, rows, warnings). Raises SourceError, never anything else for bad bytes.
-
-    `info`, when given, receives how the file was read (encoding, delimiter).
-    """
+def read_bytes(path: Path) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
+             info: dict | None = None, raw: bytes | None = None) -> tuple[list[str], list[Row], list[str]]:
+    """Read a CSV file into (header, rows, warnings). Raises SourceError, never anything else for bad bytes.
+
+    `info`, when given, receives how the file was read (encoding, delimiter); `raw`, when given,
+    is the file's content already read (the fetch fingerprints exactly the bytes it parses).
+    """
+    if raw is None:
+        raw = read_bytes(path)
     if raw.startswith(b"PK\x03\x04"):
         raise SourceError(f"{path}:1:1: this is an Excel workbook (.xlsx), not CSV text; use kind = \"xlsx\"")
     text, used = decode(raw, encoding, path)
@@ -278,13 +284,24 @@ class CsvSource:
         self.max_age_hours = pop_max_age(opts, config)
         config.reject_unknown(opts)
 
-    def fetch(self, now: dt.datetime) -> Snapshot:
+    def _read(self, now: dt.datetime) -> tuple[Path, bytes, dt.datetime, str | None, str | None]:
+        """The newest matching file: path, bytes, time, stale warning, and fingerprint (None when stale)."""
         path = newest_match(self.path, self.config.where)
-        info: dict = {}
-        header, rows, warnings = read_csv(path, encoding=self.encoding, delimiter=self.delimiter, info=info)
+        raw = read_bytes(path)
         as_of = dt.datetime.fromtimestamp(os.stat(path).st_mtime, self.tz)
         stale = stale_warning(path.name, as_of, now, self.max_age_hours)
+        fingerprint = None if stale else file_fingerprint(
+            "csv", path, raw, {"encoding": self.encoding, "delimiter": self.delimiter})
+        return path, raw, as_of, stale, fingerprint
+
+    def fingerprint(self, now: dt.datetime) -> str | None:
+        return self._read(now)[4]
+
+    def fetch(self, now: dt.datetime) -> Snapshot:
+        path, raw, as_of, stale, fingerprint = self._read(now)
+        info: dict = {}
+        header, rows, warnings = read_csv(path, encoding=self.encoding, delimiter=self.delimiter, info=info, raw=raw)
         if stale:
             warnings.insert(0, stale)
         return Snapshot(dataset=self.config.name, kind="csv", source=str(path), as_of=as_of,
-                        columns=header, rows=rows, warnings=warnings, details=info)
+                        columns=header, rows=rows, warnings=warnings, details=info, fingerprint=fingerprint)

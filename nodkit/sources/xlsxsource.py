@@ -23,6 +23,7 @@ value. "Data as of" is the file's modification time.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import warnings as pywarnings
 from pathlib import Path
@@ -30,8 +31,8 @@ from typing import Any
 
 from nodkit.errors import SourceError
 from nodkit.sources import register
-from nodkit.sources.base import DatasetConfig, Row, Snapshot, column_letter, stale_warning
-from nodkit.sources.csvsource import _unique_header, newest_match, pop_max_age
+from nodkit.sources.base import DatasetConfig, Row, Snapshot, column_letter, file_fingerprint, stale_warning
+from nodkit.sources.csvsource import _unique_header, newest_match, pop_max_age, read_bytes
 
 SCAN_ROWS = 30
 
@@ -61,8 +62,12 @@ def detect_header(rows: list[tuple], wanted: set[str]) -> int:
 
 
 def read_xlsx(path: Path, *, sheet: str | None = None, header_row: int | None = None,
-              wanted: set[str] | None = None) -> tuple[list[str], list[Row], list[str], str, int]:
-    """Read one sheet into (header, rows, warnings, sheet name, header row number). Raises SourceError."""
+              wanted: set[str] | None = None, raw: bytes | None = None
+              ) -> tuple[list[str], list[Row], list[str], str, int]:
+    """Read one sheet into (header, rows, warnings, sheet name, header row number). Raises SourceError.
+
+    `raw`, when given, is the workbook's content already read (the fetch fingerprints exactly
+    the bytes it parses)."""
     try:
         import openpyxl
     except ImportError:  # pragma: no cover - install_requires has it
@@ -70,7 +75,7 @@ def read_xlsx(path: Path, *, sheet: str | None = None, header_row: int | None = 
     try:
         with pywarnings.catch_warnings():
             pywarnings.simplefilter("ignore")  # "no default style" and similar noise from generated files
-            book = openpyxl.load_workbook(path, data_only=True)
+            book = openpyxl.load_workbook(path if raw is None else io.BytesIO(raw), data_only=True)
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign file
@@ -155,14 +160,26 @@ class XlsxSource:
         self.max_age_hours = pop_max_age(opts, config)
         config.reject_unknown(opts)
 
-    def fetch(self, now: dt.datetime) -> Snapshot:
+    def _read(self, now: dt.datetime) -> tuple[Path, bytes, dt.datetime, str | None, str | None]:
+        """The newest matching workbook: path, bytes, time, stale warning, fingerprint (None when stale)."""
         path = newest_match(self.path, self.config.where)
-        header, rows, warnings, sheet, header_row = read_xlsx(path, sheet=self.sheet, header_row=self.header_row,
-                                                              wanted=set(self.config.columns.values()))
+        raw = read_bytes(path)
         as_of = dt.datetime.fromtimestamp(os.stat(path).st_mtime, self.tz)
         stale = stale_warning(path.name, as_of, now, self.max_age_hours)
+        wanted = sorted(self.config.columns.values())  # the header is found by the columns configured
+        fingerprint = None if stale else file_fingerprint(
+            "xlsx", path, raw, {"sheet": self.sheet, "header_row": self.header_row, "wanted": wanted})
+        return path, raw, as_of, stale, fingerprint
+
+    def fingerprint(self, now: dt.datetime) -> str | None:
+        return self._read(now)[4]
+
+    def fetch(self, now: dt.datetime) -> Snapshot:
+        path, raw, as_of, stale, fingerprint = self._read(now)
+        header, rows, warnings, sheet, header_row = read_xlsx(path, sheet=self.sheet, header_row=self.header_row,
+                                                              wanted=set(self.config.columns.values()), raw=raw)
         if stale:
             warnings.insert(0, stale)
         return Snapshot(dataset=self.config.name, kind="xlsx", source=f"{path} (sheet '{sheet}', header row {header_row})", as_of=as_of,
                         columns=header, rows=rows, warnings=warnings,
-                        details={"sheet": sheet, "header_row": header_row})
+                        details={"sheet": sheet, "header_row": header_row}, fingerprint=fingerprint)

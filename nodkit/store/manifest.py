@@ -12,12 +12,15 @@ from dataclasses import asdict, dataclass, field
 
 from nodkit.errors import IntegrityError
 
-FORMAT_VERSION = 3  # 3: files[].first_page (a unit's list as a page range of its binder)
-READABLE_VERSIONS = (1, 2, 3)  # a version-1 manifest reads with both digests None and no report fields
+# 2: datasets.<name>.digest and inputs_digest (no change, no new set); files[].title
+# 3: datasets.<name>.fingerprint (an unchanged source file is known without parsing it)
+# 4: files[].first_page (a unit's list stored as a page range of its binder)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)  # a version-1 manifest reads with both digests None and no report fields
 REPORT_FIELDS = ("title", "source_sha256")  # format 2: FileEntry fields of a ready-made report
-RANGE_FIELDS = ("first_page",)  # format 3: only on a list stored as pages of its unit's binder
-# the fields a version added: an older manifest that has them is refused (written by no nodkit)
-ADDED_IN = {2: REPORT_FIELDS, 3: RANGE_FIELDS}
+RANGE_FIELDS = ("first_page",)  # format 4: only on a list stored as pages of its unit's binder
+# the file fields a version added: an older manifest that has them is refused (written by no nodkit)
+ADDED_IN = {2: REPORT_FIELDS, 4: RANGE_FIELDS}
 STATUSES = ("good", "partial", "incomplete", "suspect")
 
 
@@ -33,6 +36,9 @@ class DatasetEntry:
     # SHA-256 of what was fetched (sources.base.snapshot_digest); None in sets made before digests
     # existed and for a dataset that failed. Equal digests are how an export knows nothing changed.
     digest: str | None = None
+    # format 3: SHA-256 of the source file's name, reader options and bytes the rows were parsed
+    # from (sources.base.file_fingerprint); None for other kinds, a stale file, and older sets
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -53,7 +59,7 @@ class FileEntry:
     # SHA-256 of the source file taken (the same file in two sets is the same, unchanged report)
     title: str | None = None
     source_sha256: str | None = None
-    # format 3: the list is not a file of its own but `pages` pages of the binder at `path`, from this
+    # format 4: the list is not a file of its own but `pages` pages of the binder at `path`, from this
     # 1-based page on (`sha256`/`bytes` are the binder's). None: the entry is the whole file at `path`.
     first_page: int | None = None
 
