@@ -294,6 +294,21 @@ def test_a_truncated_file_is_refused(synced, exporter):
     _assert_intact(config, exporter.latest)
 
 
+def test_a_list_whose_pages_do_not_fit_its_binder_is_refused(synced, exporter):
+    """A signed set whose list runs past its binder's last page would not print: not taken."""
+    config, store = synced
+    new_id = _new_set(store, exporter)
+
+    def change(m):
+        binder = next(f for f in m["files"] if f["template"] == "binder" and f["unit"] == "Område Nord")
+        route = next(f for f in m["files"] if f["template"] == "care-route" and f["unit"] == "Område Nord")
+        route["first_page"] = binder["pages"]
+    edit_manifest(store / "sets" / new_id, exporter.home / "keys", change)
+    refused = _refused(config, "format")
+    assert "care-route" in str(refused) and "are not inside" in str(refused)
+    _assert_intact(config, exporter.latest)
+
+
 def test_mix_and_match_an_old_manifest_under_a_new_id_is_refused(synced, exporter):
     config, store = synced
     new_id = _new_set(store, exporter)
