@@ -235,6 +235,19 @@ def test_a_list_range_outside_its_binder_is_critical_and_not_printed(kit):
     with pytest.raises(PrintError, match="Der er ikke udskrevet noget"):
         spooler.unlock(export_set, route, kit.passwords["pleje"])
 
+    # the binder's own entry says more pages than the file has: the manifest's numbers agree with
+    # each other, the decrypted binder does not (verify --decrypt names it, print refuses)
+    def more(m):
+        binder = next(f for f in m["files"] if f["template"] == "binder" and f["unit"] == "Område Nord")
+        binder["pages"] += 30
+    edit_manifest(kit.set_dir, kit.home / "keys", more)
+    assert verify(kit).exit_code == 0
+    assert "pages, manifest says" in verify(kit, "--decrypt").stdout
+    export_set = spooler.resolve_set(config)
+    route = spooler.find_files(export_set, "Område Nord", "care-route", "pleje")
+    with pytest.raises(PrintError, match="Der er ikke udskrevet noget"):
+        spooler.unlock(export_set, route, kit.passwords["pleje"])
+
 
 def test_a_set_of_format_2_with_list_files_still_verifies(kit):
     """A set written before store format 4 (every list a file of its own) verifies at every level."""
