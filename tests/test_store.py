@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import list_text, run_cli
 from kittools import clone_set, quiet_schedule
 from nodkit.config.settings import load_config
 from nodkit.errors import LockError, StoreError
@@ -121,7 +121,6 @@ def test_units_whose_names_meet_in_one_folder_all_export(demo_kit):
     """'Nord/Syd' and 'Nord_Syd' (and '..'/'_', 80-character prefixes, case) used to abort the
     whole export with 'File exists'; now each unit has its own folder and its real name."""
     import csv
-    from conftest import pdftotext
     path = demo_kit.sources / "medarbejdere.csv"
     text = path.read_text("utf-8-sig")
     rows = list(csv.reader(text.splitlines(), delimiter=";"))
@@ -137,7 +136,7 @@ def test_units_whose_names_meet_in_one_folder_all_export(demo_kit):
     folders = {Path(by_unit[u]["path"]).parent.name.casefold() for u in units}
     assert len(folders) == len(units)
     for unit in ("Nord/Syd", "Nord_Syd", ".."):
-        assert unit in pdftotext(Path(by_unit[unit]["path"]), demo_kit.passwords["pleje"])
+        assert unit in list_text(by_unit[unit], demo_kit.passwords["pleje"])
 
 
 def _format_3_manifest():
