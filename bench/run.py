@@ -191,7 +191,7 @@ class _Exported:
     def __init__(self, config, result):
         self.store_root, self.keys = config.store, config.keys
         self.files = result.set.manifest.files
-        self.export_bytes = sum(f.bytes for f in self.files)
+        self.export_bytes = result.set.manifest.stored_bytes()  # each file once (store format 4)
 
 
 def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None,
@@ -224,8 +224,10 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None,
         rss_self = peak_rss()  # before the floor and the print test below use memory of their own
         store = Store(config.store)
         first_set_bytes = result.set.size()
-        list_bytes = sum(f.path.stat().st_size for f in result.files if f.template != "binder")
+        # files of their own only: a unit's lists are page ranges of its binder (store format 4)
+        list_bytes = sum(f.path.stat().st_size for f in result.files if f.template != "binder" and f.first_page is None)
         binder_bytes = sum(f.path.stat().st_size for f in result.files if f.template == "binder")
+        lists_in_binders = sum(f.first_page is not None for f in result.files)
 
         # (a) the same sources again: no set, only fetch, digest and compare
         sets_before = {s.id for s in store.sets()}
@@ -249,8 +251,8 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None,
         kept_sets = policy.expected_sets(runs_24h)
         disk = {"set_bytes": first_set_bytes, "list_bytes": list_bytes, "binder_bytes": binder_bytes,
                 "binder_share": round(binder_bytes / (list_bytes + binder_bytes), 3) if binder_bytes else 0.0,
-                "runs_per_day": runs_24h, "sets_kept_7d": kept_sets, "footprint_7d_bytes": kept_sets * first_set_bytes,
-                "footprint_7d_lists_only_bytes": kept_sets * (first_set_bytes - binder_bytes)}
+                "lists_in_binders": lists_in_binders,
+                "runs_per_day": runs_24h, "sets_kept_7d": kept_sets, "footprint_7d_bytes": kept_sets * first_set_bytes}
 
         # one file per (template, unit): the first audience's copy
         unique: dict[tuple[str, str], object] = {}
@@ -324,7 +326,8 @@ def run(scale_name: str, workers: str | int = "auto", keep: Path | None = None,
         figures = {
             "scale": scale.name, "workers": n_workers, "cores": os.cpu_count(),
             "status": result.status, "generated_rows": generated, "generate_s": round(generate_s, 2),
-            "files": len(result.files), "rows": rows_total, "pages": pages_total,
+            "files": len({f.path for f in result.files}), "lists": sum(f.template != "binder" for f in result.files),
+            "rows": rows_total, "pages": pages_total,
             "export_wall_s": round(wall, 2), "export_cpu_s": round(cpu, 2),
             "rows_per_s_wall": round(rows_total / wall, 1), "pages_per_s_wall": round(pages_total / wall, 1),
             "fetch_wall_s": round(result.timings.get("fetch_wall", 0.0), 2),
@@ -410,11 +413,11 @@ def report(fig: dict) -> str:
                f"{c['wall_s']:.1f} s wall, {c['cpu_s']:.1f} s CPU")
     out.append(f"(c) whole export: {fig['export_cpu_s']:.1f} s CPU over the canvas floor of all {wf['files']} list "
                f"files {wf['floor_cpu_s']:.1f} s = {wf['ratio'] or 0:.2f}x")
-    out.append(f"(d) one set {d['set_bytes'] / 1e6:.1f} MB (lists {d['list_bytes'] / 1e6:.1f} MB, binders "
-               f"{d['binder_bytes'] / 1e6:.1f} MB = {100 * d['binder_share']:.0f} %); default schedule "
+    out.append(f"(d) one set {d['set_bytes'] / 1e6:.1f} MB (list files {d['list_bytes'] / 1e6:.1f} MB, binders "
+               f"{d['binder_bytes'] / 1e6:.1f} MB = {100 * d['binder_share']:.0f} %; {d['lists_in_binders']} lists "
+               f"stored as pages of their binder); default schedule "
                f"{d['runs_per_day']} runs a day, tiered retention keeps at most {d['sets_kept_7d']} sets: "
-               f"{d['footprint_7d_bytes'] / 1e9:.2f} GB for 7 days if every run changed the data "
-               f"({d['footprint_7d_lists_only_bytes'] / 1e9:.2f} GB without stored binders)")
+               f"{d['footprint_7d_bytes'] / 1e9:.2f} GB for 7 days if every run changed the data")
     from .fleet import report_lines
     out += report_lines(fig.get("fleet"))
     out.append(f"bench total: {fig['bench_wall_s']:.1f} s wall")

@@ -30,11 +30,13 @@ def run_cli(*args: str, input: str | None = None, env: dict | None = None):
     return CliRunner().invoke(_Main(), list(args), input=input, env=env)
 
 
-def pdftotext(path: Path, password: str | None) -> str:
-    """Text of a PDF via poppler (an independent reader). Raises on failure."""
+def pdftotext(path: Path, password: str | None, first: int | None = None, last: int | None = None) -> str:
+    """Text of a PDF (pages `first`..`last` when given) via poppler (an independent reader). Raises on failure."""
     cmd = ["pdftotext", "-layout"]
     if password is not None:
         cmd += ["-upw", password]
+    if first is not None:
+        cmd += ["-f", str(first), "-l", str(last if last is not None else first)]
     proc = subprocess.run(cmd + [str(path), "-"], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"pdftotext failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -58,6 +60,15 @@ class DemoKit:
 
     def files(self) -> list[dict]:
         return self.export["files"]
+
+
+def list_text(entry: dict, password: str) -> str:
+    """Text of one list of an export's --json "files": its own file, or its pages of the unit's
+    binder (store format 4: `first_page`)."""
+    first = entry.get("first_page")
+    if first is None:
+        return pdftotext(Path(entry["path"]), password)
+    return pdftotext(Path(entry["path"]), password, first, first + entry["pages"] - 1)
 
 
 def _make_demo(base: Path) -> DemoKit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import shutil
@@ -28,6 +29,32 @@ def edit_manifest(set_dir: Path, keys: Path, change) -> None:
     raw = (json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     (set_dir / MANIFEST).write_bytes(raw)
     (set_dir / SIGNATURE).write_bytes(crypto.sign(keys, raw))
+
+
+def as_format_2(set_dir: Path, keys: Path, passwords: dict[str, str]) -> list[str]:
+    """Rewrite a set as nodkit wrote it before store format 4 (as format 2): every list inside a binder written
+    again as a file of its own (its pages cut from the binder, encrypted with the audience password),
+    manifest format 2, signed again. Returns the list files written (paths relative to the set)."""
+    data = json.loads((set_dir / MANIFEST).read_text("utf-8"))
+    written = []
+    for f in data["files"]:
+        first = f.pop("first_page", None)
+        if first is None:
+            continue
+        [plain] = crypto.decrypt_parts((set_dir / f["path"]).read_bytes(), passwords[f["audience"]],
+                                       [(first, f["pages"])])
+        blob = crypto.encrypt_pdf(plain, passwords[f["audience"]])
+        f["path"] = f["path"].rsplit("/", 1)[0] + f"/{f['template']}.pdf"
+        f["sha256"], f["bytes"] = hashlib.sha256(blob).hexdigest(), len(blob)
+        (set_dir / f["path"]).write_bytes(blob)
+        written.append(f["path"])
+    for dataset in data["datasets"].values():
+        dataset.pop("fingerprint", None)  # format 3
+    data["format_version"] = 2
+    raw = (json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    (set_dir / MANIFEST).write_bytes(raw)
+    (set_dir / SIGNATURE).write_bytes(crypto.sign(keys, raw))
+    return written
 
 
 def clone_set(home: Path, created: dt.datetime, status: str = "good") -> str:

@@ -40,3 +40,8 @@ def test_bench_json_figures_are_consistent():
     assert fig["floor"]["nodkit_pages"] >= 1 and fig["floor"]["floor_pages"] >= 1
     assert fig["binder"]["is_binder"] and fig["binders"]["files"] >= 1 and fig["binders"]["pages"] > fig["pages"] / 2
     assert fig["binder"]["pages"] >= 1 and fig["binder"]["spooled_bytes"] > 0 and fig["binder"]["first_page_s"] > 0
+    # store format 4: a unit's lists are pages of its binder; only kit-wide lists are files of their own
+    disk = fig["disk"]
+    assert disk["lists_in_binders"] > 0 and fig["files"] < fig["lists"]
+    assert disk["list_bytes"] < 0.2 * disk["binder_bytes"]
+    assert disk["set_bytes"] < 1.05 * (disk["list_bytes"] + disk["binder_bytes"])

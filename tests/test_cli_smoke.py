@@ -1,13 +1,13 @@
 import json
 
-from conftest import pdftotext, run_cli
+from conftest import list_text, run_cli
 
 
 def test_demo_exports_readable_lists(demo_kit):
     files = demo_kit.files()
     assert {f["template"] for f in files} >= {"care-route", "medication", "class-list", "contacts"}
     route = next(f for f in files if f["template"] == "care-route")
-    text = pdftotext(route["path"], demo_kit.passwords[route["audience"]])
+    text = list_text(route, demo_kit.passwords[route["audience"]])
     assert "Køreliste" in text
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import pdftotext, run_cli
+from conftest import list_text, run_cli
 from kittools import quiet_schedule
 from nodkit.kit.home import config_text, init_kit
 
@@ -87,7 +87,7 @@ def verify(home: Path):
 
 def printed(data: dict) -> dict[str, list[str]]:
     """unit -> text lines of its care-route.pdf (read with pdftotext)."""
-    return {f["unit"]: pdftotext(Path(f["path"]), PASSWORD).splitlines()
+    return {f["unit"]: list_text(f, PASSWORD).splitlines()
             for f in data["files"] if f["template"] == "care-route"}
 
 

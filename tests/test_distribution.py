@@ -117,11 +117,13 @@ def _new_set(store: Path, exporter, minutes: int = 0, keys: Path | None = None, 
     new_id = clone_set(home, created, status=status)
     if fresh:
         def change(m):
-            for f in m["files"]:
-                path = store / "sets" / new_id / f["path"]
+            for relpath in {f["path"] for f in m["files"]}:  # each file once (a binder and its lists)
+                path = store / "sets" / new_id / relpath
                 blob = path.read_bytes() + f"% {new_id}\n".encode()
                 path.write_bytes(blob)
-                f.update(bytes=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+                for f in m["files"]:
+                    if f["path"] == relpath:
+                        f.update(bytes=len(blob), sha256=hashlib.sha256(blob).hexdigest())
         edit_manifest(store / "sets" / new_id, home / "keys", change)
     if status == "good":
         (store / "LATEST").write_text(new_id + "\n")
@@ -151,12 +153,20 @@ def test_two_stations_sync_print_and_verify(web, exporter, tmp_path):
     upstream = f"{web.url}/w/main/"
     care = _station(tmp_path, upstream, exporter, name="nord", status_upload=f"{web.url}/fleet/")
     school = _station(tmp_path, upstream, exporter, audience="skole", units=("Vestre Skole",), name="vestre")
+    synced = {}
     for config in (care, school):
         result = run_cli("station", "sync", "--kit", str(config.home), "--json")
         assert result.exit_code == 0, result.output
-        assert json.loads(result.stdout)["status"] == "synced"
+        synced[config.home] = json.loads(result.stdout)
+        assert synced[config.home]["status"] == "synced"
     manifest_files = {f["path"] for f in json.loads((exporter.set_dir / "manifest.json").read_text())["files"]}
     nord, vestre = _held(care), _held(school)
+    # store format 4: the unit's lists are pages of its binder, which is downloaded once
+    binder = exporter.set_dir / "pleje" / "Område Nord" / "binder.pdf"
+    assert "pleje/Område Nord/binder.pdf" in nord and not any(p.endswith("/care-route.pdf") for p in nord)
+    held_bytes = sum((exporter.set_dir / p).stat().st_size for p in nord)
+    assert synced[care.home]["files"] == len(nord)
+    assert held_bytes <= synced[care.home]["bytes"] < held_bytes + binder.stat().st_size / 2
     assert nord and all(p.startswith(("pleje/Område Nord/", "pleje/Fælles/")) for p in nord)
     assert vestre and all(p.startswith(("skole/Vestre Skole/", "skole/Fælles/")) for p in vestre)
     assert nord == {p for p in manifest_files if p.startswith(("pleje/Område Nord/", "pleje/Fælles/"))}
@@ -268,8 +278,8 @@ def test_manifest_signed_by_a_new_key_is_refused(synced, exporter, tmp_path):
 def test_a_swapped_file_is_refused_and_nothing_is_published(synced, exporter):
     config, store = synced
     new_id = _new_set(store, exporter, fresh=True)
-    target = store / "sets" / new_id / "pleje" / "Område Nord" / "care-route.pdf"
-    target.write_bytes((store / "sets" / new_id / "pleje" / "Område Syd" / "care-route.pdf").read_bytes())
+    target = store / "sets" / new_id / "pleje" / "Fælles" / "contacts.pdf"
+    target.write_bytes((store / "sets" / new_id / "skole" / "Fælles" / "contacts.pdf").read_bytes())
     _refused(config, "hash")
     _assert_intact(config, exporter.latest)
     assert not (config.store / "sets" / new_id).exists()
@@ -281,6 +291,21 @@ def test_a_truncated_file_is_refused(synced, exporter):
     target = store / "sets" / new_id / "pleje" / "Område Nord" / "binder.pdf"
     target.write_bytes(target.read_bytes()[:-500])
     _refused(config, "hash")
+    _assert_intact(config, exporter.latest)
+
+
+def test_a_list_whose_pages_do_not_fit_its_binder_is_refused(synced, exporter):
+    """A signed set whose list runs past its binder's last page would not print: not taken."""
+    config, store = synced
+    new_id = _new_set(store, exporter)
+
+    def change(m):
+        binder = next(f for f in m["files"] if f["template"] == "binder" and f["unit"] == "Område Nord")
+        route = next(f for f in m["files"] if f["template"] == "care-route" and f["unit"] == "Område Nord")
+        route["first_page"] = binder["pages"]
+    edit_manifest(store / "sets" / new_id, exporter.home / "keys", change)
+    refused = _refused(config, "format")
+    assert "care-route" in str(refused) and "are not inside" in str(refused)
     _assert_intact(config, exporter.latest)
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import pdftotext, run_cli
+from conftest import list_text, pdftotext, run_cli
+from kittools import as_format_2
 from nodkit.store.lock import KitLock
 
 NON_LATIN1 = ("Łukasz Wiśniewski", "Şükrü Yılmaz", "Nguyễn Thị Hoa")
@@ -46,7 +48,7 @@ def test_qpdf_reports_aes256_revision_6(demo_kit):
 
 def test_names_including_non_latin1_render_as_text(demo_kit):
     routes = [f for f in demo_kit.files() if f["template"] == "care-route" and f["audience"] == "pleje"]
-    text = "\n".join(pdftotext(f["path"], demo_kit.passwords["pleje"]) for f in routes)
+    text = "\n".join(list_text(f, demo_kit.passwords["pleje"]) for f in routes)
     for name in NON_LATIN1:
         assert name in text, name
     # every visit in the source export is on some route list (count check, not a sample)
@@ -54,14 +56,14 @@ def test_names_including_non_latin1_render_as_text(demo_kit):
     listed = sum(f["rows"] for f in routes)
     assert listed == len(visits)
     pupils = [f for f in demo_kit.files() if f["template"] == "class-list"]
-    school_text = "\n".join(pdftotext(f["path"], demo_kit.passwords["skole"]) for f in pupils)
+    school_text = "\n".join(list_text(f, demo_kit.passwords["skole"]) for f in pupils)
     assert "Nguyễn Thị Hoa" in school_text and "Łucja Wiśniewska" in school_text
 
 
 def test_cpr_is_masked_to_birth_date_on_route_lists(demo_kit):
     visits = _source_rows(next(demo_kit.sources.glob("besoeg_*.csv")))
     f = next(f for f in demo_kit.files() if f["template"] == "care-route")
-    text = pdftotext(f["path"], demo_kit.passwords["pleje"])
+    text = list_text(f, demo_kit.passwords["pleje"])
     mine = [v for v in visits if v["Område"] == f["unit"]]
     for v in mine:
         assert v["CPR"] not in text
@@ -137,7 +139,7 @@ def test_export_json_and_list(demo_kit):
 
 def test_manifest_records_datasets_and_files(demo_kit):
     manifest = json.loads((demo_kit.set_dir / "manifest.json").read_text("utf-8"))
-    assert manifest["format_version"] == 3 and manifest["status"] == "good"
+    assert manifest["format_version"] == 4 and manifest["status"] == "good"
     assert manifest["datasets"]["visits"]["rows"] == len(_source_rows(next(demo_kit.sources.glob("besoeg_*.csv"))))
     assert manifest["datasets"]["pupils"]["kind"] == "sql"
     # file sources fingerprint the bytes they parsed; a query has nothing to fingerprint
@@ -230,3 +232,34 @@ def test_sigterm_during_export_cleans_up_and_exits_130(demo_kit):
     assert "interrupted" in err and "Traceback" not in err
     assert not any(incoming.iterdir()), "the abandoned set was not cleaned up"
     assert run_cli("verify", "--kit", str(demo_kit.home)).exit_code in (0, 1)
+
+
+def test_a_units_lists_are_pages_of_its_binder_not_files_of_their_own(demo_kit):
+    """Store format 4: a unit's list is stored once, as pages of the unit's binder, at the pages its
+    cover names; kit-wide lists stay files of their own."""
+    manifest = json.loads((demo_kit.set_dir / "manifest.json").read_text("utf-8"))
+    binders = {f["path"]: f for f in manifest["files"] if f["template"] == "binder"}
+    inside = [f for f in manifest["files"] if "first_page" in f]
+    assert {f["template"] for f in inside} >= {"care-route", "medication", "class-list"}
+    for f in inside:
+        binder = binders[f["path"]]
+        assert (f["sha256"], f["bytes"], f["audience"], f["unit"]) == (binder["sha256"], binder["bytes"],
+                                                                       binder["audience"], binder["unit"])
+        assert not (demo_kit.set_dir / f["path"]).with_name(f"{f['template']}.pdf").exists()
+        first, last = f["first_page"], f["first_page"] + f["pages"] - 1
+        assert last <= binder["pages"]
+        # the cover says where the list is ("Køreliste – side 3–26"), and its first page is the list's own page 1
+        cover = pdftotext(demo_kit.set_dir / f["path"], demo_kit.passwords[f["audience"]], 1)
+        pages = f"side {first}–{last}" if last > first else f"side {first}"
+        assert re.search(rf"– {pages}\b", cover), (f["template"], pages, cover)
+        page = pdftotext(demo_kit.set_dir / f["path"], demo_kit.passwords[f["audience"]], first)
+        assert f"/{f['template']}.pdf · side 1 ·" in page and f"Side 1 af {f['pages']}" in page
+    kit_wide = [f for f in manifest["files"] if f["unit"] == "Fælles"]
+    assert kit_wide and all("first_page" not in f for f in kit_wide)
+    on_disk = sorted(p.relative_to(demo_kit.set_dir).as_posix() for p in demo_kit.set_dir.rglob("*.pdf"))
+    assert on_disk == sorted({f["path"] for f in manifest["files"]})
+    # the same set as format 2 wrote it (every list a file of its own) is larger by those files
+    size = sum(p.stat().st_size for p in demo_kit.set_dir.rglob("*.pdf"))
+    written = as_format_2(demo_kit.set_dir, demo_kit.home / "keys", demo_kit.passwords)
+    assert len(written) == len(inside)
+    assert sum(p.stat().st_size for p in demo_kit.set_dir.rglob("*.pdf")) > size * 1.5

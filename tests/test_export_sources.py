@@ -18,7 +18,7 @@ from pathlib import Path
 
 import openpyxl
 
-from conftest import pdftotext, run_cli
+from conftest import list_text, run_cli
 
 
 def visits_file(kit) -> Path:
@@ -70,7 +70,7 @@ def test_broken_dataset_skips_only_its_lists_and_marks_the_set_partial(demo_kit)
     m = manifest(demo_kit, data["set"])
     assert m["status"] == "partial" and any("medication" in r for r in m["status_reasons"])
     route = next(f for f in data["files"] if f["template"] == "care-route")
-    assert "Køreliste" in pdftotext(route["path"], demo_kit.passwords[route["audience"]])
+    assert "Køreliste" in list_text(route, demo_kit.passwords[route["audience"]])
 
 
 def test_unreadable_source_file_is_reported_with_line_and_column(demo_kit):
@@ -99,7 +99,7 @@ def test_flagged_rows_are_printed_marked_noted_and_counted(demo_kit):
     assert sum(f["flagged_rows"] for f in route_files) == 2 * len({f["audience"] for f in route_files})
     assert manifest(demo_kit, data["set"])["datasets"]["visits"]["flagged_rows"] == 2
     unit_file = next(f for f in route_files if f["unit"] == rows[3][area])
-    text = pdftotext(unit_file["path"], demo_kit.passwords[unit_file["audience"]])
+    text = list_text(unit_file, demo_kit.passwords[unit_file["audience"]])
     assert "række(r) med problemer" in text
     assert f"{path.name}:4" in text and "Fra: ikke et gyldigt klokkeslæt" in text
     assert kept_name in text and "7h30" in text  # the row is shown with its raw text, not dropped
@@ -167,7 +167,7 @@ def test_stale_source_file_is_a_warning_in_result_and_manifest(demo_kit):
     # every page prints the file's own time as "data as of", not the export time
     as_of = dt.datetime.fromisoformat(m["datasets"]["visits"]["as_of"])
     route = next(f for f in data["files"] if f["template"] == "care-route")
-    text = pdftotext(route["path"], demo_kit.passwords[route["audience"]])
+    text = list_text(route, demo_kit.passwords[route["audience"]])
     assert f"Data pr. {as_of:%d-%m-%Y kl. %H.%M}" in text
     assert abs(as_of.timestamp() - old) < 2
 
@@ -188,7 +188,7 @@ def test_xlsx_dataset_exports_through_the_same_pipeline(demo_kit):
     assert code == 0, data
     contacts = next(f for f in data["files"] if f["template"] == "contacts")
     assert contacts["rows"] == len(rows) - 1
-    text = pdftotext(contacts["path"], demo_kit.passwords[contacts["audience"]])
+    text = list_text(contacts, demo_kit.passwords[contacts["audience"]])
     # a cell may wrap onto the next line (10 pt body text): the words in order, whatever the line breaks
     # (the next column's "Gælder for" cell is read between the lines of a wrapped note)
     assert "Łukasz Wiśniewski" in text and re.search(r"Nødlevering\s+af\s+(Hjemmeplejen\s+)?ilt", text)

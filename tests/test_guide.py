@@ -26,9 +26,12 @@ def test_guide_is_written_by_export_plain_and_one_page(demo_kit):
                      # what to do when no paper comes out or the envelope is lost; fallback files in Danish
                      "Hvis der ikke kommer papir ud", "Printeren svarer ikke", "Hvis kuverten med adgangskoden er væk",
                      "ved printeren (Rådhuset, kælderen, rum K12)",
-                     "pickup.pdf = Afhentningsliste", "class-list.pdf = Klasseliste",
+                     # store format 4: a unit's lists are pages of binder.pdf; the cover names them
+                     "Dobbeltklik på binder.pdf", "Forsiden viser under Indhold, på hvilke sider hver liste står",
+                     "Køreliste – side 3–26", "skriv dens sider fra forsiden under Sider",
                      # both screens the icon can open: the print page (click) and the text menu (numbers)
                      "Vælg din enhed: klik på den", "skriv tallet ud for den", "tryk Udskriv",
                      "til skærmen viser Udskrevet"):
-        assert expected in body
+        assert expected in body, expected
+    assert "care-route.pdf" not in body and "class-list.pdf" not in body  # no such files in a unit's folder
     assert oct(guide.stat().st_mode & 0o777) == "0o600"

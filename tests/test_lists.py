@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, pdftotext
+from conftest import list_text, ROOT
 
 BUILTINS = ("care-route", "medication", "citizens", "power-dependent", "staff", "class-list", "pickup",
             "attendance", "contacts")
@@ -131,7 +131,7 @@ def test_list_holds_every_source_row_in_order(demo, template):
     for f in files:
         rows = want[f["unit"]]
         assert f["rows"] == len(rows), f"{f['path']}: export says {f['rows']} rows, source has {len(rows)}"
-        text = pdftotext(f["path"], demo.passwords[f["audience"]])
+        text = list_text(f, demo.passwords[f["audience"]])
         found, missing = match_in_order(text, rows)
         assert found == len(rows), f"{template}/{f['unit']}: row {found + 1} of {len(rows)} {missing} not found in order"
 
@@ -145,7 +145,7 @@ def test_route_list_covers_horizon_and_says_when_a_day_is_empty(demo):
     """Today + 3 days, every route and shift each day; key-box codes only on route lists."""
     today = dt.date.fromisoformat(_created(demo)[:10])
     route = next(f for f in demo.files() if f["template"] == "care-route" and f["unit"] == "Område Nord")
-    text = pdftotext(route["path"], demo.passwords["pleje"])
+    text = list_text(route, demo.passwords["pleje"])
     for n in range(4):
         day = (today + dt.timedelta(days=n)).strftime("%d-%m-%Y")
         assert f"{day} · Rute Nord 1 · Dag" in text
@@ -154,7 +154,7 @@ def test_route_list_covers_horizon_and_says_when_a_day_is_empty(demo):
     assert codes and any(code in text for code in codes)
     for f in demo.files():
         if f["template"] in ("citizens", "power-dependent", "medication", "staff", "contacts"):
-            other = pdftotext(f["path"], demo.passwords[f["audience"]])
+            other = list_text(f, demo.passwords[f["audience"]])
             assert not any(code in other for code in codes), f"key-box code printed on {f['template']}"
             assert "Nøgleboks kode" not in other
 
@@ -163,7 +163,7 @@ def test_cpr_printed_as_birth_date_only(demo):
     cprs = [r["CPR"] for r in read_csv(demo.sources / "borgere.csv")]
     for f in demo.files():
         if f["audience"] == "pleje":
-            text = pdftotext(f["path"], demo.passwords["pleje"])
+            text = list_text(f, demo.passwords["pleje"])
             assert not any(cpr in text or cpr.replace("-", "") in text for cpr in cprs), f["path"]
 
 
@@ -206,7 +206,7 @@ def test_day_without_visits_says_so(demo_kit):
     assert result.exit_code == 0, result.output
     files = json.loads(result.stdout)["files"]
     route = next(f for f in files if f["template"] == "care-route" and f["unit"] == "Område Syd")
-    text = pdftotext(route["path"], demo_kit.passwords["pleje"])
+    text = list_text(route, demo_kit.passwords["pleje"])
     page = next(p for p in text.split("\f") if f"{day} · Rute Syd 2 · Aften" in p)
     assert "Ingen planlagte besøg" in page
     assert text.count("Ingen planlagte besøg") == 1

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pdftotext
+from conftest import list_text, pdftotext
+from kittools import as_format_2
 from nodkit.security import crypto
 from nodkit.printing import spooler as printing
 from nodkit.config.settings import PrinterConfig, load_config
@@ -76,7 +77,7 @@ def test_menu_prints_the_chosen_list(kit):
     assert result.printed and result.printed.copies == 2
     jobs = sorted(paper.glob("*.pdf"))
     assert len(jobs) == 2  # the command has no {copies}: run once per copy
-    original = pdftotext(Path(entry["path"]), demo.passwords["pleje"])
+    original = list_text(entry, demo.passwords["pleje"])  # its pages of the unit's binder
     printed = pdftotext(jobs[0], None)  # what the printer got is a plain PDF ...
     assert printed == original  # ... with exactly the list's content
     assert "Listerne er under en time gamle – data pr." in s.text
@@ -84,7 +85,9 @@ def test_menu_prints_the_chosen_list(kit):
     # a print command cannot be followed: the menu says so instead of "printed"
     assert "nodkit kan ikke se, om papiret kommer ud" in s.text and "Udskrevet" not in s.text
     record = json.loads((demo.home / "audit.log").read_text().splitlines()[-1])
-    assert record["files"] == ["pleje/Område Syd/medication.pdf"] and record["copies"] == 2
+    first, last = entry["first_page"], entry["first_page"] + entry["pages"] - 1
+    assert record["files"] == [f"pleje/Område Syd/binder.pdf side {first}–{last} (medication)"]
+    assert record["copies"] == 2
     assert record["result"] == "sendt (kan ikke følges)" and record["pages"] == entry["pages"]
 
 
@@ -98,6 +101,7 @@ def test_old_lists_are_warned_about(kit):
 
 def test_without_a_binder_all_lists_is_the_default(kit):
     demo, config, paper = kit
+    as_format_2(printing.resolve_set(config).path, config.keys, demo.passwords)  # the lists as files
     _reseal(config, lambda files: [f for f in files if f.template != "binder"])
     s = Script(_unit_number(config, "Område Nord"), "", demo.passwords["pleje"], "1")
     result = run_menu(config, ask=s.ask, ask_secret=s.ask, say=s.say, now=_now(config))

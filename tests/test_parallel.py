@@ -23,23 +23,31 @@ def _set_workers(home, value: str) -> None:
     cfg.write_text(text.replace("[export]\n", f"[export]\nworkers = {value}\n", 1), "utf-8")
 
 
-def _raw_text(path, password) -> str:
+def _raw_text(path, password, first: int | None = None, pages: int = 0) -> str:
     # reading order, not -layout: the layout mode places columns page-wide, so
     # the (random) set id in the footer would shift every column
-    proc = subprocess.run(["pdftotext", "-upw", password, str(path), "-"], capture_output=True, text=True, check=True)
+    where = [] if first is None else ["-f", str(first), "-l", str(first + pages - 1)]
+    proc = subprocess.run(["pdftotext", "-upw", password, *where, str(path), "-"], capture_output=True, text=True,
+                          check=True)
     return proc.stdout
+
+
+def _key(f) -> str:
+    """A file, or a list inside its binder (store format 4), named as its own list file was."""
+    relpath = getattr(f, "relpath", None) or f.path  # an export's result, or a manifest entry
+    return relpath if f.first_page is None else relpath.rsplit("/", 1)[0] + f"/{f.template}.pdf"
 
 
 def _texts(result, passwords, mask_checks: bool = False) -> dict[str, tuple[int, int, str]]:
     out = {}
     for f in result.files:
-        text = _raw_text(f.path, passwords[f.audience]).replace(result.id, "<set>")
+        text = _raw_text(f.path, passwords[f.audience], f.first_page, f.pages).replace(result.id, "<set>")
         if mask_checks:  # the page code's content check covers "data as of", to the second,
             # and two reads of a database a moment apart can fall in different minutes (the
             # "Data pr." on its pages, the binder's cover and contents)
             text = re.sub(r"kontrol [0-9a-f]+", "kontrol <check>", text)
             text = re.sub(r"\d\d-\d\d-\d{4} kl\. \d\d\.\d\d", "<time>", text)
-        out[f.relpath] = (f.pages, f.rows, text)
+        out[_key(f)] = (f.pages, f.rows, text)
     return out
 
 
@@ -75,15 +83,16 @@ def test_parallel_and_sequential_exports_are_the_same(demo_kit):
     assert seq.keys() == par.keys()
     # a database's "data as of" is the time of the read, so its lists' check codes differ
     # between the two exports; files from the same data must match to the check code
-    as_of = {f.path: f.as_of for f in sequential.set.manifest.files}
+    as_of = {_key(f): f.as_of for f in sequential.set.manifest.files}
     lists = [f for f in parallel.set.manifest.files if f.template != "binder"]
-    same_data = [f.path for f in lists if f.as_of == as_of[f.path]]
+    same_data = [_key(f) for f in lists if f.as_of == as_of[_key(f)]]
     # a binder holds all of its audience's lists
     same_data += [f.path for f in parallel.set.manifest.files if f.template == "binder"
-                  and all(g.path in same_data for g in lists if g.audience == f.audience)]
+                  and all(_key(g) in same_data for g in lists if g.audience == f.audience)]
     assert any(p.endswith("medication.pdf") for p in same_data) and any("binder" in p for p in same_data)
     for relpath in same_data:
         assert par[relpath] == seq[relpath], relpath
+    assert [f.first_page for f in parallel.files] == [f.first_page for f in sequential.files]
     seq_m, par_m = (_texts(sequential, demo_kit.passwords, mask_checks=True),
                     _texts(parallel, demo_kit.passwords, mask_checks=True))
     for relpath in seq:

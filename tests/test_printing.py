@@ -8,7 +8,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from conftest import pdftotext, run_cli
+from conftest import list_text, pdftotext, run_cli
 
 
 def _use_command_printer(home: Path, paper: Path, command: str | None = None) -> None:
@@ -26,11 +26,15 @@ def test_scripted_print_sends_the_plain_pdf_to_the_command(demo_kit, tmp_path):
                      "--copies", "3", "--password-stdin", "--json", input=demo_kit.passwords["skole"] + "\n")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["files"] == ["skole/Vestre Skole/class-list.pdf"] and data["copies"] == 3
+    entry = next(f for f in demo_kit.files() if f["unit"] == "Vestre Skole" and f["template"] == "class-list")
+    first, last = entry["first_page"], entry["first_page"] + entry["pages"] - 1  # its pages of the binder
+    assert entry["path"].endswith("/skole/Vestre Skole/binder.pdf")
+    assert data["files"] == [f"skole/Vestre Skole/binder.pdf side {first}–{last} (class-list)"] and data["copies"] == 3
     [job] = paper.glob("*.pdf")
     assert job.name.startswith("job-3-")  # {copies} filled in: one run, the command makes the copies
-    entry = next(f for f in demo_kit.files() if f["unit"] == "Vestre Skole" and f["template"] == "class-list")
-    assert pdftotext(job, None) == pdftotext(Path(entry["path"]), demo_kit.passwords["skole"])
+    assert pdftotext(job, None) == list_text(entry, demo_kit.passwords["skole"])
+    with pikepdf.open(job) as pdf:
+        assert len(pdf.pages) == entry["pages"]
 
 
 def test_shared_unit_prints_the_list_the_password_opens(demo_kit, tmp_path):
@@ -124,3 +128,25 @@ def test_no_personal_data_in_audit_or_log(demo_kit, tmp_path):
         assert name not in written
     for password in (*demo_kit.passwords.values(), "wrong-password"):
         assert password not in written
+
+
+def test_a_tampered_binder_refuses_the_binder_and_the_lists_inside_it(demo_kit, tmp_path):
+    """Store format 4: a unit's lists are pages of its binder, so a changed binder prints neither."""
+    paper = tmp_path / "paper"
+    _use_command_printer(demo_kit.home, paper)
+    binder = demo_kit.set_dir / "pleje" / "Område Nord" / "binder.pdf"
+    data = bytearray(binder.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    binder.write_bytes(bytes(data))
+    for template in ("binder", "care-route", "medication"):
+        result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--template", template,
+                         "--password-stdin", input=demo_kit.passwords["pleje"] + "\n")
+        assert result.exit_code == 16, (template, result.output)
+        assert "ændret eller beskadiget" in result.stderr and "binder.pdf" in result.stderr
+    assert not list(paper.glob("*.pdf"))
+    records = [json.loads(line) for line in (demo_kit.home / "audit.log").read_text().splitlines()]
+    assert records[-1]["result"].startswith("fejl") and records[-1]["files"][0].endswith("(medication)")
+    # the kit-wide lists are files of their own and still print
+    result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Fælles", "--template", "contacts",
+                     "--password-stdin", input=demo_kit.passwords["pleje"] + "\n")
+    assert result.exit_code == 0, result.output

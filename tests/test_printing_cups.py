@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pdftotext, run_cli
+from conftest import list_text, pdftotext, run_cli
 from cupsfixture import LPADMIN, PPD, _unavailable, cups  # noqa: F401  (the module's private cupsd)
 
 NODKIT = Path(sys.executable).with_name("nodkit")
@@ -35,14 +35,21 @@ def _ascii_names(text: str, count: int = 4) -> list[str]:
     return found[:count]
 
 
-def _care_route(demo_kit) -> tuple[Path, dict]:
+def _care_route(demo_kit) -> tuple[str, dict]:
+    """The text of Område Nord's care route (its pages of the unit's binder), and its entry."""
     entry = next(f for f in demo_kit.files() if f["template"] == "care-route" and f["unit"] == "Område Nord")
-    return Path(entry["path"]), entry
+    return list_text(entry, demo_kit.passwords["pleje"]), entry
 
 
 def test_scripted_print_reaches_the_printer_with_the_names(demo_kit, cups):
-    path, entry = _care_route(demo_kit)
-    expected = _ascii_names(pdftotext(path, demo_kit.passwords["pleje"]))
+    """A list stored as pages of its unit's binder (store format 4) prints as exactly those pages."""
+    text, entry = _care_route(demo_kit)
+    expected = _ascii_names(text)
+    first, last = entry["first_page"], entry["first_page"] + entry["pages"] - 1
+    binder = Path(entry["path"])
+    assert binder.name == "binder.pdf" and not (binder.parent / "care-route.pdf").exists()
+    before_text = pdftotext(binder, demo_kit.passwords["pleje"], first - 1)  # the page before: cover or another list
+    after_text = pdftotext(binder, demo_kit.passwords["pleje"], last + 1)
     before = cups.printed()
     result = run_cli("print", "--kit", str(demo_kit.home), "--unit", "Område Nord", "--template", "care-route",
                      "--printer", cups.queue, "--password-stdin", "--json",
@@ -56,9 +63,20 @@ def test_scripted_print_reaches_the_printer_with_the_names(demo_kit, cups):
         assert name in text
     info = subprocess.run(["pdfinfo", str(paper)], capture_output=True, text=True).stdout
     assert re.search(rf"Pages:\s+{entry['pages']}\b", info)
+    page_one = pdftotext(paper, None, 1)
+    # the spooler's fonts lose "ø", "å" and "·" in text extraction: "K reliste – Omr de Nord"
+    assert re.search(r"K.{0,2}reliste\s+.{0,4}Omr.{0,2}de Nord", page_one), page_one
+    assert f"Side 1 af {entry['pages']}" in page_one and "Nord/care-route.pdf side 1 " in page_one
+    # every page is the care route's own (its footer names its list file), none of its neighbours'
+    assert text.count("care-route.pdf") == entry["pages"]
+    for other in (before_text, after_text):
+        neighbour = re.search(r"· ([^·]+\.pdf) · side", other)  # e.g. "Område Nord/binder.pdf" (contents)
+        assert neighbour and "care-route" not in neighbour.group(1), other
+        assert neighbour.group(1).split("/")[-1] not in text
     records = [json.loads(line) for line in (demo_kit.home / "audit.log").read_text().splitlines()]
     assert records[-1]["action"] == "print" and records[-1]["result"] == "ok"
-    assert records[-1]["printer"] == cups.queue and records[-1]["files"] == ["pleje/Område Nord/care-route.pdf"]
+    assert records[-1]["printer"] == cups.queue
+    assert records[-1]["files"] == [f"pleje/Område Nord/binder.pdf side {first}–{last} (care-route)"]
     assert run_cli("audit", "verify", "--kit", str(demo_kit.home)).exit_code == 0
 
 
@@ -93,8 +111,8 @@ def test_paused_queue_and_unknown_queue_are_explained(demo_kit, cups):
 
 def test_menu_in_a_real_terminal_submits_a_job(demo_kit, cups):
     pexpect = pytest.importorskip("pexpect")
-    path, entry = _care_route(demo_kit)
-    expected = _ascii_names(pdftotext(path, demo_kit.passwords["pleje"]), 2)
+    text, entry = _care_route(demo_kit)
+    expected = _ascii_names(text, 2)
     before = cups.printed()
     env = {**os.environ, **cups.env, "NODKIT_HOME": str(demo_kit.home), "LANG": "C.UTF-8"}
     child = pexpect.spawn(str(NODKIT), ["print", "--printer", cups.queue], env=env, encoding="utf-8", timeout=30)

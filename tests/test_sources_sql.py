@@ -244,7 +244,7 @@ def test_export_from_postgres_through_the_cli(postgres, demo_kit, monkeypatch):
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from conftest import pdftotext, run_cli
+    from conftest import list_text, run_cli
 
     url = make_url(postgres)
     with psycopg.connect(host=url.host, port=url.port, user="nodkit", password=PG_PASSWORD, dbname="care",
@@ -266,7 +266,7 @@ def test_export_from_postgres_through_the_cli(postgres, demo_kit, monkeypatch):
     assert result.exit_code == 1 and data["status"] == "suspect" and data["latest"] is False
     class_list = next(f for f in data["files"] if f["template"] == "class-list")
     assert class_list["rows"] == 2
-    pdf = pdftotext(class_list["path"], demo_kit.passwords[class_list["audience"]])
+    pdf = list_text(class_list, demo_kit.passwords[class_list["audience"]])
     assert "Ştefan Ţărănescu" in pdf and "Åse Ørnebjærg" in pdf and "04-03-2019" in pdf
     manifest = (demo_kit.home / "store" / "sets" / data["set"] / "manifest.json").read_text("utf-8")
     assert json.loads(manifest)["datasets"]["pupils"]["source"] == postgres

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import list_text, run_cli
 from kittools import clone_set, quiet_schedule
 from nodkit.config.settings import load_config
 from nodkit.errors import LockError, StoreError
@@ -121,7 +121,6 @@ def test_units_whose_names_meet_in_one_folder_all_export(demo_kit):
     """'Nord/Syd' and 'Nord_Syd' (and '..'/'_', 80-character prefixes, case) used to abort the
     whole export with 'File exists'; now each unit has its own folder and its real name."""
     import csv
-    from conftest import pdftotext
     path = demo_kit.sources / "medarbejdere.csv"
     text = path.read_text("utf-8-sig")
     rows = list(csv.reader(text.splitlines(), delimiter=";"))
@@ -137,4 +136,45 @@ def test_units_whose_names_meet_in_one_folder_all_export(demo_kit):
     folders = {Path(by_unit[u]["path"]).parent.name.casefold() for u in units}
     assert len(folders) == len(units)
     for unit in ("Nord/Syd", "Nord_Syd", ".."):
-        assert unit in pdftotext(Path(by_unit[unit]["path"]), demo_kit.passwords["pleje"])
+        assert unit in list_text(by_unit[unit], demo_kit.passwords["pleje"])
+
+
+def _format_3_manifest():
+    from nodkit.store.manifest import FileEntry, Manifest
+    common = dict(audience="pleje", unit="Område Nord", password_generation=1)
+    binder = FileEntry(path="pleje/Område Nord/binder.pdf", sha256="b" * 64, bytes=5000, pages=30,
+                       template="binder", **common)
+    route = FileEntry(path=binder.path, sha256=binder.sha256, bytes=binder.bytes, pages=24, template="care-route",
+                      first_page=3, **common)
+    contacts = FileEntry(path="pleje/Fælles/contacts.pdf", sha256="c" * 64, bytes=700, pages=1, template="contacts",
+                         audience="pleje", unit="Fælles", password_generation=1)
+    return Manifest(set_id="20261123T040002Z-9f3a", created_at="2026-11-23T05:00:02+01:00", kit="K",
+                    nodkit_version="0.1.0", status="good", files=[route, contacts, binder])
+
+
+def test_manifest_format_3_lists_as_pages_of_their_binder():
+    from nodkit.errors import IntegrityError
+    from nodkit.store.manifest import Manifest
+    manifest = _format_3_manifest()
+    raw = json.loads(manifest.to_bytes())
+    assert raw["format_version"] == 4
+    assert [f.get("first_page") for f in raw["files"]] == [3, None, None]  # only on a list inside a binder
+    again = Manifest.from_bytes(manifest.to_bytes())
+    assert again.files == manifest.files and again.range_problems() == []
+    # each file once: what verify hashes, a station downloads, the disk figures count
+    assert [f.template for f in again.stored()] == ["binder", "contacts"]
+    assert again.stored_bytes() == 5700
+    assert again.files[0].label == "pleje/Område Nord/binder.pdf side 3–26 (care-route)"
+    # a range past the binder's last page, or without its binder, is named
+    raw["files"][0]["first_page"] = 8
+    [(entry, why)] = Manifest.from_bytes(json.dumps(raw).encode()).range_problems()
+    assert entry.template == "care-route" and "8–31 are not inside the file's 30 pages" in why
+    raw["files"][0]["path"] = "pleje/Område Nord/other.pdf"
+    assert "no entry for the whole file" in Manifest.from_bytes(json.dumps(raw).encode()).range_problems()[0][1]
+    # a format-3 manifest with the field of format 4 was written by no nodkit; a newer format is refused
+    raw["format_version"] = 3
+    with pytest.raises(IntegrityError, match="format_version 3 with fields of format 4"):
+        Manifest.from_bytes(json.dumps(raw).encode())
+    raw["format_version"] = 5
+    with pytest.raises(IntegrityError, match="format_version 5 is not one this nodkit reads"):
+        Manifest.from_bytes(json.dumps(raw).encode())

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import pdftotext, run_cli
+from conftest import list_text, pdftotext, run_cli
 from nodkit.errors import TemplateError
 from nodkit.lists.templates import load_template, load_templates, template_files
 
@@ -74,7 +74,7 @@ def test_site_template_adds_a_list_and_overrides_a_builtin(demo_kit):
     files = json.loads(result.stdout)["files"]
     night = [f for f in files if f["template"] == "night-staff"]
     assert {f["unit"] for f in night} == {"Område Nord", "Område Syd", "Område Vest"}
-    text = pdftotext(night[0]["path"], demo_kit.passwords["pleje"])
+    text = list_text(night[0], demo_kit.passwords["pleje"])
     assert "Nattevagter" in text
     staff_rows = [line.split(";") for line in (demo_kit.sources / "medarbejdere.csv").read_text("utf-8-sig").splitlines()[1:]]
     nights = [r for r in staff_rows if r[1] == night[0]["unit"] and r[4] == "Nat"]
@@ -83,7 +83,7 @@ def test_site_template_adds_a_list_and_overrides_a_builtin(demo_kit):
         if r[1] == night[0]["unit"]:
             assert (r[0] in text) == (r[4] == "Nat")
     staff = next(f for f in files if f["template"] == "staff")
-    assert "Personaleliste (lokal)" in pdftotext(staff["path"], demo_kit.passwords["pleje"])
+    assert "Personaleliste (lokal)" in list_text(staff, demo_kit.passwords["pleje"])
     binder = next(f for f in files if f["template"] == "binder" and f["unit"] == night[0]["unit"])
     assert "Nattevagter" in pdftotext(binder["path"], demo_kit.passwords["pleje"])
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from kittools import clone_set, edit_manifest, plain_pdf, quiet_schedule, reencrypt
+from kittools import as_format_2, clone_set, edit_manifest, plain_pdf, quiet_schedule, reencrypt
 from nodkit.config.settings import PrinterConfig
 from nodkit.monitoring import heartbeat
 from nodkit.config.settings import load_config
@@ -40,7 +40,9 @@ def problem_lines(result, path: Path) -> list[str]:
 
 
 def test_clean_kit_is_ok_at_every_level(kit):
-    files = len(json.loads((kit.set_dir / "manifest.json").read_text("utf-8"))["files"])
+    # each file once: a unit's lists are page ranges of its binder (store format 4)
+    files = len({f["path"] for f in json.loads((kit.set_dir / "manifest.json").read_text("utf-8"))["files"]})
+    assert files == len([p for p in kit.set_dir.rglob("*.pdf")])
     for args in ((), ("--decrypt",), ("--all", "--decrypt")):
         result = verify(kit, *args)
         assert result.exit_code == 0, result.output
@@ -204,12 +206,57 @@ def test_weaker_encryption_is_caught_without_password(kit, settings, message):
 
 def test_page_count_is_checked_only_with_decrypt(kit):
     def change(m):
-        m["files"][0]["pages"] += 1
+        binder = next(f for f in m["files"] if f["template"] == "binder")
+        binder["pages"] += 1  # the lists inside it still fit the (wrong) number
     edit_manifest(kit.set_dir, kit.home / "keys", change)
     assert verify(kit).exit_code == 0
     result = verify(kit, "--decrypt")
     assert result.exit_code == 2
     assert "pages, manifest says" in result.stdout
+
+
+def test_a_list_range_outside_its_binder_is_critical_and_not_printed(kit):
+    """Store format 4: a list inside a binder whose pages (in the signed manifest) run past the
+    binder's last page is named at the default level and refused by print, which prints nothing."""
+    from nodkit.errors import PrintError
+    from nodkit.printing import spooler
+
+    def change(m):
+        binder = next(f for f in m["files"] if f["template"] == "binder" and f["unit"] == "Område Nord")
+        route = next(f for f in m["files"] if f["template"] == "care-route" and f["unit"] == "Område Nord")
+        route["first_page"] = binder["pages"] - 1  # a 24-page list from the binder's last-but-one page on
+    edit_manifest(kit.set_dir, kit.home / "keys", change)
+    result = verify(kit)
+    assert result.exit_code == 2, result.stdout
+    assert "care-route" in result.stdout and "are not inside the file's" in result.stdout
+    config = load_config(kit.home)
+    export_set = spooler.resolve_set(config)
+    route = spooler.find_files(export_set, "Område Nord", "care-route", "pleje")
+    with pytest.raises(PrintError, match="Der er ikke udskrevet noget"):
+        spooler.unlock(export_set, route, kit.passwords["pleje"])
+
+    # the binder's own entry says more pages than the file has: the manifest's numbers agree with
+    # each other, the decrypted binder does not (verify --decrypt names it, print refuses)
+    def more(m):
+        binder = next(f for f in m["files"] if f["template"] == "binder" and f["unit"] == "Område Nord")
+        binder["pages"] += 30
+    edit_manifest(kit.set_dir, kit.home / "keys", more)
+    assert verify(kit).exit_code == 0
+    assert "pages, manifest says" in verify(kit, "--decrypt").stdout
+    export_set = spooler.resolve_set(config)
+    route = spooler.find_files(export_set, "Område Nord", "care-route", "pleje")
+    with pytest.raises(PrintError, match="Der er ikke udskrevet noget"):
+        spooler.unlock(export_set, route, kit.passwords["pleje"])
+
+
+def test_a_set_of_format_2_with_list_files_still_verifies(kit):
+    """A set written before store format 4 (every list a file of its own) verifies at every level."""
+    written = as_format_2(kit.set_dir, kit.home / "keys", kit.passwords)
+    assert any(p.endswith("/care-route.pdf") for p in written)
+    for args in ((), ("--decrypt",)):
+        result = verify(kit, *args)
+        assert result.exit_code == 0, result.output
+        assert f"files={len(pdfs(kit))};" in result.stdout.splitlines()[0]
 
 
 def test_decrypt_with_a_lost_password_is_critical(kit):

@@ -95,7 +95,8 @@ def _export_json(result, extra: dict | None = None) -> dict:
         "checked_at": result.check.checked_at if result.check else None,
         "unchanged_since": result.check.unchanged_since if result.check else None,
         "files": [{"path": str(f.path.resolve()), "template": f.template, "audience": f.audience, "unit": f.unit,
-                   "pages": f.pages, "rows": f.rows, "flagged_rows": f.flagged_rows} for f in result.files],
+                   "pages": f.pages, "rows": f.rows, "flagged_rows": f.flagged_rows, "first_page": f.first_page}
+                  for f in result.files],
     }
     data.update(extra or {})
     return data
@@ -108,9 +109,12 @@ def _print_export(result, tz=None) -> None:
             click.echo(f"  ! {warning}", err=True)
         return
     click.echo(f"Set {result.id}: {result.status}{'' if result.latest else ' (NOT made LATEST)'}, "
-               f"{len(result.files)} files, {sum(f.pages for f in result.files)} pages, {result.seconds:.1f} s")
+               f"{len({f.path for f in result.files})} files, {sum(f.pages for f in result.files)} pages, "
+               f"{result.seconds:.1f} s")
     for f in result.files:
-        click.echo(f"  {f.path}  ({f.pages} s., {f.rows} rækker{', ' + str(f.flagged_rows) + ' markeret' if f.flagged_rows else ''})")
+        inside = "" if f.first_page is None else f" side {f.first_page}–{f.first_page + f.pages - 1} ({f.template})"
+        click.echo(f"  {f.path}{inside}  ({f.pages} s., {f.rows} rækker"
+                   f"{', ' + str(f.flagged_rows) + ' markeret' if f.flagged_rows else ''})")
     for reason in result.reasons:
         click.echo(f"  ! {reason}", err=True)
     for warning in result.warnings:
@@ -247,7 +251,7 @@ def list_sets(kit, as_json):
         rows.append({"set": s.id, "created_at": created.isoformat() if created else None,
                      "age_hours": round((now - created).total_seconds() / 3600, 1) if created else None,
                      "status": s.status, "latest": s.id == latest,
-                     "files": len(held(s, config.station)) if s.manifest else None, "bytes": s.size(),
+                     "files": len({f.path for f in held(s, config.station)}) if s.manifest else None, "bytes": s.size(),
                      "password_generations": gens, "error": s.error})
     if as_json:
         _emit({"kit": str(config.home), "latest": latest, "sets": rows})

@@ -235,11 +235,17 @@ def _sync(config: KitConfig, store: Store, upstream: Upstream, now: dt.datetime,
                           f"({known.created_at}): rollback refused", kind="rollback")
     wanted = [f for f in manifest.files if station.wants(f.audience, f.unit)]
     _check_selection(config, manifest, wanted)
+    unfit = [(e, why) for e, why in manifest.range_problems() if station.wants(e.audience, e.unit)]
+    if unfit:  # it would not print: the station keeps its sets
+        raise SyncRefused(f"{upstream.where(base + MANIFEST)}: list {unfit[0][0].label}: {unfit[0][1]}: set refused",
+                          kind="format")
     held = _held_files(store)
     incoming = store.begin(set_id)
     reused = 0
     try:
-        for entry in wanted:
+        # each file once: a unit's binder also holds its lists' pages (store format 4)
+        paths = {e.path for e in wanted}
+        for entry in (e for e in manifest.stored() if e.path in paths):
             blob = _reuse(held.get(entry.sha256), entry)
             if blob is None:
                 blob = upstream.get(base + entry.path, entry.bytes)
@@ -260,8 +266,8 @@ def _sync(config: KitConfig, store: Store, upstream: Upstream, now: dt.datetime,
         log.warning("cannot write the rollback record %s: %s", store.root / NEWEST_RECORD, exc.strerror)
     decisions = apply_retention(store, config.retention, now)
     pruned = [d.set_id for d in decisions if not d.keep]
-    return SyncResult("synced", set_id, files=len(wanted), reused=reused, pruned=pruned,
-                      message=f"set {set_id}: {len(wanted)} of {len(manifest.files)} files")
+    return SyncResult("synced", set_id, files=len(paths), reused=reused, pruned=pruned,
+                      message=f"set {set_id}: {len(paths)} of {len(manifest.stored())} files")
 
 
 def _not_after(created: str, known: str) -> bool:

@@ -81,6 +81,7 @@ class ExportedFile:
     pages: int
     rows: int
     flagged_rows: int
+    first_page: int | None = None  # a list stored as pages of the binder at `path` (store format 4)
 
 
 @dataclass
@@ -605,23 +606,52 @@ class Export:
         encrypted list files in `incoming` (opened with the audience password,
         in memory), biggest first; each is written as soon as it is done, and
         the entries are added in plan order.
+
+        Then the unit's own rendered lists are not stored twice (store format 4):
+        each becomes a page range of the binder written for it (its entry's path,
+        hash and size are the binder's, `first_page` where it starts) and its
+        own file leaves `incoming`. Kit-wide lists (in every binder of the
+        audience: a station holding some units needs them without another unit's
+        binder) and ready-made reports (the source system's file as taken) stay
+        files; so does every list whose binder was not written.
         """
         started = time.perf_counter()
         plan = [job for audience in self.config.audiences.values() for job in self._binder_plan(audience)]
         entries: list[FileEntry | None] = [None] * len(plan)  # in plan order, whatever order they finish in
         index = {id(job): n for n, job in enumerate(plan)}
+        inside: dict[str, tuple[FileEntry, int]] = {}  # list file -> (its binder's entry, its first page there)
+        singles = self._single_lists
         for job, output in pool.assemble(plan):
             self._add_timings(output)
             binder = job.binder
-            entries[index[id(job)]] = self._write(
+            entry = entries[index[id(job)]] = self._write(
                 f"{job.audience}/{job.file_label}", output.encrypted, pages=output.pages, template="binder",
                 audience=job.audience, unit=binder.unit, sections=len(binder.parts), rows=0, flagged_rows=0,
                 as_of=min(p.as_of for p in binder.parts))
+            for part, first in zip(binder.parts, output.first_pages):
+                if part.unit == binder.unit and part.template in singles:
+                    inside[part.pdf.relative_to(self.incoming.path).as_posix()] = (entry, first)
             log.info("binder %s/%s: %d lists, %d pages", job.audience, binder.unit, len(binder.parts),
                      output.pages)
             del output
+        self.files = [self._in_binder(f, *inside[f.path]) if f.path in inside else f for f in self.files]
         self.files += entries
         self.timings["binder_wall"] = time.perf_counter() - started
+
+    @property
+    def _single_lists(self) -> set[str]:
+        """Templates whose per-unit files are stored as pages of the unit's binder: rendered lists
+        with a unit (not kit-wide), not ready-made reports."""
+        return {j.tid for j in self.list_jobs if j.template.unit is not None}
+
+    def _in_binder(self, entry: FileEntry, binder: FileEntry, first_page: int) -> FileEntry:
+        """`entry`'s list as pages of `binder`; its own file is removed from incoming."""
+        if entry.audience != binder.audience or first_page + entry.pages - 1 > binder.pages:
+            raise StoreError(f"{entry.path}: pages {first_page}+{entry.pages} do not fit {binder.path} "
+                             f"({binder.pages} pages)")  # a bug: never record pages that are not the list
+        (self.incoming.path / entry.path).unlink()
+        return dataclasses.replace(entry, path=binder.path, sha256=binder.sha256, bytes=binder.bytes,
+                                   first_page=first_page)
 
     def _binder_plan(self, audience) -> list[BinderJob]:
         config, parts = self.config, self.parts
@@ -700,7 +730,8 @@ class Export:
         published = self.published
         exported = [ExportedFile(path=published.path / entry.path, relpath=entry.path, template=entry.template,
                                  audience=entry.audience, unit=entry.unit, pages=entry.pages, rows=entry.rows,
-                                 flagged_rows=entry.flagged_rows) for entry in self.files]
+                                 flagged_rows=entry.flagged_rows, first_page=entry.first_page)
+                    for entry in self.files]
         seconds = time.monotonic() - self.started
         result = ExportResult(set=published, status=self.status, reasons=self.reasons, files=exported,
                               latest=(self.status == "good"), seconds=seconds, warnings=self.warnings,
@@ -723,7 +754,7 @@ def _unsound(previous: ExportSet, config: KitConfig) -> str | None:
         signature = (previous.path / SIGNATURE).read_bytes()
         if not crypto.check_signature(crypto.load_public(config.keys), data, signature):
             return f"LATEST {previous.id}: the manifest signature does not match"
-        for entry in previous.manifest.files:
+        for entry in previous.manifest.stored():
             if (previous.path / entry.path).stat().st_size != entry.bytes:
                 return f"LATEST {previous.id}: {entry.path} has another size than its manifest says"
     except OSError as exc:

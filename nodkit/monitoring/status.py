@@ -101,7 +101,7 @@ def kit_status(config: KitConfig, now: dt.datetime | None = None) -> KitStatus:
     for s in store.sets():
         d = decisions.get(s.id)
         rows.append(SetRow(id=s.id, created_at=s.created_at, status=s.status, latest=s.id == latest,
-                           files=len(s.manifest.files) if s.manifest else None, bytes=s.size(),
+                           files=len(s.manifest.stored()) if s.manifest else None, bytes=s.size(),
                            keep=d.keep if d else True, reason=d.reason if d else "?",
                            tier=d.tier if d else "kept"))
     return KitStatus(kit=config.name, home=str(config.home), now=now, verify=report,

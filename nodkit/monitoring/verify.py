@@ -252,11 +252,17 @@ def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, 
 
 
 def _listed_files(base: Path, manifest, station, listed: set[str], problems: list[Problem]):
-    """(entry, path, bytes) of every file the manifest lists that belongs here; bytes None when the
-    file is missing or unreadable (its problem is added). Every listed path is added to `listed`."""
-    for entry in manifest.files:
+    """(entry, path, bytes) of every file the manifest lists that belongs here, each file once (a
+    binder, not the lists that are page ranges of it); bytes None when the file is missing or
+    unreadable (its problem is added). Every listed path is added to `listed`. A list whose pages
+    do not fit its binder's entry (store format 4) is a problem of its own."""
+    listed.update(entry.path for entry in manifest.files)
+    for entry, why in manifest.range_problems():
+        if not _absent_by_design(station, entry, base / entry.path):
+            problems.append(Problem(CRITICAL, "pages", f"{base / entry.path} ({entry.template})",
+                                    f"list {entry.label}: {why}"))
+    for entry in manifest.stored():
         path = base / entry.path
-        listed.add(entry.path)
         if _absent_by_design(station, entry, path):
             continue
         blob, missing = _read_listed(path)
@@ -791,9 +797,9 @@ def verify_kit(config: KitConfig, now: dt.datetime | None = None, *, decrypt: bo
                                            f"a newer good set exists ({newer_good[0]}) but LATEST names {latest}"))
     if book is not None and latest in by_id:
         report.problems += check_current_passwords(config, by_id[latest], book)
-    report.store_sets_bytes = sum(f.bytes for s in sets if s.manifest for f in s.manifest.files)
+    report.store_sets_bytes = sum(s.manifest.stored_bytes() for s in sets if s.manifest)
     if report.latest is not None and by_id[report.latest].manifest is not None:
-        report.latest_bytes = sum(f.bytes for f in by_id[report.latest].manifest.files)
+        report.latest_bytes = by_id[report.latest].manifest.stored_bytes()
     to_check = sets if all_sets else [by_id[latest]] if latest in by_id else []
     for s in to_check:
         problems, files = verify_set(s, book, public, decrypt=decrypt, station=station)

@@ -59,24 +59,24 @@ def drill_files(export_set: ExportSet, unit: str, audience: str | None) -> list[
 def run_drill(config: KitConfig, export_set: ExportSet, unit: str, password: str | None, *,
               audience: str | None = None, backend: spooler.Backend | None = None, now: dt.datetime | None = None,
               titles: dict[str, str] | None = None, plain: dict[str, bytes] | None = None) -> DrillResult:
-    """`plain`: path → bytes already decrypted with the typed password (the kiosk's unlocked session)."""
+    """`plain`: FileEntry.label → bytes already decrypted with the typed password (the kiosk's unlocked session)."""
     now = now or config.now()
     backend = backend or spooler.backend_for(config.printer)
     titles = titles or spooler.template_titles(config)
     files = drill_files(export_set, unit, audience)
     audience = files[0].audience
-    names = [f.path for f in files]
+    names = [f.label for f in files]
     result = DrillResult(set_id=export_set.id, unit=unit, audience=audience, printer=backend.label)
     try:
         backend.check()
-        if plain is not None and all(f.path in plain for f in files):
-            opened = [plain[f.path] for f in files]
+        if plain is not None and all(f.label in plain for f in files):
+            opened = [plain[f.label] for f in files]
         else:
             opened = spooler.unlock(export_set, files, password or "")
         for entry, pdf in zip(files, opened):
             pages = page_count(pdf)
             if pages != entry.pages:
-                raise PrintError(f"{entry.path}: {pages} sider, men manifestet siger {entry.pages}. "
+                raise PrintError(f"{entry.label}: {pages} sider, men manifestet siger {entry.pages}. "
                                  "Listen er ikke hel – " + spooler.CALL_IT)
             result.checked.append((titles.get(entry.template, entry.template), pages))
         del opened

@@ -188,25 +188,50 @@ def age_of(export_set: ExportSet, config: KitConfig, now: dt.datetime) -> Age:
 # ---------------------------------------------------------------- decrypt
 
 def unlock(export_set: ExportSet, files: list[FileEntry], password: str) -> list[bytes]:
-    """Plain PDF bytes of `files` in memory. Checks each file's hash against the manifest first."""
-    out = []
+    """Plain PDF bytes of `files` in memory, in their order. Checks each file's hash against the
+    manifest first. A list stored as pages of its unit's binder (store format 4) is those pages
+    alone, cut from the binder in memory; each file is read and opened once."""
+    by_path: dict[str, list[int]] = {}
+    for n, entry in enumerate(files):
+        by_path.setdefault(entry.path, []).append(n)
+    unfit = export_set.manifest.range_problems()  # the signed manifest's own numbers first
     for entry in files:
-        path = export_set.path / entry.path
+        for bad, why in unfit:
+            if bad == entry:
+                _range_refused(export_set.path / entry.path, entry, why)
+    out: list[bytes | None] = [None] * len(files)
+    for relpath, numbers in by_path.items():
+        entries = [files[n] for n in numbers]
+        path = export_set.path / relpath
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise PrintError(f"{path}: kan ikke læses ({exc.strerror}). " + CALL_IT) from None
-        if hashlib.sha256(data).hexdigest() != entry.sha256:
+        if any(hashlib.sha256(data).hexdigest() != entry.sha256 for entry in entries):
             raise PrintError(f"{path}: filen er ændret eller beskadiget siden eksporten (forkert SHA-256). "
                              "Vælg et ældre sæt med --set, og ring til IT.")
         try:
-            out.append(crypto.decrypt_pdf(data, password))
+            plain = crypto.decrypt_parts(data, password, [None if e.first_page is None else (e.first_page, e.pages)
+                                                          for e in entries])
         except CryptoError:
             raise PrintError("Forkert adgangskode. Brug adgangskoden til jeres målgruppe "
                              "(fra den forseglede kuvert), og prøv igen.") from None
+        except crypto.PageRangeError as exc:
+            _range_refused(path, next(e for e in entries if e.first_page is not None
+                                      and (e.first_page < 1 or e.last_page > exc.total)), str(exc))
         except Exception as exc:
             raise PrintError(f"{path}: kan ikke åbnes ({type(exc).__name__}). " + CALL_IT) from None
+        for n, pdf in zip(numbers, plain):
+            out[n] = pdf
     return out
+
+
+def _range_refused(path: Path, entry: FileEntry, why: str) -> None:
+    """A list's pages that do not fit its binder: nothing is printed (never another list's pages)."""
+    log.error("%s: %s: %s", path, entry.label, why)
+    raise PrintError(f"{path}: listen skulle stå på side {entry.first_page}–{entry.last_page} i mappen, men det "
+                     "passer ikke med mappen. Der er ikke udskrevet noget. Vælg et ældre sæt med --set, "
+                     "og ring til IT.")
 
 
 def password_opens(config: KitConfig, export_set: ExportSet, entry: FileEntry, password: str,
@@ -460,7 +485,7 @@ def print_files(config: KitConfig, export_set: ExportSet, files: list[FileEntry]
     now = now or config.now()
     backend = backend or backend_for(config.printer)
     audit = AuditLog(config.home)
-    names = [f.path for f in files]
+    names = [f.label for f in files]  # a list inside a binder: the binder, its pages and the list
     pages = sum(f.pages for f in files)
     wait = config.printer.wait_seconds if timeout is None else timeout
     if not 1 <= copies <= config.printer.max_copies:

@@ -113,10 +113,20 @@ def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "",
             toc_pages = front_pages - 1
         out = opened.enter_context(pikepdf.new())
         kids = [out.copy_foreign(page.obj) for page in open_pdf(front).pages]
+        # the cover's and contents' page numbers are the pages each part is put on, and what the
+        # manifest records for the lists printed from the binder (format 4): checked here, as built
+        contents = _contents(binder, toc_pages, appendix_pages)
         starts = []
-        for part in binder.parts:
+        for part, (*_, first, _last) in zip(binder.parts, contents):
+            if first != len(kids) + 1:
+                raise RuntimeError(f"binder {binder.unit}: {part.template} starts on page {len(kids) + 1}, "
+                                   f"the contents say {first}")
             starts.append((f"{part.title} – {part.unit}", len(kids)))
-            kids += [out.copy_foreign(page.obj) for page in open_pdf(part.pdf).pages]
+            source = open_pdf(part.pdf)
+            if len(source.pages) != part.pages:
+                raise RuntimeError(f"binder {binder.unit}: {part.template} has {len(source.pages)} pages, "
+                                   f"{part.pages} expected")
+            kids += [out.copy_foreign(page.obj) for page in source.pages]
         for appendix, src in zip(binder.appendices, appendices):
             starts.append((appendix.title, len(kids)))
             kids += [out.copy_foreign(page.obj) for page in src.pages]
@@ -139,7 +149,8 @@ def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "",
         pages = len(kids)
     check = pagecode.content_check(binder.generated_at.isoformat(), ([p.template, p.unit, str(p.pages)]
                                                                      for p in binder.parts))
-    return RenderResult(pdf=data, pages=pages, check=check, encrypt_seconds=encrypt_seconds)
+    return RenderResult(pdf=data, pages=pages, check=check, encrypt_seconds=encrypt_seconds,
+                        first_pages=[index + 1 for _, index in starts[:len(binder.parts)]])
 
 
 def _set_pages(pdf: pikepdf.Pdf, pages: list[pikepdf.Dictionary]) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
@@ -59,6 +59,8 @@ class RenderResult:
     pages: int
     check: str = ""  # content check printed in the page code (see pagecode.py)
     encrypt_seconds: float = 0.0  # CPU seconds of an encrypted save (binders built with a password)
+    # a binder: the 1-based first page of each of its parts, in order (the cover's "side 3–26")
+    first_pages: list[int] = field(default_factory=list)
 
 
 def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:

@@ -89,11 +89,12 @@ def guide_pdf(config: KitConfig) -> bytes:
         _steps([
             f"Åbn mappen <b>{store}</b>, og se i filen <b>LATEST</b>, hvilket sæt der er det nyeste.",
             "Gå ind i mappen <b>sets</b>, så sættets mappe, så jeres målgruppe og til sidst jeres enhed.",
-            "Dobbeltklik på listen: <b>binder.pdf</b> = hele mappen, <b>care-route.pdf</b> = Køreliste, "
-            "<b>medication.pdf</b> = Medicinoversigt, <b>citizens.pdf</b> = Borgeroversigt, "
-            "<b>class-list.pdf</b> = Klasseliste, <b>pickup.pdf</b> = Afhentningsliste, "
-            "<b>contacts.pdf</b> = Kontaktliste. Skriv adgangskoden, når PDF-læseren beder om den.",
-            "Udskriv med Ctrl+P. Læg aldrig en kopi uden adgangskode på pc'en, et USB-stik eller i en mail.",
+            "Dobbeltklik på <b>binder.pdf</b>: enhedens mappe med alle dens lister. Skriv adgangskoden, når "
+            "PDF-læseren beder om den. Forsiden viser under <b>Indhold</b>, på hvilke sider hver liste står "
+            "(fx <i>Køreliste – side 3–26</i>).",
+            "Udskriv med Ctrl+P. Skal du kun bruge én liste, så skriv dens sider fra forsiden under "
+            "<b>Sider</b> (fx 3-26). Fælles lister (fx Kontaktliste) ligger også som egne filer i mappen "
+            "<b>Fælles</b>. Læg aldrig en kopi uden adgangskode på pc'en, et USB-stik eller i en mail.",
         ], s["body"]),
         Paragraph("Hvem ringer jeg til?", s["h"]),
         Paragraph(f"<b>{contact}</b>", s["body"]),

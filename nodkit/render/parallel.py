@@ -416,6 +416,7 @@ class BinderOutput:
     seconds: float  # CPU seconds assembling and encrypting in its process
     encrypt_seconds: float  # of which the encrypted save
     peak_rss: int = 0
+    first_pages: list[int] = field(default_factory=list)  # 1-based, of each of the binder's parts
 
 
 def _assemble(job: BinderJob) -> BinderOutput:
@@ -423,7 +424,8 @@ def _assemble(job: BinderJob) -> BinderOutput:
     started = time.process_time()
     with gc_paused():
         built = build_binder(job.binder, set_id=job.set_id, file_label=job.file_label, password=job.password)
-    return BinderOutput(built.pages, built.pdf, time.process_time() - started, built.encrypt_seconds, peak_rss())
+    return BinderOutput(built.pages, built.pdf, time.process_time() - started, built.encrypt_seconds, peak_rss(),
+                        built.first_pages)
 
 
 _assemble_in_worker = _assemble  # what the pool runs (a test swaps in a worker that dies)

@@ -141,13 +141,53 @@ def _open_with(data: bytes, password: str) -> pikepdf.Pdf:
 
 def decrypt_pdf(data: bytes, password: str) -> bytes:
     """Plain PDF bytes in memory (for printing); never written to disk."""
+    return decrypt_parts(data, password, [None])[0]
+
+
+class PageRangeError(IntegrityError):
+    """Pages asked for that the file does not have: nothing of it is given out."""
+
+    def __init__(self, message: str, total: int):
+        super().__init__(message)
+        self.total = total  # the pages the file has
+
+
+def decrypt_parts(data: bytes, password: str, ranges: list[tuple[int, int] | None]) -> list[bytes]:
+    """Plain PDF bytes in memory, one per range of the one encrypted file `data`: (first page,
+    1-based; number of pages) gives those pages alone as a PDF of their own (a list stored in its
+    unit's binder, store format 4), None the whole file. The file is opened once; nothing is written
+    to disk. Raises PageRangeError when a range is not inside the file's pages."""
     try:
         with _open_with(data, password) as doc:
-            out = io.BytesIO()
-            doc.save(out)
-            return out.getvalue()
+            total = len(doc.pages)
+            for wanted in ranges:
+                if wanted is not None and not (wanted[0] >= 1 and wanted[1] >= 1 and wanted[0] + wanted[1] - 1 <= total):
+                    raise PageRangeError(f"pages {wanted[0]}–{wanted[0] + wanted[1] - 1} asked for, "
+                                         f"the file has {total}", total)
+            out = []
+            for wanted in ranges:
+                if wanted is None:
+                    out.append(_save_plain(doc))
+                    continue
+                with _pages_of(doc, *wanted) as part:
+                    out.append(_save_plain(part))
+            return out
     except pikepdf.PasswordError:
         raise CryptoError("the password does not open this PDF") from None
+
+
+def _pages_of(doc: pikepdf.Pdf, first: int, count: int) -> pikepdf.Pdf:
+    """A new PDF of `count` pages of `doc` from page `first` on: only what those pages use is in it
+    (not the other pages, nor the binder's outline that points at them)."""
+    part = pikepdf.new()
+    part.pages.extend(doc.pages[first - 1:first - 1 + count])
+    return part
+
+
+def _save_plain(doc: pikepdf.Pdf) -> bytes:
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------- signing

@@ -14,9 +14,13 @@ from nodkit.errors import IntegrityError
 
 # 2: datasets.<name>.digest and inputs_digest (no change, no new set); files[].title
 # 3: datasets.<name>.fingerprint (an unchanged source file is known without parsing it)
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)  # a version-1 manifest reads with both digests None and no report fields
+# 4: files[].first_page (a unit's list stored as a page range of its binder)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)  # a version-1 manifest reads with both digests None and no report fields
 REPORT_FIELDS = ("title", "source_sha256")  # format 2: FileEntry fields of a ready-made report
+RANGE_FIELDS = ("first_page",)  # format 4: only on a list stored as pages of its unit's binder
+# the file fields a version added: an older manifest that has them is refused (written by no nodkit)
+ADDED_IN = {2: REPORT_FIELDS, 4: RANGE_FIELDS}
 STATUSES = ("good", "partial", "incomplete", "suspect")
 
 
@@ -55,6 +59,22 @@ class FileEntry:
     # SHA-256 of the source file taken (the same file in two sets is the same, unchanged report)
     title: str | None = None
     source_sha256: str | None = None
+    # format 4: the list is not a file of its own but `pages` pages of the binder at `path`, from this
+    # 1-based page on (`sha256`/`bytes` are the binder's). None: the entry is the whole file at `path`.
+    first_page: int | None = None
+
+    @property
+    def last_page(self) -> int | None:
+        return None if self.first_page is None else self.first_page + self.pages - 1
+
+    @property
+    def label(self) -> str:
+        """What was taken, for the audit log and messages (unique within a set): the path, and for a
+        list inside a binder its pages and template."""
+        if self.first_page is None:
+            return self.path
+        pages = f"{self.first_page}–{self.last_page}" if self.pages > 1 else str(self.first_page)
+        return f"{self.path} side {pages} ({self.template})"
 
 
 @dataclass
@@ -76,9 +96,9 @@ class Manifest:
         data = asdict(self)
         data["format_version"] = FORMAT_VERSION
         for entry in data["files"]:
-            for key in REPORT_FIELDS:
+            for key in REPORT_FIELDS + RANGE_FIELDS:
                 if entry[key] is None:
-                    del entry[key]  # only a ready-made report's entry has them
+                    del entry[key]  # only a ready-made report's entry, or a list inside a binder, has them
         return (json.dumps(data, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
     @classmethod
@@ -93,8 +113,10 @@ class Manifest:
         if version not in READABLE_VERSIONS:
             raise IntegrityError(f"{where}: format_version {version!r} is not one this nodkit reads "
                                  f"({', '.join(map(str, READABLE_VERSIONS))})")
-        if version == 1 and any(key in f for f in raw.get("files", []) if isinstance(f, dict) for key in REPORT_FIELDS):
-            raise IntegrityError(f"{where}: format_version 1 with fields of format 2 ({', '.join(REPORT_FIELDS)})")
+        for added, keys in ADDED_IN.items():
+            if version < added and any(key in f for f in raw.get("files", []) if isinstance(f, dict) for key in keys):
+                raise IntegrityError(f"{where}: format_version {version} with fields of format {added} "
+                                     f"({', '.join(keys)})")
         try:
             datasets = {k: DatasetEntry(**v) for k, v in raw.pop("datasets").items()}
             files = [FileEntry(**f) for f in raw.pop("files")]
@@ -104,3 +126,36 @@ class Manifest:
         if manifest.status not in STATUSES:
             raise IntegrityError(f"{where}: unknown status {manifest.status!r}")
         return manifest
+
+    def stored(self) -> list[FileEntry]:
+        """One entry per file on disk, in manifest order: the entry of the whole file (a binder), not
+        the lists that are page ranges of it. What to hash, copy, download or count bytes of."""
+        whole: dict[str, FileEntry] = {}
+        for entry in self.files:
+            held = whole.get(entry.path)
+            if held is None or (held.first_page is not None and entry.first_page is None):
+                whole[entry.path] = entry
+        return list(whole.values())
+
+    def stored_bytes(self) -> int:
+        """Bytes of the set's files, each file once."""
+        return sum(entry.bytes for entry in self.stored())
+
+    def range_problems(self) -> list[tuple[FileEntry, str]]:
+        """(entry, why) for each list inside a binder that does not fit it: no whole-file entry at its
+        path, another hash or size than that file, or pages outside the file's page count (as the
+        manifest gives it; printing checks the decrypted file's count too)."""
+        whole = {e.path: e for e in self.files if e.first_page is None}
+        problems = []
+        for entry in self.files:
+            if entry.first_page is None:
+                continue
+            binder = whole.get(entry.path)
+            if binder is None:
+                problems.append((entry, "no entry for the whole file"))
+            elif (binder.sha256, binder.bytes) != (entry.sha256, entry.bytes):
+                problems.append((entry, "another SHA-256 or size than the file's own entry"))
+            elif entry.first_page < 1 or entry.pages < 1 or entry.last_page > binder.pages:
+                problems.append((entry, f"pages {entry.first_page}–{entry.last_page} are not inside the file's "
+                                        f"{binder.pages} pages"))
+        return problems

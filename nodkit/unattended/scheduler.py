@@ -270,7 +270,7 @@ def _log_summary(outcome: RunOutcome, elapsed: dt.timedelta) -> None:
     n = len(outcome.attempts)
     r = outcome.result if outcome.status != "failed" else None
     detail = (f"no new set, {outcome.attempts[-1].reason}" if r is not None and r.check is not None else
-              f"set {r.id}, {len(r.files)} files, {sum(f.rows for f in r.files)} rows, "
+              f"set {r.id}, {len({f.path for f in r.files})} files, {sum(f.rows for f in r.files)} rows, "
               f"{sum(f.pages for f in r.files)} pages, {len(r.warnings) + len(r.reasons)} warnings"
               if r is not None else "no set published")
     level = logging.INFO if outcome.status in ("good", "unchanged") else logging.ERROR if outcome.status == "failed" else logging.WARNING

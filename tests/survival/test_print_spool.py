@@ -41,7 +41,7 @@ def test_cups_spool_holds_no_plaintext_after_printing(demo_kit, cups, dead_queue
     if leaks:
         assert any(where == str(cups.root / "tmp") and sev == "critical" for sev, where, _m in reported)
     # the scan sees the spool: a kept job file would be caught
-    plain = next(p for p in demo_kit.set_dir.rglob("care-route.pdf"))
+    plain = demo_kit.set_dir / "pleje" / "Område Nord" / "binder.pdf"  # it holds the care route (store format 4)
     (cups.root / "spool" / "d09999-001").write_bytes(crypto.decrypt_pdf(plain.read_bytes(), demo_kit.passwords["pleje"]))
     try:
         with pytest.raises(AssertionError, match=r"\[spool\]/d09999-001"):

@@ -233,7 +233,7 @@ class Kiosk:
             self.wrong, self.wait_until = 0, 0.0
         plain = spooler.unlock(export_set, files, password)
         session.unlocked = Unlocked(set_id=export_set.id, audience=audience, unit=unit,
-                                    plain={f.path: pdf for f, pdf in zip(files, plain)})
+                                    plain={f.label: pdf for f, pdf in zip(files, plain)})
         return None
 
     @staticmethod
@@ -247,14 +247,14 @@ class Kiosk:
     def preview(self, export_set, choice: spooler.Choice, unlocked: Unlocked) -> bytes:
         from nodkit.printing.preview import first_page_png
         entry = choice.files[0]
-        png = first_page_png(unlocked.plain[entry.path])
-        AuditLog(self.config.home).append(action="preview", set_id=export_set.id, files=[entry.path], pages=1,
+        png = first_page_png(unlocked.plain[entry.label])
+        AuditLog(self.config.home).append(action="preview", set_id=export_set.id, files=[entry.label], pages=1,
                                           printer=None, copies=0, result="ok", now=self.now())
         return png
 
     def start_print(self, session: Session, export_set, choice: spooler.Choice, copies: int) -> str:
         unlocked = session.unlocked
-        plain = [unlocked.plain[f.path] for f in choice.files]
+        plain = [unlocked.plain[f.label] for f in choice.files]
         session.unlocked = None  # printing ends the unlocked session; the thread holds the bytes until sent
         backend = self.backend()
         view = JobView(kind="print", label=label_of(choice), unit=unlocked.unit, copies=copies, pages=choice.pages,
