@@ -236,7 +236,11 @@ def test_one_missed_export_gives_a_yellow_banner(demo_kit):
     (demo_kit.home / "schedules").mkdir(exist_ok=True)
     (demo_kit.home / "schedules" / "default.toml").write_text('format_version = 1\nuse = "twice-daily"\n')
     config = load_config(demo_kit.home)
-    due = verify_kit(config, config.now(), health=True).next_due
+    # the first export due after LATEST was made (asked at that moment: asked now, a run within its
+    # grace period right after 05:00 would make the next one 14:00, and two missed is red)
+    from nodkit.store.sets import Store
+    store = Store(config.store)
+    due = verify_kit(config, store.load(store.latest_id()).created_at, health=True).next_due
     later = due + dt.timedelta(hours=2)  # past the grace period of the next export, before the one after
     page = create_app(Kiosk(config, now=lambda: later)).test_client().get("/").get_data(as_text=True)
     assert "banner-warn" in page and "ADVARSEL" in page and "En planlagt eksport mangler" in page
