@@ -277,7 +277,10 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
         template.horizon and template.horizon.field in template.section) else None
     # Work out each distinct raw value of a field once: a list repeats the same
     # areas, drugs, times and names thousands of times (memo: raw -> outcome).
-    fields = [(name, _field_reader(kinds.get(name), name, column, key_of, mapping_rules.reader_input(dataset, name)))
+    # only section and sort fields need a sort key; the others' outcomes carry None there
+    keyed = set(template.section) | set(template.sort)
+    fields = [(name, _field_reader(kinds.get(name), name, column, key_of if name in keyed else None,
+                                   mapping_rules.reader_input(dataset, name)))
               for name, column in mapping.items()]
     empty_keys = {f: key_of(f, None, "") for f in set(template.section) | set(template.sort)}
     column_fields = [c.field for c in template.columns]
@@ -310,6 +313,8 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
     always_slow = (not unit_field and not unit_default) or any(
         name not in read_fields for name in needed_names) or any(
         not cond.holds("") for name, conds in conditions.items() if name not in read_fields for cond in conds)
+
+    checked = needed_names | set(conditions) | ({horizon_field} if horizon_field else set())
 
     def is_bad(name: str, outcome) -> bool:
         value, text, _key, problem = outcome
@@ -355,16 +360,17 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                              f"field '{unit_field}' (the unit) is empty"))
             return
         if (unit, skey) not in titles:
-            titles[(unit, skey)] = _title(template, shown)
+            titles[(unit, skey)] = title(shown)
         if hpos is not None:
             routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
 
     field_names = [name for name, _ in fields]
+    title = _titler(template)
     for run in _runs(snapshot.rows):
         count = len(run)
         names = run[0].names
-        raw_rows = [row.cells for row in run]
+        raw_rows = list(map(_CELLS, run))
         outcomes: dict[str, list] = {}  # field -> its outcome on every row of the run
         distinct_outcomes: dict[str, list] = {}
         for name, read in fields:
@@ -376,8 +382,10 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                 outcomes[name], distinct_outcomes[name] = read.outcomes_of(
                     list(map(operator.itemgetter(position), raw_rows)))
         del raw_rows
+        # rows the reader flagged or found shifted (problems or a field count), at C speed
         slow_rows = (set(range(count)) if always_slow else
-                     {i for i, row in enumerate(run) if row.problems or row.fields})
+                     set(itertools.compress(range(count), map(operator.or_, map(len, map(_PROBLEMS, run)),
+                                                                map(_FIELDS, run)))))
         for name, column in outcomes.items():
             distinct = distinct_outcomes[name]
             if name == horizon_field:
@@ -387,23 +395,16 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                         newest = value if newest is None or value > newest else newest
             if len(slow_rows) == count:
                 continue
-            bad = {id(o) for o in distinct if is_bad(name, o)}
+            if name in checked:
+                bad = {id(o) for o in distinct if is_bad(name, o)}
+            else:  # nothing but a reader problem can make this field's value bad
+                bad = {id(o) for o in distinct if o[3] is not None}
             if len(bad) == len(distinct):
                 slow_rows = set(range(count))
             elif bad:
-                slow_rows.update(i for i, o in enumerate(column) if id(o) in bad)
+                slow_rows.update(itertools.compress(range(count), map(bad.__contains__, map(id, column))))
         shown_cols = {name: list(map(_SHOWN, column)) for name, column in outcomes.items()}
-        key_cols = {name: list(map(_KEY, column)) for name, column in outcomes.items()}
-
-        def col(cols: dict, defaults: dict, name: str):
-            return cols[name] if name in cols else itertools.repeat(defaults[name], count)
-
-        cells_rows = zip(*[col(shown_cols, shown_defaults, f) for f in column_fields])
-        section_rows = (zip(*[col(key_cols, key_defaults, f) for f in template.section]) if template.section
-                        else itertools.repeat((), count))
-        sort_rows = (zip(*[col(key_cols, key_defaults, f) for f in template.sort]) if template.sort
-                     else itertools.repeat((), count))
-        unit_col = shown_cols[unit_field] if unit_field else itertools.repeat(unit_default, count)
+        key_cols = {name: list(map(_KEY, column)) for name, column in outcomes.items() if name in keyed}
 
         def shown_of(i: int) -> dict[str, str]:
             shown = dict(shown_defaults) if shown_defaults else {}
@@ -411,29 +412,47 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                 shown[name] = shown_cols[name][i]
             return shown
 
-        for i, (row, cells, skey, sort_key, unit) in enumerate(zip(run, cells_rows, section_rows, sort_rows,
-                                                                    unit_col)):
-            if i in slow_rows:
-                slow(row, [outcomes[name][i] for name in field_names])
-                continue
-            cells = list(cells)
-            if no_ticks:
-                cells += no_ticks
-            prepared = PreparedRow(cells=cells, problems=[], origin=row.origin, key=sort_key, details=[])
-            unit_sections = grouped.get(unit)
-            if unit_sections is None:
-                unit_sections = grouped[unit] = {}
-            rows = unit_sections.get(skey)
-            if rows is None:
-                rows = unit_sections[skey] = []
-                if (unit, skey) not in titles:
-                    titles[(unit, skey)] = _title(template, shown_of(i))
-            if hpos is not None:
-                rest = skey[:hpos] + skey[hpos + 1:]
-                seen = routes.setdefault(unit, {})
-                if rest not in seen:
-                    seen[rest] = shown_of(i)
-            rows.append(prepared)
+        if len(slow_rows) < count:
+            def col(cols: dict, defaults: dict, name: str):
+                return cols[name] if name in cols else itertools.repeat(defaults[name], count)
+
+            # every row of the run made at once (a shifted or flagged one is made again below)
+            made = list(map(PreparedRow,
+                            map(list, zip(*[col(shown_cols, shown_defaults, f) for f in column_fields],
+                                          *(itertools.repeat("", count) for _tick in no_ticks))),
+                            iter(list, None), map(_ORIGIN, run),  # a new empty list of problems per row
+                            (zip(*[col(key_cols, key_defaults, f) for f in template.sort]) if template.sort
+                             else itertools.repeat((), count)),
+                            iter(list, None)))
+            section_rows = (zip(*[col(key_cols, key_defaults, f) for f in template.section]) if template.section
+                            else itertools.repeat((), count))
+            unit_col = shown_cols[unit_field] if unit_field else itertools.repeat(unit_default, count)
+            places = list(zip(unit_col, section_rows))  # (unit, section key) of every row
+        else:
+            made = places = []  # every row of the run goes through `slow`
+        start = 0
+        for stop in [*sorted(slow_rows), count]:
+            # rows start..stop-1 are well-formed: placed a stretch of one unit and section at a time
+            for (unit, skey), stretch in itertools.groupby(range(start, stop), key=places.__getitem__):
+                first = next(stretch)
+                unit_sections = grouped.get(unit)
+                if unit_sections is None:
+                    unit_sections = grouped[unit] = {}
+                rows = unit_sections.get(skey)
+                if rows is None:
+                    rows = unit_sections[skey] = []
+                    if (unit, skey) not in titles:
+                        titles[(unit, skey)] = title(shown_of(first))
+                if hpos is not None:
+                    rest = skey[:hpos] + skey[hpos + 1:]
+                    seen = routes.setdefault(unit, {})
+                    if rest not in seen:
+                        seen[rest] = shown_of(first)
+                rows.append(made[first])
+                rows.extend(map(made.__getitem__, stretch))
+            if stop < count:
+                slow(run[stop], [outcomes[name][stop] for name in field_names])
+            start = stop + 1
         del outcomes, shown_cols, key_cols
     for unit, skey, prepared, reason in deferred:
         if unit in grouped and skey in grouped[unit]:
@@ -452,13 +471,13 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                     if skey not in grouped[unit]:
                         shown = dict(shown, **{template.horizon.field: day_text})
                         grouped[unit][skey] = []
-                        titles[(unit, skey)] = _title(template, shown)
+                        titles[(unit, skey)] = title(shown)
     result: dict[str, UnitList] = {}
     for unit in sorted(grouped, key=values.natural_fold):
         sections = []
         for skey in sorted(grouped[unit], key=_section_order):
             rows = grouped[unit][skey]
-            rows.sort(key=lambda r: r.key)  # stable: source order breaks ties
+            rows.sort(key=_ROW_KEY)  # stable: source order breaks ties
             sections.append(Section(title=titles[(unit, skey)], rows=rows))
         result[unit] = UnitList(unit=unit, sections=sections)
     return PreparedList(template=template, as_of=snapshot.as_of, units=result, warnings=warnings,
@@ -468,14 +487,15 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
 
 
 _SHOWN, _KEY = operator.itemgetter(1), operator.itemgetter(2)  # of a field reader's outcome
+_ROW_KEY = operator.attrgetter("key")
+_CELLS, _ORIGIN, _PROBLEMS, _FIELDS, _NAMES = (operator.attrgetter(name) for name in (
+    "cells", "origin", "problems", "fields", "names"))
 
 
 def _runs(rows: list) -> list[list]:
-    """The rows in runs that share one column-position dict (one per source file)."""
-    runs: list[list] = []
-    for _names, run in itertools.groupby(rows, key=lambda row: id(row.names)):
-        runs.append(list(run))
-    return runs
+    """The rows in runs with the same column positions (one dict per source file)."""
+    # groupby compares the dicts by identity first: one comparison of contents per file boundary
+    return [list(run) for _names, run in itertools.groupby(rows, key=_NAMES)]
 
 
 def _section_order(skey: tuple) -> tuple:
@@ -496,11 +516,17 @@ def _tuple_getter(names) -> Callable[[dict], tuple]:
     return lambda d: ()
 
 
-def _title(template: Template, shown: dict[str, str]) -> str:
+def _titler(template: Template) -> Callable[[dict[str, str]], str]:
+    """shown values -> the section's title; the template's section_title parsed once."""
     if not template.section:
-        return ""
+        return lambda shown: ""
+    pieces = list(string.Formatter().parse(template.section_title))
+    return lambda shown: _title_of(pieces, shown)
+
+
+def _title_of(pieces: list, shown: dict[str, str]) -> str:
     parts = []
-    for literal, name, spec, conversion in string.Formatter().parse(template.section_title):
+    for literal, name, spec, conversion in pieces:
         value = format(shown.get(name, ""), spec or "") if name is not None else ""
         word = literal.rstrip().rsplit(None, 1)[-1] if literal.strip() else ""
         if word and literal.endswith(" ") and value.casefold().startswith(word.casefold() + " "):
@@ -514,14 +540,16 @@ def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
 
     The outcome depends only on the raw value and the field, so each distinct
     value is parsed, formatted and keyed once; Problem is immutable and shared.
+    `key_of` None: the field neither sorts nor makes sections, its outcomes' key is None.
     """
     kind = col.type if col else "text"
     mask = col.mask if col else None
     required = col is not None and col.required
     heading = col.heading if col else name
     memo: dict = {}
+    keyed = key_of is not None
 
-    def read(raw):
+    def memoised(raw):
         if type(raw) is not str:  # only text is memoised: 1, 1.0 and True are equal keys
             return _outcome(raw)
         outcome = memo.get(raw)
@@ -529,21 +557,39 @@ def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
             outcome = memo[raw] = _outcome(raw)
         return outcome
 
+    def read(raw):  # its own function: outcomes_of (an attribute of it) must not refer to it, or the
+        return memoised(raw)  # pair is a reference cycle and the memo lives until the collector runs
+
     def _outcome(raw):
         if prepare_raw is not None:  # derived from its source column, or a default (nodkit.lists.mapping)
             raw = prepare_raw(raw)
         if values.is_empty(raw):
             problem = (Problem(column, name, f"mangler {heading}", f"required field '{name}' is empty")
                        if required else None)
-            return None, "", key_of(name, None, ""), problem
+            return None, "", key_of(name, None, "") if keyed else None, problem
         try:
             value = values.parse(raw, kind)
         except values.ValueProblem as exc:
             shown = str(raw).strip()
-            return None, shown, key_of(name, None, shown), Problem(
+            return None, shown, key_of(name, None, shown) if keyed else None, Problem(
                 column, name, f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}", f"field '{name}': {exc}")
         shown = values.format_value(value, kind, mask)
-        return value, shown, key_of(name, value, shown), None
+        return value, shown, key_of(name, value, shown) if keyed else None, None
+
+    # text read as it is (every CSV column of kind text or phone): parsing and formatting a
+    # string value is stripping it, so the outcome is made here without the calls above
+    plain_text = kind in ("text", "phone") and prepare_raw is None
+    empty_text: list = []  # the field's one outcome of an empty value, made when first needed
+
+    def text_outcomes(raws) -> None:
+        for raw in raws:
+            shown = raw.strip()
+            if shown:
+                memo[raw] = (shown, shown, key_of(name, shown, shown), None) if keyed else (shown, shown, None, None)
+            else:
+                if not empty_text:
+                    empty_text.append(_outcome(""))
+                memo[raw] = empty_text[0]
 
     def outcomes_of(raws: list) -> tuple[list, list]:
         """(the outcome of every raw value of a column, the distinct outcomes among them).
@@ -552,11 +598,14 @@ def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
         values are worked out once, then every cell is one dict lookup."""
         if set(map(type, raws)) <= {str}:
             distinct = set(raws)
-            for raw in distinct:
-                if raw not in memo:
+            new = list(itertools.filterfalse(memo.__contains__, distinct))
+            if plain_text:
+                text_outcomes(new)
+            else:
+                for raw in new:
                     memo[raw] = _outcome(raw)
-            return list(map(memo.__getitem__, raws)), [memo[raw] for raw in distinct]
-        outs = list(map(read, raws))
+            return list(map(memo.__getitem__, raws)), list(map(memo.__getitem__, distinct))
+        outs = list(map(memoised, raws))
         return outs, list({id(o): o for o in outs}.values())
 
     read.column = column
