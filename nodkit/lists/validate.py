@@ -281,7 +281,8 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
     # only section and sort fields need a sort key; the others' outcomes carry None there
     keyed = set(template.section) | set(template.sort)
     fields = [(name, _field_reader(kinds.get(name), name, column, key_of if name in keyed else None,
-                                   mapping_rules.reader_input(dataset, name)))
+                                   mapping_rules.reader_input(dataset, name),
+                                   plain_key=name not in orders and name not in natural))
               for name, column in mapping.items()]
     empty_keys = {f: key_of(f, None, "") for f in set(template.section) | set(template.sort)}
     column_fields = [c.field for c in template.columns]
@@ -476,7 +477,9 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
     result: dict[str, UnitList] = {}
     for unit in sorted(grouped, key=values.natural_fold):
         sections = []
-        for skey in sorted(grouped[unit], key=_section_order):
+        unit_sections = grouped[unit]  # by their keys; the unplaced rows' section last
+        for skey in (sorted(unit_sections, key=_section_order) if (UNPLACED_SECTION,) in unit_sections
+                     else sorted(unit_sections)):
             rows = grouped[unit][skey]
             rows.sort(key=_ROW_KEY)  # stable: source order breaks ties
             sections.append(Section(title=titles[(unit, skey)], rows=rows))
@@ -526,27 +529,33 @@ def _titler(template: Template) -> Callable[[dict[str, str]], str]:
     """shown values -> the section's title; the template's section_title parsed once."""
     if not template.section:
         return lambda shown: ""
-    pieces = list(string.Formatter().parse(template.section_title))
+    pieces = []
+    for literal, name, spec, _conversion in string.Formatter().parse(template.section_title):
+        word = literal.rstrip().rsplit(None, 1)[-1] if literal.strip() else ""
+        # "Rute {route}" with route "Rute 1": one "Rute" (the literal without its last word)
+        prefix = word.casefold() + " " if word and literal.endswith(" ") else None
+        pieces.append((literal, name, spec, prefix, literal.rstrip()[: -len(word)] if prefix else literal))
     return lambda shown: _title_of(pieces, shown)
 
 
 def _title_of(pieces: list, shown: dict[str, str]) -> str:
     parts = []
-    for literal, name, spec, conversion in pieces:
-        value = format(shown.get(name, ""), spec or "") if name is not None else ""
-        word = literal.rstrip().rsplit(None, 1)[-1] if literal.strip() else ""
-        if word and literal.endswith(" ") and value.casefold().startswith(word.casefold() + " "):
-            literal = literal.rstrip()[: -len(word)]  # "Rute {route}" with route "Rute 1": one "Rute"
+    for literal, name, spec, prefix, short in pieces:
+        value = "" if name is None else format(shown.get(name, ""), spec) if spec else shown.get(name, "")
+        if prefix is not None and value.casefold().startswith(prefix):
+            literal = short
         parts.append(literal + value)
     return "".join(parts).strip(" ·-") or "(uden navn)"
 
 
-def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
+def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None, plain_key: bool = False):
     """raw value -> (parsed, shown text, sort key, Problem or None), memoised per field.
 
     The outcome depends only on the raw value and the field, so each distinct
     value is parsed, formatted and keyed once; Problem is immutable and shared.
     `key_of` None: the field neither sorts nor makes sections, its outcomes' key is None.
+    `plain_key`: the field has no listed order and no natural order, so a text value's key is
+    `values.sort_key` of it without the calls: (1, its Danish fold).
     """
     kind = col.type if col else "text"
     mask = col.mask if col else None
@@ -587,11 +596,14 @@ def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
     plain_text = kind in ("text", "phone") and prepare_raw is None
     empty_text: list = []  # the field's one outcome of an empty value, made when first needed
 
+    fold = values.danish_fold
+
     def text_outcomes(raws) -> None:
         for raw in raws:
             shown = raw.strip()
             if shown:
-                memo[raw] = (shown, shown, key_of(name, shown, shown), None) if keyed else (shown, shown, None, None)
+                memo[raw] = ((shown, shown, None, None) if not keyed else (shown, shown, (1, fold(shown)), None)
+                             if plain_key else (shown, shown, key_of(name, shown, shown), None))
             else:
                 if not empty_text:
                     empty_text.append(_outcome(""))
