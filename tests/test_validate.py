@@ -120,3 +120,26 @@ field = "pupil"
     assert [c.heading for c in prepared.columns[1:]] == ["fre 27-11", "man 30-11", "tir 01-12"]
     row = prepared.units["Fælles"].sections[0].rows[0]
     assert row.cells == ["A", "", "", ""]
+
+
+def test_gc_paused_keep_leaves_nothing_frozen_and_cycles_still_collected():
+    """The rows a validation keeps skip one collector walk, but nothing stays exempt from
+    collection: a reference cycle made inside the block is freed by the next full collection."""
+    import gc
+    import weakref
+
+    from nodkit.process import gc_paused
+
+    class Node:
+        pass
+
+    was_enabled = gc.isenabled()
+    with gc_paused(keep=True):
+        assert not gc.isenabled()
+        node = Node()
+        node.me = node  # a cycle only the collector can free
+        ref = weakref.ref(node)
+        del node
+    assert gc.isenabled() == was_enabled and gc.get_freeze_count() == 0
+    gc.collect()
+    assert ref() is None

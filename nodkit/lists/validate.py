@@ -247,7 +247,8 @@ def prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot,
             today: dt.date | None = None) -> PreparedList:
     """Rows → units → sections. `today` (the kit's local date at export time)
     anchors the planning horizon and the tick-box days; default: the data date."""
-    with gc_paused():  # a third of the time went to the collector walking the snapshot's rows
+    # a third of the time went to the collector walking the snapshot's rows; the rows made live on
+    with gc_paused(keep=True):
         return _prepare(template, dataset, snapshot, today)
 
 
@@ -278,7 +279,11 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
         template.horizon and template.horizon.field in template.section) else None
     # Work out each distinct raw value of a field once: a list repeats the same
     # areas, drugs, times and names thousands of times (memo: raw -> outcome).
-    fields = [(name, _field_reader(kinds.get(name), name, column, key_of, mapping_rules.reader_input(dataset, name)))
+    # only section and sort fields need a sort key; the others' outcomes carry None there
+    keyed = set(template.section) | set(template.sort)
+    fields = [(name, _field_reader(kinds.get(name), name, column, key_of if name in keyed else None,
+                                   mapping_rules.reader_input(dataset, name),
+                                   plain_key=name not in orders and name not in natural))
               for name, column in mapping.items()]
     empty_keys = {f: key_of(f, None, "") for f in set(template.section) | set(template.sort)}
     column_fields = [c.field for c in template.columns]
@@ -311,6 +316,8 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
     always_slow = (not unit_field and not unit_default) or any(
         name not in read_fields for name in needed_names) or any(
         not cond.holds("") for name, conds in conditions.items() if name not in read_fields for cond in conds)
+
+    checked = needed_names | set(conditions) | ({horizon_field} if horizon_field else set())
 
     def is_bad(name: str, outcome) -> bool:
         value, text, _key, problem = outcome
@@ -356,16 +363,17 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                              f"field '{unit_field}' (the unit) is empty"))
             return
         if (unit, skey) not in titles:
-            titles[(unit, skey)] = _title(template, shown)
+            titles[(unit, skey)] = title(shown)
         if hpos is not None:
             routes.setdefault(unit, {}).setdefault(skey[:hpos] + skey[hpos + 1:], dict(shown))
         grouped.setdefault(unit, {}).setdefault(skey, []).append(prepared)
 
     field_names = [name for name, _ in fields]
+    title = _titler(template)
     for run in _runs(snapshot.rows):
         count = len(run)
         names = run[0].names
-        raw_rows = [row.cells for row in run]
+        raw_rows = list(map(_CELLS, run))
         outcomes: dict[str, list] = {}  # field -> its outcome on every row of the run
         distinct_outcomes: dict[str, list] = {}
         for name, read in fields:
@@ -377,8 +385,10 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                 outcomes[name], distinct_outcomes[name] = read.outcomes_of(
                     list(map(operator.itemgetter(position), raw_rows)))
         del raw_rows
+        # rows the reader flagged or found shifted (problems or a field count), at C speed
         slow_rows = (set(range(count)) if always_slow else
-                     {i for i, row in enumerate(run) if row.problems or row.fields})
+                     set(itertools.compress(range(count), map(operator.or_, map(len, map(_PROBLEMS, run)),
+                                                                map(_FIELDS, run)))))
         for name, column in outcomes.items():
             distinct = distinct_outcomes[name]
             if name == horizon_field:
@@ -388,23 +398,16 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                         newest = value if newest is None or value > newest else newest
             if len(slow_rows) == count:
                 continue
-            bad = {id(o) for o in distinct if is_bad(name, o)}
+            if name in checked:
+                bad = {id(o) for o in distinct if is_bad(name, o)}
+            else:  # nothing but a reader problem can make this field's value bad
+                bad = {id(o) for o in distinct if o[3] is not None}
             if len(bad) == len(distinct):
                 slow_rows = set(range(count))
             elif bad:
-                slow_rows.update(i for i, o in enumerate(column) if id(o) in bad)
+                slow_rows.update(itertools.compress(range(count), map(bad.__contains__, map(id, column))))
         shown_cols = {name: list(map(_SHOWN, column)) for name, column in outcomes.items()}
-        key_cols = {name: list(map(_KEY, column)) for name, column in outcomes.items()}
-
-        def col(cols: dict, defaults: dict, name: str):
-            return cols[name] if name in cols else itertools.repeat(defaults[name], count)
-
-        cells_rows = zip(*[col(shown_cols, shown_defaults, f) for f in column_fields])
-        section_rows = (zip(*[col(key_cols, key_defaults, f) for f in template.section]) if template.section
-                        else itertools.repeat((), count))
-        sort_rows = (zip(*[col(key_cols, key_defaults, f) for f in template.sort]) if template.sort
-                     else itertools.repeat((), count))
-        unit_col = shown_cols[unit_field] if unit_field else itertools.repeat(unit_default, count)
+        key_cols = {name: list(map(_KEY, column)) for name, column in outcomes.items() if name in keyed}
 
         def shown_of(i: int) -> dict[str, str]:
             shown = dict(shown_defaults) if shown_defaults else {}
@@ -412,29 +415,47 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                 shown[name] = shown_cols[name][i]
             return shown
 
-        for i, (row, cells, skey, sort_key, unit) in enumerate(zip(run, cells_rows, section_rows, sort_rows,
-                                                                    unit_col)):
-            if i in slow_rows:
-                slow(row, [outcomes[name][i] for name in field_names])
-                continue
-            cells = list(cells)
-            if no_ticks:
-                cells += no_ticks
-            prepared = PreparedRow(cells=cells, problems=[], origin=row.origin, key=sort_key, details=[])
-            unit_sections = grouped.get(unit)
-            if unit_sections is None:
-                unit_sections = grouped[unit] = {}
-            rows = unit_sections.get(skey)
-            if rows is None:
-                rows = unit_sections[skey] = []
-                if (unit, skey) not in titles:
-                    titles[(unit, skey)] = _title(template, shown_of(i))
-            if hpos is not None:
-                rest = skey[:hpos] + skey[hpos + 1:]
-                seen = routes.setdefault(unit, {})
-                if rest not in seen:
-                    seen[rest] = shown_of(i)
-            rows.append(prepared)
+        if len(slow_rows) < count:
+            def col(cols: dict, defaults: dict, name: str):
+                return cols[name] if name in cols else itertools.repeat(defaults[name], count)
+
+            # every row of the run made at once (a shifted or flagged one is made again below)
+            made = list(map(PreparedRow,
+                            map(list, zip(*[col(shown_cols, shown_defaults, f) for f in column_fields],
+                                          *(itertools.repeat("", count) for _tick in no_ticks))),
+                            itertools.repeat(_NO_PROBLEMS), map(_ORIGIN, run),
+                            (zip(*[col(key_cols, key_defaults, f) for f in template.sort]) if template.sort
+                             else itertools.repeat((), count)),
+                            itertools.repeat(_NO_DETAILS)))
+            section_rows = (zip(*[col(key_cols, key_defaults, f) for f in template.section]) if template.section
+                            else itertools.repeat((), count))
+            unit_col = shown_cols[unit_field] if unit_field else itertools.repeat(unit_default, count)
+            places = list(zip(unit_col, section_rows))  # (unit, section key) of every row
+        else:
+            made = places = []  # every row of the run goes through `slow`
+        start = 0
+        for stop in [*sorted(slow_rows), count]:
+            # rows start..stop-1 are well-formed: placed a stretch of one unit and section at a time
+            for (unit, skey), stretch in itertools.groupby(range(start, stop), key=places.__getitem__):
+                first = next(stretch)
+                unit_sections = grouped.get(unit)
+                if unit_sections is None:
+                    unit_sections = grouped[unit] = {}
+                rows = unit_sections.get(skey)
+                if rows is None:
+                    rows = unit_sections[skey] = []
+                    if (unit, skey) not in titles:
+                        titles[(unit, skey)] = title(shown_of(first))
+                if hpos is not None:
+                    rest = skey[:hpos] + skey[hpos + 1:]
+                    seen = routes.setdefault(unit, {})
+                    if rest not in seen:
+                        seen[rest] = shown_of(first)
+                rows.append(made[first])
+                rows.extend(map(made.__getitem__, stretch))
+            if stop < count:
+                slow(run[stop], [outcomes[name][stop] for name in field_names])
+            start = stop + 1
         del outcomes, shown_cols, key_cols
     for unit, skey, prepared, reason in deferred:
         if unit in grouped and skey in grouped[unit]:
@@ -453,13 +474,15 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
                     if skey not in grouped[unit]:
                         shown = dict(shown, **{template.horizon.field: day_text})
                         grouped[unit][skey] = []
-                        titles[(unit, skey)] = _title(template, shown)
+                        titles[(unit, skey)] = title(shown)
     result: dict[str, UnitList] = {}
     for unit in sorted(grouped, key=values.natural_fold):
         sections = []
-        for skey in sorted(grouped[unit], key=_section_order):
+        unit_sections = grouped[unit]  # by their keys; the unplaced rows' section last
+        for skey in (sorted(unit_sections, key=_section_order) if (UNPLACED_SECTION,) in unit_sections
+                     else sorted(unit_sections)):
             rows = grouped[unit][skey]
-            rows.sort(key=lambda r: r.key)  # stable: source order breaks ties
+            rows.sort(key=_ROW_KEY)  # stable: source order breaks ties
             sections.append(Section(title=titles[(unit, skey)], rows=rows))
         result[unit] = UnitList(unit=unit, sections=sections)
     return PreparedList(template=template, as_of=snapshot.as_of, units=result, warnings=warnings,
@@ -469,14 +492,20 @@ def _prepare(template: Template, dataset: DatasetConfig, snapshot: Snapshot, tod
 
 
 _SHOWN, _KEY = operator.itemgetter(1), operator.itemgetter(2)  # of a field reader's outcome
+_ROW_KEY = operator.attrgetter("key")
+# The problems and details of every row without any: one empty list each, shared (two objects
+# fewer per row to make and for the collector to walk). A PreparedRow is never changed after
+# `prepare`; a problem found later would be a new row, never an append to these.
+_NO_PROBLEMS: list[str] = []
+_NO_DETAILS: list[Problem] = []
+_CELLS, _ORIGIN, _PROBLEMS, _FIELDS, _NAMES = (operator.attrgetter(name) for name in (
+    "cells", "origin", "problems", "fields", "names"))
 
 
 def _runs(rows: list) -> list[list]:
-    """The rows in runs that share one column-position dict (one per source file)."""
-    runs: list[list] = []
-    for _names, run in itertools.groupby(rows, key=lambda row: id(row.names)):
-        runs.append(list(run))
-    return runs
+    """The rows in runs with the same column positions (one dict per source file)."""
+    # groupby compares the dicts by identity first: one comparison of contents per file boundary
+    return [list(run) for _names, run in itertools.groupby(rows, key=_NAMES)]
 
 
 def _section_order(skey: tuple) -> tuple:
@@ -497,32 +526,46 @@ def _tuple_getter(names) -> Callable[[dict], tuple]:
     return lambda d: ()
 
 
-def _title(template: Template, shown: dict[str, str]) -> str:
+def _titler(template: Template) -> Callable[[dict[str, str]], str]:
+    """shown values -> the section's title; the template's section_title parsed once."""
     if not template.section:
-        return ""
-    parts = []
-    for literal, name, spec, conversion in string.Formatter().parse(template.section_title):
-        value = format(shown.get(name, ""), spec or "") if name is not None else ""
+        return lambda shown: ""
+    pieces = []
+    for literal, name, spec, _conversion in string.Formatter().parse(template.section_title):
         word = literal.rstrip().rsplit(None, 1)[-1] if literal.strip() else ""
-        if word and literal.endswith(" ") and value.casefold().startswith(word.casefold() + " "):
-            literal = literal.rstrip()[: -len(word)]  # "Rute {route}" with route "Rute 1": one "Rute"
+        # "Rute {route}" with route "Rute 1": one "Rute" (the literal without its last word)
+        prefix = word.casefold() + " " if word and literal.endswith(" ") else None
+        pieces.append((literal, name, spec, prefix, literal.rstrip()[: -len(word)] if prefix else literal))
+    return lambda shown: _title_of(pieces, shown)
+
+
+def _title_of(pieces: list, shown: dict[str, str]) -> str:
+    parts = []
+    for literal, name, spec, prefix, short in pieces:
+        value = "" if name is None else format(shown.get(name, ""), spec) if spec else shown.get(name, "")
+        if prefix is not None and value.casefold().startswith(prefix):
+            literal = short
         parts.append(literal + value)
     return "".join(parts).strip(" ·-") or "(uden navn)"
 
 
-def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
+def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None, plain_key: bool = False):
     """raw value -> (parsed, shown text, sort key, Problem or None), memoised per field.
 
     The outcome depends only on the raw value and the field, so each distinct
     value is parsed, formatted and keyed once; Problem is immutable and shared.
+    `key_of` None: the field neither sorts nor makes sections, its outcomes' key is None.
+    `plain_key`: the field has no listed order and no natural order, so a text value's key is
+    `values.sort_key` of it without the calls: (1, its Danish fold).
     """
     kind = col.type if col else "text"
     mask = col.mask if col else None
     required = col is not None and col.required
     heading = col.heading if col else name
     memo: dict = {}
+    keyed = key_of is not None
 
-    def read(raw):
+    def memoised(raw):
         if type(raw) is not str:  # only text is memoised: 1, 1.0 and True are equal keys
             return _outcome(raw)
         outcome = memo.get(raw)
@@ -530,21 +573,42 @@ def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
             outcome = memo[raw] = _outcome(raw)
         return outcome
 
+    def read(raw):  # its own function: outcomes_of (an attribute of it) must not refer to it, or the
+        return memoised(raw)  # pair is a reference cycle and the memo lives until the collector runs
+
     def _outcome(raw):
         if prepare_raw is not None:  # derived from its source column, or a default (nodkit.lists.mapping)
             raw = prepare_raw(raw)
         if values.is_empty(raw):
             problem = (Problem(column, name, f"mangler {heading}", f"required field '{name}' is empty")
                        if required else None)
-            return None, "", key_of(name, None, ""), problem
+            return None, "", key_of(name, None, "") if keyed else None, problem
         try:
             value = values.parse(raw, kind)
         except values.ValueProblem as exc:
             shown = str(raw).strip()
-            return None, shown, key_of(name, None, shown), Problem(
+            return None, shown, key_of(name, None, shown) if keyed else None, Problem(
                 column, name, f"{heading}: {_DANISH_TYPE.get(kind, 'ugyldig værdi')}", f"field '{name}': {exc}")
         shown = values.format_value(value, kind, mask)
-        return value, shown, key_of(name, value, shown), None
+        return value, shown, key_of(name, value, shown) if keyed else None, None
+
+    # text read as it is (every CSV column of kind text or phone): parsing and formatting a
+    # string value is stripping it, so the outcome is made here without the calls above
+    plain_text = kind in ("text", "phone") and prepare_raw is None
+    empty_text: list = []  # the field's one outcome of an empty value, made when first needed
+
+    fold = values.danish_fold
+
+    def text_outcomes(raws) -> None:
+        for raw in raws:
+            shown = raw.strip()
+            if shown:
+                memo[raw] = ((shown, shown, None, None) if not keyed else (shown, shown, (1, fold(shown)), None)
+                             if plain_key else (shown, shown, key_of(name, shown, shown), None))
+            else:
+                if not empty_text:
+                    empty_text.append(_outcome(""))
+                memo[raw] = empty_text[0]
 
     def outcomes_of(raws: list) -> tuple[list, list]:
         """(the outcome of every raw value of a column, the distinct outcomes among them).
@@ -553,11 +617,14 @@ def _field_reader(col, name: str, column: str | None, key_of, prepare_raw=None):
         values are worked out once, then every cell is one dict lookup."""
         if set(map(type, raws)) <= {str}:
             distinct = set(raws)
-            for raw in distinct:
-                if raw not in memo:
+            new = list(itertools.filterfalse(memo.__contains__, distinct))
+            if plain_text:
+                text_outcomes(new)
+            else:
+                for raw in new:
                     memo[raw] = _outcome(raw)
-            return list(map(memo.__getitem__, raws)), [memo[raw] for raw in distinct]
-        outs = list(map(read, raws))
+            return list(map(memo.__getitem__, raws)), list(map(memo.__getitem__, distinct))
+        outs = list(map(memoised, raws))
         return outs, list({id(o): o for o in outs}.values())
 
     read.column = column

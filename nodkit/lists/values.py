@@ -273,4 +273,7 @@ _DANISH = str.maketrans({"æ": "{a", "ø": "{b", "å": "{c", "ä": "{a", "ö": "
 
 
 def danish_fold(text: str) -> str:
-    return text.casefold().translate(_DANISH)
+    folded = text.casefold()
+    # translate() with a table walks the text in Python-object steps even when there is nothing to
+    # replace; most names, routes and drugs are plain ASCII
+    return folded if folded.isascii() else folded.translate(_DANISH)
