@@ -111,6 +111,28 @@ def test_adapter_data_as_of_is_file_mtime_and_stale_warning(tmp_path):
     assert snap.warnings[0].startswith("stale: elever_1.xlsx is 48.0 hours old")
 
 
+def test_fingerprint_is_of_the_bytes_read_and_none_while_stale(tmp_path):
+    """The export skips parsing a workbook whose fingerprint is LATEST's: the fingerprint must be
+    the parsed bytes' (and the sheet option's), and absent while a stale warning depends on the clock."""
+    path = school_export(tmp_path / "elever_1.xlsx")
+    cfg = DatasetConfig(name="pupils", kind="xlsx", options={"path": str(tmp_path / "elever_*.xlsx"), "sheet": "Elever",
+                                                             "max_age_hours": 24},
+                        columns={"pupil": "Elev", "class": "Klasse"}, where="nodkit.toml:30")
+    source = open_source(cfg, TZ)
+    fresh = dt.datetime.fromtimestamp(path.stat().st_mtime, TZ) + dt.timedelta(hours=1)
+    snap = source.fetch(fresh)
+    assert snap.fingerprint is not None and snap.fingerprint == source.fingerprint(fresh)
+    other = DatasetConfig(name="pupils", kind="xlsx", options={"path": str(path), "sheet": "Info"},
+                          columns={}, where="nodkit.toml:30")
+    assert open_source(other, TZ).fingerprint(fresh) != snap.fingerprint  # another sheet reads other rows
+    wb = openpyxl.load_workbook(path)
+    wb["Elever"]["B4"] = "Åse Ørnebjerg"
+    wb.save(path)
+    assert source.fingerprint(fresh) != snap.fingerprint
+    later = fresh + dt.timedelta(hours=48)
+    assert source.fingerprint(later) is None and source.fetch(later).fingerprint is None
+
+
 def test_adapter_rejects_unknown_options(tmp_path):
     cfg = DatasetConfig(name="pupils", kind="xlsx", options={"path": "x.xlsx", "delimiter": ";"}, columns={},
                         where="nodkit.toml:30")
