@@ -263,3 +263,38 @@ def test_a_units_lists_are_pages_of_its_binder_not_files_of_their_own(demo_kit):
     written = as_format_2(demo_kit.set_dir, demo_kit.home / "keys", demo_kit.passwords)
     assert len(written) == len(inside)
     assert sum(p.stat().st_size for p in demo_kit.set_dir.rglob("*.pdf")) > size * 1.5
+
+
+def test_a_list_no_binder_takes_is_published_as_an_encrypted_pdf_never_sealed(demo_kit, monkeypatch):
+    """The unit lists are handed to their binder sealed with the run's own key (not a PDF). Should a
+    binder not take one, the list must still be published as an ordinary encrypted PDF of its own."""
+    from nodkit.config.settings import load_config
+    from nodkit.export.pipeline import Export, run_export
+    from nodkit.security import crypto
+    real_plan = Export._binder_plan
+    monkeypatch.setattr(Export, "_binder_plan",
+                        lambda self, audience: [] if audience.name == "pleje" else real_plan(self, audience))
+    result = run_export(load_config(demo_kit.home), force=True)
+    assert result.status == "good"
+    pleje = [f for f in result.files if f.audience == "pleje"]
+    assert pleje and not any(f.template == "binder" for f in pleje)
+    assert all(f.first_page is None for f in pleje)
+    for f in pleje:
+        data = f.path.read_bytes()
+        assert data.startswith(b"%PDF-") and not crypto.is_transient(data), f.relpath
+        assert f"Side 1 af {f.pages}" in pdftotext(f.path, demo_kit.passwords["pleje"], 1), f.relpath
+    # the other audience's lists are pages of its binders, and no file of the set is sealed
+    assert any(f.first_page for f in result.files if f.audience == "skole")
+    assert not any(crypto.is_transient(p.read_bytes()) for p in result.set.path.rglob("*.pdf"))
+
+
+def test_a_sealed_list_opens_only_with_its_runs_key_and_unchanged():
+    from nodkit.errors import CryptoError
+    from nodkit.security import crypto
+    key = crypto.transient_key()
+    sealed = crypto.seal_transient(b"%PDF-1.4 plain", key)
+    assert b"plain" not in sealed and crypto.open_transient(sealed, key) == b"%PDF-1.4 plain"
+    with pytest.raises(CryptoError):
+        crypto.open_transient(sealed, crypto.transient_key())
+    with pytest.raises(CryptoError):
+        crypto.open_transient(sealed[:-1] + bytes([sealed[-1] ^ 1]), key)

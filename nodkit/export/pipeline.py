@@ -235,6 +235,9 @@ class Export:
         self.status = "good"
         self.pruned: list[str] = []
         self.folders = UnitFolders()  # unit name -> its folder in each audience, unique within the set
+        # seals the unit lists that are stored only as pages of their binder until the binder job
+        # has read them (crypto.seal_transient); lives in memory only, for this run
+        self.transient_key = crypto.transient_key()
         self._plan()
 
     # -- before the lock: what to make, and with which secrets ---------------------------------
@@ -501,7 +504,8 @@ class Export:
                 continue  # named in the set's reasons by completeness.list_gaps
             job = RenderJob(prepared, unit, kit_name=config.name, generated_at=self.now, set_id=self.set_id,
                             file_label=f"{self.folders.folder(unit_name)}/{tid}.pdf",
-                            passwords={a: self.secrets[a].password for a in targets})
+                            passwords={a: self.secrets[a].password for a in targets},
+                            transient_key=self.transient_key if template.unit is not None else None)
             self._targets[id(job)] = (template, tid, targets)
             yield job
 
@@ -634,7 +638,8 @@ class Export:
             log.info("binder %s/%s: %d lists, %d pages", job.audience, binder.unit, len(binder.parts),
                      output.pages)
             del output
-        self.files = [self._in_binder(f, *inside[f.path]) if f.path in inside else f for f in self.files]
+        self.files = [self._in_binder(f, *inside[f.path]) if f.path in inside else self._settled(f)
+                      for f in self.files]
         self.files += entries
         self.timings["binder_wall"] = time.perf_counter() - started
 
@@ -652,6 +657,19 @@ class Export:
         (self.incoming.path / entry.path).unlink()
         return dataclasses.replace(entry, path=binder.path, sha256=binder.sha256, bytes=binder.bytes,
                                    first_page=first_page)
+
+    def _settled(self, entry: FileEntry) -> FileEntry:
+        """A list sealed for its binder that no binder took (not expected: the plan gives every unit
+        list a binder) becomes an ordinary PDF encrypted for its audience: never published sealed."""
+        path = self.incoming.path / entry.path
+        data = path.read_bytes()
+        if not crypto.is_transient(data):
+            return entry
+        log.warning("%s: in no binder; written as a list file of its own", entry.path)
+        pdf = crypto.encrypt_pdf(crypto.open_transient(data, self.transient_key), self.secrets[entry.audience].password)
+        path.unlink()
+        self.incoming.write(entry.path, pdf)
+        return dataclasses.replace(entry, sha256=hashlib.sha256(pdf).hexdigest(), bytes=len(pdf))
 
     def _binder_plan(self, audience) -> list[BinderJob]:
         config, parts = self.config, self.parts
@@ -688,7 +706,8 @@ class Export:
                                  valid_until=self.now + dt.timedelta(hours=config.max_age_hours),
                                  contacts=contacts, appendices=self.appendices),
                           set_id=self.set_id, file_label=f"{self.folders.folder(unit)}/binder.pdf",
-                          audience=audience.name, password=self.secrets[audience.name].password)
+                          audience=audience.name, password=self.secrets[audience.name].password,
+                          transient_key=self.transient_key)
                 for unit in units]
 
     # -- seal, publish, prune ------------------------------------------------------------------------

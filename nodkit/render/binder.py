@@ -88,19 +88,28 @@ class Binder:
 
 
 def build_binder(binder: Binder, *, set_id: str = "", file_label: str = "",
-                 password: str | None = None) -> RenderResult:
+                 password: str | None = None, transient_key: bytes | None = None) -> RenderResult:
     """Assemble the binder PDF in memory.
 
     With `password`: parts given as paths are opened with it and the result's
-    `pdf` is the binder encrypted with it (AES-256, as crypto.encrypt_pdf).
+    `pdf` is the binder encrypted with it (AES-256, as crypto.encrypt_pdf); a
+    part sealed with `crypto.seal_transient` is opened with `transient_key`.
     Without: the parts must be plaintext bytes and so is the result.
     """
     fonts.register()
     with contextlib.ExitStack() as opened:  # every PDF opened here is closed, also on an error
 
         def open_pdf(source: bytes | Path) -> pikepdf.Pdf:
-            pdf = (pikepdf.open(io.BytesIO(source)) if isinstance(source, bytes)
-                   else pikepdf.open(source, password=password or ""))
+            if isinstance(source, bytes):
+                pdf = pikepdf.open(io.BytesIO(source))
+            else:
+                data = source.read_bytes()
+                if crypto.is_transient(data):
+                    if transient_key is None:
+                        raise crypto.CryptoError(f"{source}: a transient list file, and no key to open it")
+                    pdf = pikepdf.open(io.BytesIO(crypto.open_transient(data, transient_key)))
+                else:
+                    pdf = pikepdf.open(io.BytesIO(data), password=password or "")
             return opened.enter_context(pdf)
 
         appendices = [open_pdf(a.pdf) for a in binder.appendices]

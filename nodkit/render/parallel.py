@@ -75,6 +75,10 @@ class RenderJob:
     # audience -> password: the job also encrypts its PDF for these audiences, so
     # encryption runs in the render processes too (then only the encrypted copies come back)
     passwords: dict[str, str] = field(default_factory=dict)
+    # set for a list that is stored only as pages of its binder (store format 4): instead of a PDF
+    # encrypted per audience, one copy sealed with this export's key (crypto.seal_transient), which
+    # only the binder job opens; each audience in `passwords` gets that copy
+    transient_key: bytes | None = None
 
     @property
     def rows(self) -> int:
@@ -141,7 +145,11 @@ def _render_unpaused(job: RenderJob) -> RenderOutput:
                          set_id=job.set_id, file_label=job.file_label)
     missing = fonts.missing_glyphs(cell for section in unit.sections for row in section.rows for cell in row.cells)
     rendered = time.process_time()
-    encrypted = {audience: crypto.encrypt_pdf(result.pdf, password) for audience, password in job.passwords.items()}
+    if job.transient_key is not None and job.passwords:
+        sealed = crypto.seal_transient(result.pdf, job.transient_key)
+        encrypted = dict.fromkeys(job.passwords, sealed)
+    else:
+        encrypted = {audience: crypto.encrypt_pdf(result.pdf, password) for audience, password in job.passwords.items()}
     return RenderOutput(result.pages, rendered - started, peak_rss(), encrypted,
                         time.process_time() - rendered, plain=None if job.passwords else result.pdf,
                         missing_glyphs=frozenset(missing))
@@ -403,6 +411,7 @@ class BinderJob:
     file_label: str
     audience: str
     password: str  # the audience's: opens the list files given as paths, encrypts the binder
+    transient_key: bytes | None = None  # opens the list files sealed for the binder only (RenderJob)
 
     @property
     def pages(self) -> int:
@@ -423,7 +432,8 @@ def _assemble(job: BinderJob) -> BinderOutput:
     from nodkit.render.binder import build_binder
     started = time.process_time()
     with gc_paused():
-        built = build_binder(job.binder, set_id=job.set_id, file_label=job.file_label, password=job.password)
+        built = build_binder(job.binder, set_id=job.set_id, file_label=job.file_label, password=job.password,
+                             transient_key=job.transient_key)
     return BinderOutput(built.pages, built.pdf, time.process_time() - started, built.encrypt_seconds, peak_rss(),
                         built.first_pages)
 

@@ -53,6 +53,41 @@ def encrypt_pdf(pdf: bytes, password: str) -> bytes:
         return save_encrypted(doc, password)
 
 
+# A rendered list that only lives until its binder is assembled (store format 4 stores it as pages
+# of the binder): sealed with AES-256-GCM under a key that exists only in the exporting process's and
+# its render processes' memory, instead of being PDF-encrypted for an audience and then decrypted
+# again by the binder job. Never published: not a PDF, and unreadable once the export ends.
+TRANSIENT_MAGIC = b"nodkit-transient-1\n"
+
+
+def transient_key() -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    return AESGCM.generate_key(bit_length=256)
+
+
+def seal_transient(data: bytes, key: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    nonce = secrets.token_bytes(12)
+    return TRANSIENT_MAGIC + nonce + AESGCM(key).encrypt(nonce, data, TRANSIENT_MAGIC)
+
+
+def is_transient(data: bytes) -> bool:
+    return data.startswith(TRANSIENT_MAGIC)
+
+
+def open_transient(data: bytes, key: bytes) -> bytes:
+    """The plain bytes of `seal_transient`; CryptoError for another key or changed bytes."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    if not is_transient(data):
+        raise CryptoError("not a transient list file")
+    body = data[len(TRANSIENT_MAGIC):]
+    try:
+        return AESGCM(key).decrypt(body[:12], body[12:], TRANSIENT_MAGIC)
+    except InvalidTag:
+        raise CryptoError("a transient list file does not open with this export's key (changed?)") from None
+
+
 def save_encrypted(doc: pikepdf.Pdf, password: str) -> bytes:
     """`doc` saved in memory, AES-256 (R6) encrypted with `password` as user password."""
     if not password:
