@@ -29,6 +29,7 @@ import glob
 import io
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from nodkit.errors import SourceError
@@ -146,6 +147,27 @@ def read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """The newest file a file source names, read once: what its fetch parses and fingerprints."""
+
+    path: Path
+    raw: bytes
+    as_of: dt.datetime  # the file's modification time
+    stale: str | None  # the stale warning (max_age_hours), if any
+    fingerprint: str | None  # sources.base.file_fingerprint; None while stale (that warning follows the clock)
+
+
+def read_source_file(kind: str, pattern: str, config: DatasetConfig, tz: dt.tzinfo, now: dt.datetime,
+                     max_age_hours: float | None, options: dict) -> SourceFile:
+    """The newest file matching `pattern`, its bytes, time, stale warning and fingerprint (csv, xlsx)."""
+    path = newest_match(pattern, config.where)
+    raw = read_bytes(path)
+    as_of = dt.datetime.fromtimestamp(os.stat(path).st_mtime, tz)
+    stale = stale_warning(path.name, as_of, now, max_age_hours)
+    return SourceFile(path, raw, as_of, stale, None if stale else file_fingerprint(kind, path, raw, options))
 
 
 def read_csv(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
@@ -284,24 +306,19 @@ class CsvSource:
         self.max_age_hours = pop_max_age(opts, config)
         config.reject_unknown(opts)
 
-    def _read(self, now: dt.datetime) -> tuple[Path, bytes, dt.datetime, str | None, str | None]:
-        """The newest matching file: path, bytes, time, stale warning, and fingerprint (None when stale)."""
-        path = newest_match(self.path, self.config.where)
-        raw = read_bytes(path)
-        as_of = dt.datetime.fromtimestamp(os.stat(path).st_mtime, self.tz)
-        stale = stale_warning(path.name, as_of, now, self.max_age_hours)
-        fingerprint = None if stale else file_fingerprint(
-            "csv", path, raw, {"encoding": self.encoding, "delimiter": self.delimiter})
-        return path, raw, as_of, stale, fingerprint
+    def _read(self, now: dt.datetime) -> SourceFile:
+        return read_source_file("csv", self.path, self.config, self.tz, now, self.max_age_hours,
+                                {"encoding": self.encoding, "delimiter": self.delimiter})
 
     def fingerprint(self, now: dt.datetime) -> str | None:
-        return self._read(now)[4]
+        return self._read(now).fingerprint
 
     def fetch(self, now: dt.datetime) -> Snapshot:
-        path, raw, as_of, stale, fingerprint = self._read(now)
+        file = self._read(now)
         info: dict = {}
-        header, rows, warnings = read_csv(path, encoding=self.encoding, delimiter=self.delimiter, info=info, raw=raw)
-        if stale:
-            warnings.insert(0, stale)
-        return Snapshot(dataset=self.config.name, kind="csv", source=str(path), as_of=as_of,
-                        columns=header, rows=rows, warnings=warnings, details=info, fingerprint=fingerprint)
+        header, rows, warnings = read_csv(file.path, encoding=self.encoding, delimiter=self.delimiter, info=info,
+                                          raw=file.raw)
+        if file.stale:
+            warnings.insert(0, file.stale)
+        return Snapshot(dataset=self.config.name, kind="csv", source=str(file.path), as_of=file.as_of,
+                        columns=header, rows=rows, warnings=warnings, details=info, fingerprint=file.fingerprint)

@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import warnings as pywarnings
 from pathlib import Path
 from typing import Any
 
 from nodkit.errors import SourceError
 from nodkit.sources import register
-from nodkit.sources.base import DatasetConfig, Row, Snapshot, column_letter, file_fingerprint, stale_warning
-from nodkit.sources.csvsource import _unique_header, newest_match, pop_max_age, read_bytes
+from nodkit.sources.base import DatasetConfig, Row, Snapshot, column_letter
+from nodkit.sources.csvsource import SourceFile, _unique_header, pop_max_age, read_source_file
 
 SCAN_ROWS = 30
 
@@ -160,26 +159,21 @@ class XlsxSource:
         self.max_age_hours = pop_max_age(opts, config)
         config.reject_unknown(opts)
 
-    def _read(self, now: dt.datetime) -> tuple[Path, bytes, dt.datetime, str | None, str | None]:
-        """The newest matching workbook: path, bytes, time, stale warning, fingerprint (None when stale)."""
-        path = newest_match(self.path, self.config.where)
-        raw = read_bytes(path)
-        as_of = dt.datetime.fromtimestamp(os.stat(path).st_mtime, self.tz)
-        stale = stale_warning(path.name, as_of, now, self.max_age_hours)
+    def _read(self, now: dt.datetime) -> SourceFile:
         wanted = sorted(self.config.columns.values())  # the header is found by the columns configured
-        fingerprint = None if stale else file_fingerprint(
-            "xlsx", path, raw, {"sheet": self.sheet, "header_row": self.header_row, "wanted": wanted})
-        return path, raw, as_of, stale, fingerprint
+        return read_source_file("xlsx", self.path, self.config, self.tz, now, self.max_age_hours,
+                                {"sheet": self.sheet, "header_row": self.header_row, "wanted": wanted})
 
     def fingerprint(self, now: dt.datetime) -> str | None:
-        return self._read(now)[4]
+        return self._read(now).fingerprint
 
     def fetch(self, now: dt.datetime) -> Snapshot:
-        path, raw, as_of, stale, fingerprint = self._read(now)
-        header, rows, warnings, sheet, header_row = read_xlsx(path, sheet=self.sheet, header_row=self.header_row,
-                                                              wanted=set(self.config.columns.values()), raw=raw)
-        if stale:
-            warnings.insert(0, stale)
-        return Snapshot(dataset=self.config.name, kind="xlsx", source=f"{path} (sheet '{sheet}', header row {header_row})", as_of=as_of,
+        file = self._read(now)
+        header, rows, warnings, sheet, header_row = read_xlsx(file.path, sheet=self.sheet, header_row=self.header_row,
+                                                              wanted=set(self.config.columns.values()), raw=file.raw)
+        if file.stale:
+            warnings.insert(0, file.stale)
+        return Snapshot(dataset=self.config.name, kind="xlsx",
+                        source=f"{file.path} (sheet '{sheet}', header row {header_row})", as_of=file.as_of,
                         columns=header, rows=rows, warnings=warnings,
-                        details={"sheet": sheet, "header_row": header_row}, fingerprint=fingerprint)
+                        details={"sheet": sheet, "header_row": header_row}, fingerprint=file.fingerprint)
