@@ -301,6 +301,8 @@ class Export:
         started = time.perf_counter()
         names = {t.dataset for t in self.usable.values()} | set(self.report_plan)
         self.inputs = inputs_digest(self.config, self.usable, self.secrets, self.appendices)
+        # read once, under the export lock: nothing can publish a set while this run holds it
+        self.comparable = (None, "forced") if self.force else self._comparable_latest()
         self.matched = self.same_files(names)
         self.snapshots, self.fetch_errors, self.digests = {}, {}, {}
         self._read(names - set(self.matched))
@@ -311,10 +313,6 @@ class Export:
         self.check_reports()  # adds to the report snapshots' warnings
         self.warnings += [f"dataset '{name}': {w}" for name, snap in sorted(self.snapshots.items())
                           for w in snap.warnings]
-        # a matched file's reader warnings are LATEST's: the same bytes read the same way
-        self.warnings += [f"dataset '{name}': {w}" for name, entry in sorted(self.matched.items())
-                          for w in entry.warnings]
-        self.digests |= {name: entry.digest for name, entry in self.matched.items()}
 
     def _read(self, names: set[str]) -> None:
         started = time.perf_counter()
@@ -334,9 +332,6 @@ class Export:
             return
         started = time.perf_counter()
         matched, self.matched = self.matched, {}
-        for name in matched:
-            self.digests.pop(name, None)
-            self.warnings = [w for w in self.warnings if not w.startswith(f"dataset '{name}': ")]
         self._read(set(matched))
         self.warnings += [f"dataset '{name}': {w}" for name in sorted(matched) if name in self.snapshots
                           for w in self.snapshots[name].warnings]
@@ -347,13 +342,10 @@ class Export:
         parsing (`fingerprint`: file sources) that it would read exactly what LATEST was made
         from. Empty when forced, when LATEST is not a good set, or when anything else that
         shapes the lists (nodkit, nodkit.toml, templates, passwords, key) changed."""
-        if self.force:
+        previous, _why = self.comparable
+        if previous is None:
             return {}
-        previous = self.store.newest_good()
-        manifest = previous.manifest if previous is not None else None
-        if (manifest is None or previous.id != self.store.latest_id() or previous.status != "good"
-                or manifest.inputs_digest != self.inputs):
-            return {}
+        manifest = previous.manifest
         same = {}
         for name in sorted(names):
             entry = manifest.datasets.get(name)
@@ -371,6 +363,17 @@ class Export:
             log.info("sources: %s unchanged since set %s (same file bytes)", ", ".join(same), previous.id)
         return same
 
+    def _comparable_latest(self) -> tuple[ExportSet | None, str | None]:
+        """(LATEST, None) when this run's lists could be LATEST's: a good set, made with the same
+        nodkit, nodkit.toml, templates, passwords and key; else (None, why not)."""
+        previous = self.store.newest_good()
+        manifest = previous.manifest if previous is not None else None
+        if manifest is None or previous.id != self.store.latest_id() or previous.status != "good":
+            return None, "no good LATEST set to compare with"
+        if manifest.inputs_digest != self.inputs:
+            return None, "nodkit, nodkit.toml, a template, a password or the signing key changed"
+        return previous, None
+
     # -- no change, no new set -----------------------------------------------------------------------
     def unchanged(self) -> CheckRecord | None:
         """The check record when this run would make the same lists as LATEST, else None (and why,
@@ -381,15 +384,12 @@ class Export:
         return check
 
     def _compare(self) -> CheckRecord | None:
-        previous, why = self.store.newest_good(), None
-        latest_id = self.store.latest_id()
+        previous, why = self.comparable
         manifest = previous.manifest if previous is not None else None
         if self.reasons or self.fetch_errors:
             why = "a dataset or template failed"
-        elif previous is None or manifest is None or previous.id != latest_id or previous.status != "good":
-            why = "no good LATEST set to compare with"
-        elif manifest.inputs_digest != self.inputs:
-            why = "nodkit, nodkit.toml, a template, a password or the signing key changed"
+        elif previous is None:
+            pass  # why: from _comparable_latest
         elif set(manifest.datasets) != set(self.snapshots) | set(self.matched):
             why = "the datasets are not the same"
         else:
@@ -410,12 +410,17 @@ class Export:
         if why is not None:
             log.info("sources: a new set is made (%s)", why)
             return None
+        # a matched file's digest is LATEST's: the same bytes read the same way
+        digests = self.digests | {name: entry.digest for name, entry in self.matched.items()}
         return CheckRecord(checked_at=self.now.isoformat(timespec="seconds"), set_id=previous.id,
-                           unchanged_since=manifest.created_at, datasets=dict(sorted(self.digests.items())))
+                           unchanged_since=manifest.created_at, datasets=dict(sorted(digests.items())))
 
     def record_check(self, check: CheckRecord) -> ExportResult:
         """No set is written: store/CHECKED says when the unchanged sources were read; then retention."""
         write_check(self.store.root, check, self.config.keys)
+        # the files not parsed have LATEST's reader warnings: the same bytes read the same way
+        self.warnings += [f"dataset '{name}': {w}" for name, entry in sorted(self.matched.items())
+                          for w in entry.warnings]
         self.published = self.store.load(check.set_id)
         self.status = "unchanged"
         self.prune()  # a successful run: the hourly tier ages into the daily one without new sets
@@ -638,8 +643,8 @@ class Export:
             log.info("binder %s/%s: %d lists, %d pages", job.audience, binder.unit, len(binder.parts),
                      output.pages)
             del output
-        self.files = [self._in_binder(f, *inside[f.path]) if f.path in inside else self._settled(f)
-                      for f in self.files]
+        self.files = [self._in_binder(f, *inside[f.path]) if f.path in inside
+                      else self._settled(f) if f.template in singles else f for f in self.files]
         self.files += entries
         self.timings["binder_wall"] = time.perf_counter() - started
 
