@@ -113,6 +113,25 @@ def test_unbreakable_long_word_wraps_without_loss(tmp_path):
     assert "".join(text.split()).count("X") >= 400 and "SLUT" in text
 
 
+def test_text_in_every_font_subset_reads_back(tmp_path):
+    # more than 256 distinct characters: reportlab puts the later ones in a second font subset;
+    # cells made only of known first-subset characters take the fast encoding path, the rest
+    # (new, later-subset, mixed, no-break space) reportlab's own; every cell must read back.
+    # names: each chunk new, then reversed (new strings of known characters), then mixed
+    letters = ([chr(c) for c in range(0xC0, 0x180) if c not in (0xD7, 0xF7)]
+               + [chr(c) for c in range(0x391, 0x3CA) if c != 0x3A2] + [chr(c) for c in range(0x410, 0x450)])
+    assert len(letters) > 256
+    chunks = ["".join(letters[i:i + 5]) for i in range(0, len(letters), 5)]
+    names = chunks + [c[::-1] for c in chunks] + [chunks[i] + chunks[-1 - i] for i in range(len(chunks))]
+    rows = [{"group": "A", "n": str(i + 1), "name": f"Navn{name}", "note": "Anne\xa0Marie æøå"}
+            for i, name in enumerate(names)]
+    prepared = _prepared(tmp_path, rows)
+    text = _text(render_unit(prepared, prepared.units["Fælles"], kit_name="Test", generated_at=NOW).pdf)
+    lost = [name for name in names if f"Navn{name}" not in text]
+    assert not lost, f"{len(lost)} of {len(names)} names do not read back, e.g. {lost[:3]}"
+    assert text.count("Anne Marie æøå") == len(rows)
+
+
 def test_widths_fit_short_columns_and_give_the_rest_to_long_ones():
     class Col:
         def __init__(self, heading, width=1.0, type="text"):

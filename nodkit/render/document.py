@@ -288,14 +288,22 @@ class _TextRun:
         if cache is None:
             cache = canv._nodkit_text_cache = {}
         self.cache = cache.setdefault((font_name, size), {})
+        self.first = cache.setdefault(font_name, _FirstSubset())  # the font's codes: per document, any size
         self.size = fp_str(size)
         self.code = ["BT"]
         self.subset_name: str | None = None
 
     def _encode(self, text: str) -> list[tuple[str, str]]:
-        doc, font, escape = self.canv._doc, self.font, self.canv._escape
-        parts = [(font.getSubsetInternalName(subset, doc), escape(chunk))
-                 for subset, chunk in font.splitString(text, doc)]
+        first = self.first
+        if first.name is not None and first.chars.issuperset(text) and text:
+            # every character already has its code in the first subset: the bytes splitString
+            # would give, at C speed (most cells of a list are new strings of known letters)
+            parts = [(first.name, self.canv._escape(text.translate(first.codes).encode("latin-1")))]
+        else:
+            doc, font, escape = self.canv._doc, self.font, self.canv._escape
+            parts = [(font.getSubsetInternalName(subset, doc), escape(chunk))
+                     for subset, chunk in font.splitString(text, doc)]
+            first.learn(text, font.state[doc].assignments, font.getSubsetInternalName(0, doc))
         self.cache[text] = parts
         return parts
 
@@ -313,6 +321,28 @@ class _TextRun:
         if len(self.code) > 1:
             self.code.append("ET")
             self.canv._code.append(" ".join(self.code))
+
+
+class _FirstSubset:
+    """The characters of one TrueType font that have a code in its first subset in one document
+    (reportlab assigns a code on a character's first use and never changes it), and their codes
+    as a str.translate table: a text made only of these is that subset's bytes of the text.
+    A character without a glyph, a no-break space (written as a space) or one in a later subset
+    is never learnt, so a text with one takes reportlab's own path (`TTFont.splitString`)."""
+
+    def __init__(self):
+        self.name: str | None = None  # the subset's font resource name, e.g. /F1+0
+        self.chars: set[str] = set()
+        self.codes: dict[int, int] = {}
+
+    def learn(self, text: str, assignments: dict[int, int], name: str) -> None:
+        self.name = name
+        for ch in set(text) - self.chars:
+            code = assignments.get(ord(ch))
+            if code is not None and code < 256 and ch != "\xa0":
+                self.chars.add(ch)
+                if code != ord(ch):
+                    self.codes[ord(ch)] = code
 
 
 class SectionMarker(Flowable):
