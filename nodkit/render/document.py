@@ -253,16 +253,21 @@ class RowTable(Flowable):
             c.line(0, y, self.width, y)
         c.setFillColor(colors.black)
         text = _TextRun(c, fonts.REGULAR, BODY_SIZE)
+        # each column's x and each text line's y formatted once, not twice per cell (same numbers)
+        xs, x = [], FLAG_W + PAD
+        for w in lay.widths:
+            xs.append(fp_str(x))
+            x += w
         for i, top in zip(range(self.start, self.end), tops):
-            x = FLAG_W + PAD
-            first = top - PAD - BODY_SIZE + 1
-            for cell, w in zip(lay.lines[i], lay.widths):
-                ty = first
-                for line in cell:
+            cells = lay.lines[i]
+            ty, ys = top - PAD - BODY_SIZE + 1, []
+            for _ in range(max(map(len, cells))):
+                ys.append(fp_str(ty))
+                ty -= LEADING
+            for cell, xpos in zip(cells, xs):
+                for line, ypos in zip(cell, ys):
                     if line:
-                        text.add(x, ty, line)
-                    ty -= LEADING
-                x += w
+                        text.put(f"{xpos} {ypos}", line)
         text.finish()
         for i, top in zip(range(self.start, self.end), tops):
             if lay.flag[i] and not lay.cont[i]:
@@ -308,8 +313,12 @@ class _TextRun:
         return parts
 
     def add(self, x: float, y: float, text: str) -> None:
+        self.put(fp_str(x, y), text)
+
+    def put(self, position: str, text: str) -> None:
+        """`add` with the position already formatted ("x y", as fp_str(x, y) writes it)."""
         code = self.code
-        code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+        code.append(f"1 0 0 1 {position} Tm")
         parts = self.cache.get(text) or self._encode(text)
         for name, chunk in parts:
             if name != self.subset_name:
@@ -321,6 +330,13 @@ class _TextRun:
         if len(self.code) > 1:
             self.code.append("ET")
             self.canv._code.append(" ".join(self.code))
+
+
+def _draw_text(canv: Canvas, font_name: str, size: float, x: float, y: float, text: str) -> None:
+    """canvas.drawString for one line, as a text run (in the canvas's fill colour)."""
+    run = _TextRun(canv, font_name, size)
+    run.add(x, y, text)
+    run.finish()
 
 
 class _FirstSubset:
@@ -454,26 +470,25 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         top = page_h - MARGIN
         pagecode.draw(canvas, pagecode.payload(set_id or "-", file_label or "-", page, check),
                       page_w - MARGIN - QR_SIZE, top - QR_SIZE, QR_SIZE)
+        # the texts of each page as text runs, like the cells (drawString made a text object
+        # and split the string into glyph subsets anew for each of them, three times a page)
         section, first_page = getattr(canvas, "_nodkit_section", ("", 0))
         canvas.setFillColor(colors.black)
         if section:
-            canvas.setFont(fonts.BOLD, 12.5)
             suffix = " (fortsat)" if page != first_page else ""
-            canvas.drawString(MARGIN, top - 48, section + suffix)
+            _draw_text(canvas, fonts.BOLD, 12.5, MARGIN, top - 48, section + suffix)
         fy = MARGIN
-        canvas.setFont(fonts.REGULAR, 8)
         label = f"Side {page} af "
         lx = page_w - MARGIN - 26 * mm
-        canvas.drawString(lx, fy + 4 * mm, label)
+        _draw_text(canvas, fonts.REGULAR, 8, lx, fy + 4 * mm, label)
         canvas._nodkit_total_xy = (0, 0)
         canvas.saveState()
         canvas.translate(lx + stringWidth(label, fonts.REGULAR, 8), fy + 4 * mm)
         canvas.doForm("nodkit-total")
         canvas.restoreState()
         if set_id:
-            canvas.setFont(fonts.REGULAR, 6.5)
             canvas.setFillColor(colors.Color(0.4, 0.4, 0.4))
-            canvas.drawString(MARGIN, fy, f"Sæt {set_id} · {file_label} · side {page} · kontrol {check}")
+            _draw_text(canvas, fonts.REGULAR, 6.5, MARGIN, fy, f"Sæt {set_id} · {file_label} · side {page} · kontrol {check}")
         canvas.restoreState()
 
     frame = Frame(MARGIN, MARGIN + footer_h, page_w - 2 * MARGIN, frame_h, leftPadding=0, rightPadding=0,

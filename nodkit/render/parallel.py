@@ -38,8 +38,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import itertools
 import logging
 import multiprocessing
+import operator
 import os
 import time
 from pathlib import Path
@@ -143,7 +145,8 @@ def _render_unpaused(job: RenderJob) -> RenderOutput:
     unit = job.unit.unpack() if isinstance(job.unit, _PackedUnit) else job.unit
     result = render_unit(job.prepared, unit, kit_name=job.kit_name, generated_at=job.generated_at,
                          set_id=job.set_id, file_label=job.file_label)
-    missing = fonts.missing_glyphs(cell for section in unit.sections for row in section.rows for cell in row.cells)
+    rows = itertools.chain.from_iterable(section.rows for section in unit.sections)
+    missing = fonts.missing_glyphs(itertools.chain.from_iterable(map(_CELLS, rows)))
     rendered = time.process_time()
     if job.transient_key is not None and job.passwords:
         sealed = crypto.seal_transient(result.pdf, job.transient_key)
@@ -154,6 +157,8 @@ def _render_unpaused(job: RenderJob) -> RenderOutput:
                         time.process_time() - rendered, plain=None if job.passwords else result.pdf,
                         missing_glyphs=frozenset(missing))
 
+
+_CELLS = operator.attrgetter("cells")
 
 _render_in_worker = _render  # what the pool runs (a test swaps in a worker that dies)
 
