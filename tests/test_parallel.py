@@ -217,3 +217,19 @@ def test_validation_stays_a_window_ahead_of_the_render_processes(demo_kit, windo
     assert {(pages, tuple(auds), plain) for _, pages, auds, plain in got} == {(got[0][1], ("pleje",), None)}
     # a window of 3 units: three jobs out; of half a unit: still one per process plus the one handed back
     assert max(ahead) == 2 and ahead[-1] == 0
+
+
+def test_render_processes_run_at_a_lower_priority_than_the_export(demo_kit):
+    """The exporting process (validation, writing) and the PC's print page get the CPU first."""
+    import os
+    from nodkit.render import parallel
+    config, prepared = _medication(demo_kit)
+    jobs = [RenderJob(prepared, unit, "Test", config.now(), "set", f"{name}.pdf")
+            for name, unit in prepared.units.items()]
+    with RenderPool(2) as pool:
+        pages = [out.pages for _job, out in pool.render(jobs)]
+        workers = list(pool._executor._processes)
+        niceness = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in workers}
+    assert pages and all(pages)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert workers and set(niceness.values()) == {min(19, mine + parallel.WORKER_NICENESS)}

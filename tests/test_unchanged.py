@@ -177,3 +177,26 @@ def test_freshness_from_the_check_ok_while_checks_succeed_then_warning_and_criti
 def _jobs(kit):
     from nodkit.config.schedules import load_jobs
     return load_jobs(kit.home, load_config(kit.home).timezone)
+
+
+def test_snapshot_digest_sees_every_printed_change_and_ignores_the_file_name():
+    from decimal import Decimal
+    from nodkit.sources.base import Row, Snapshot, snapshot_digest
+
+    def snap(rows, name="besoeg_0500.csv", kind="csv"):
+        built = [Row.from_mapping({"navn": "".join(list(n)), "tid": t}, origin=f"{name}:{line}")  # new str objects
+                 for n, t, line in rows]
+        return Snapshot(dataset="d", kind=kind, source=name, as_of=dt.datetime.now(dt.timezone.utc),
+                        columns=["navn", "tid"], rows=built)
+
+    base = [("Anne", "08:00", 2), ("Bo", Decimal("1.50"), 3), ("Åse", None, 4)]
+    digest = snapshot_digest(snap(base))
+    assert snapshot_digest(snap(base)) == digest
+    assert snapshot_digest(snap(base, name="besoeg_1400.csv")) == digest  # the file's name is not printed
+    changed = [[("Anne", "08:01", 2)] + base[1:], base[::-1], [base[0], ("Bo", Decimal("1.5"), 3), base[2]],
+               base[:2] + [("Åse", "", 4)], base[:2] + [("Åse", None, 5)], base[:2]]
+    assert len({snapshot_digest(snap(rows)) for rows in changed} | {digest}) == len(changed) + 1
+    assert snapshot_digest(snap(base, kind="xlsx")) != digest
+    # a value pickle cannot write (a database driver's memoryview) is digested by its text
+    blob = [("Anne", memoryview(b"x"), 2)]
+    assert snapshot_digest(snap(blob)) == snapshot_digest(snap(blob))
