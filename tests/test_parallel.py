@@ -150,7 +150,7 @@ def test_memoised_wrap_matches_the_plain_wrap(text, width):
     fonts.register()
     measure = pdfmetrics.getFont(fonts.REGULAR).stringWidth
     first = wrap_text(text, width)
-    assert first == _wrap(text, width, measure, BODY_SIZE)
+    assert list(first) == _wrap(text, width, measure, BODY_SIZE)
     assert wrap_text(text, width) == first
     assert all(measure(line, BODY_SIZE) <= width or len(line) == 1 for line in first)
     assert "".join(first).replace(" ", "") == text.replace("\n", "").replace(" ", "")

@@ -119,22 +119,24 @@ def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:
     return widths
 
 
-_WRAPPED: dict[tuple, list[str]] = {}
+_WRAPPED: dict[tuple, tuple[str, ...]] = {}
 _WRAP_CACHE_MAX = 200_000
 
 
-def wrap_text(text: str, width: float, font: str = fonts.REGULAR, size: float = BODY_SIZE) -> list[str]:
+def wrap_text(text: str, width: float, font: str = fonts.REGULAR, size: float = BODY_SIZE) -> tuple[str, ...]:
     """Greedy word wrap; words wider than the column are broken by character.
 
     Memoised per process: lists repeat the same values (drugs, times, services,
-    headings) thousands of times. Callers must not modify the returned list.
+    headings) thousands of times. The lines are a tuple: the collector stops
+    looking at a tuple of strings, so a full memo costs a full collection
+    nothing (a list of them was walked on every one).
     """
     key = (text, width, font, size)
     lines = _WRAPPED.get(key)
     if lines is None:
         if len(_WRAPPED) >= _WRAP_CACHE_MAX:
             _WRAPPED.clear()
-        lines = _WRAPPED[key] = _wrap(text, width, pdfmetrics.getFont(font).stringWidth, size)
+        lines = _WRAPPED[key] = tuple(_wrap(text, width, pdfmetrics.getFont(font).stringWidth, size))
     return lines
 
 

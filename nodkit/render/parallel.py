@@ -43,6 +43,7 @@ import logging
 import multiprocessing
 import operator
 import os
+import pickle
 import time
 from pathlib import Path
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -117,22 +118,26 @@ def _light(job: RenderJob) -> RenderJob:
 
 @dataclass
 class _PackedUnit:
-    """A unit's rows as plain tuples of what rendering reads (cells, problems, origin).
+    """A unit's rows as plain tuples of what rendering reads (cells, problems, origin),
+    pickled on their own: the render process unpickles them inside `gc_paused`.
 
     Pickled and unpickled several times faster than the row objects, and
     without the sort keys and problem details that only validation needs.
+    Unpickled by the pool with the job instead, the hundreds of thousands of
+    new lists set off the collector again and again (4-5 times the unpickling).
     """
 
     unit: str
-    sections: list[tuple[str, list[tuple[list[str], list[str], str]]]]
+    sections: bytes  # pickle of [(title, [(cells, problems, origin), …]), …]
 
     @classmethod
     def pack(cls, unit: UnitList) -> "_PackedUnit":
-        return cls(unit.unit, [(s.title, list(map(_PACKED_ROW, s.rows))) for s in unit.sections])
+        sections = [(s.title, list(map(_PACKED_ROW, s.rows))) for s in unit.sections]
+        return cls(unit.unit, pickle.dumps(sections, pickle.HIGHEST_PROTOCOL))
 
     def unpack(self) -> UnitList:
         return UnitList(self.unit, [Section(title, list(itertools.starmap(PreparedRow, rows)))
-                                    for title, rows in self.sections])
+                                    for title, rows in pickle.loads(self.sections)])
 
 
 _PACKED_ROW = operator.attrgetter("cells", "problems", "origin")  # a row as (cells, problems, origin), in C
