@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import logging
+import operator
 from dataclasses import dataclass, field
 
 from reportlab.lib import colors
@@ -63,16 +65,32 @@ class RenderResult:
     first_pages: list[int] = field(default_factory=list)
 
 
-def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:
+def measure_columns(columns, rows: list[PreparedRow]) -> list[dict[str, float] | None]:
+    """Each column's distinct texts and their widths in the body font, measured once
+    (None for tick-box and write-in columns, which are empty on every row)."""
+    measure = pdfmetrics.getFont(fonts.REGULAR).stringWidth
+    measured: list[dict[str, float] | None] = []
+    for i, col in enumerate(columns):
+        if col.type in ("tickbox", "write_in"):
+            measured.append(None)
+            continue
+        distinct = {r.cells[i] for r in rows}
+        measured.append(dict(zip(distinct, map(measure, distinct, itertools.repeat(BODY_SIZE)))))
+    return measured
+
+
+def fit_widths(columns, rows: list[PreparedRow], usable: float,
+               measured: list[dict[str, float] | None] | None = None) -> list[float]:
     """Column widths that fit the content.
 
     Starts from the template's relative widths; a column whose longest text
     is narrower than its share gives the surplus to columns that would have
     to wrap, in proportion to their weights. A column never gets narrower
-    than the longest word of its heading. Linear in the rows: distinct texts
-    are measured, or only the 300 longest when a column has more than 3,000.
+    than the longest word of its heading. Linear in the rows: each distinct
+    text is measured once (`measure_columns`; the wrap reuses the widths).
     """
-    import heapq
+    if measured is None:
+        measured = measure_columns(columns, rows)
     total = sum(c.width for c in columns)
     alloc = [usable * c.width / total for c in columns]
     need: list[float] = []
@@ -82,9 +100,7 @@ def fit_widths(columns, rows: list[PreparedRow], usable: float) -> list[float]:
             need.append(alloc[i])
             floors.append(alloc[i])
             continue
-        distinct = {r.cells[i] for r in rows}
-        longest = distinct if len(distinct) <= 3000 else heapq.nlargest(300, distinct, key=len)
-        natural = max([stringWidth(t, fonts.REGULAR, BODY_SIZE) for t in longest] + [0.0])
+        natural = max(measured[i].values(), default=0.0)
         floor = max([stringWidth(w, fonts.BOLD, BODY_SIZE) for w in col.heading.split()] + [10 * mm])
         need.append(max(natural, floor) + 2 * PAD + 1)
         floors.append(floor + 2 * PAD + 1)
@@ -180,33 +196,55 @@ def _break_word(word: str, width: float, measure, size: float) -> list[str]:
     return pieces
 
 
+def wrap_columns(rows: list[PreparedRow], widths: list[float],
+                 measured: list[dict[str, float] | None]) -> list[dict[str, tuple[str, ...]]]:
+    """Each column's distinct texts -> their lines at the column's width: a text that fits and
+    has no line break is its own line (its width is known from `measure_columns`), the others
+    go through `wrap_text` (which would measure them again to find the same)."""
+    wrapped = []
+    for i, (w, texts) in enumerate(zip(widths, measured)):
+        avail = w - 2 * PAD
+        if texts is None:
+            wrapped.append({t: wrap_text(t, avail) for t in {r.cells[i] for r in rows}})
+        else:
+            wrapped.append({t: (t,) if tw <= avail and "\n" not in t else wrap_text(t, avail)
+                            for t, tw in texts.items()})
+    return wrapped
+
+
 class _Layout:
     """Wrapped lines and heights of every physical row, shared by split parts."""
 
     def __init__(self, rows: list[PreparedRow], widths: list[float], max_height: float,
-                 ticks: tuple[int, ...] = ()):
+                 ticks: tuple[int, ...] = (), wrapped: list[dict[str, tuple[str, ...]]] | None = None):
         self.widths = widths
         self.ticks = ticks  # indexes of tick-box columns
-        self.lines: list[list[list[str]]] = []
+        self.lines: list[tuple[tuple[str, ...], ...]] = []
         self.flag: list[bool] = []
         self.zebra: list[bool] = []
         self.cont: list[bool] = []
+        self.heights: list[float] = []
+        if wrapped is None:
+            wrapped = wrap_columns(rows, widths, [None] * len(widths))
+        lookups = [texts.__getitem__ for texts in wrapped]
         max_lines = max(1, int((max_height - 2 * PAD) // LEADING))
         for index, row in enumerate(rows):
-            cells = [wrap_text(text, w - 2 * PAD) for text, w in zip(row.cells, widths)]
-            total = max(len(c) for c in cells)
+            cells = tuple(map(operator.call, lookups, row.cells))  # each cell's lines, at C speed
+            total = max(map(len, cells))
             if total <= max_lines:  # the common case: the row fits on a page
                 self.lines.append(cells)
+                self.heights.append(total * LEADING + 2 * PAD)
                 self.flag.append(row.flagged)
                 self.zebra.append(index % 2 == 1)
                 self.cont.append(False)
                 continue
             for start in range(0, total, max_lines):
-                self.lines.append([c[start:start + max_lines] for c in cells])
+                part = tuple(c[start:start + max_lines] for c in cells)
+                self.lines.append(part)
+                self.heights.append(max(map(len, part)) * LEADING + 2 * PAD)
                 self.flag.append(row.flagged)
                 self.zebra.append(index % 2 == 1)
                 self.cont.append(start > 0)
-        self.heights = [max(len(c) for c in cells) * LEADING + 2 * PAD for cells in self.lines]
 
 
 class RowTable(Flowable):
@@ -407,7 +445,10 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
     usable = page_w - 2 * MARGIN - FLAG_W
     columns = prepared.columns
     all_rows = [r for s in unit.sections for r in s.rows]
-    widths = fit_widths(columns, all_rows, usable)
+    measured = measure_columns(columns, all_rows)
+    widths = fit_widths(columns, all_rows, usable, measured)
+    wrapped = wrap_columns(all_rows, widths, measured)
+    del measured
     ticks = tuple(i for i, c in enumerate(columns) if c.type == "tickbox")
     check = pagecode.content_check(prepared.as_of.isoformat(), (r.cells for r in all_rows))
     del all_rows
@@ -515,7 +556,7 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         if not section.rows:
             story.append(Paragraph(xml_escape(tpl.empty_text), empty_style))
             continue
-        story.append(RowTable(_Layout(section.rows, widths, frame_h, ticks)))
+        story.append(RowTable(_Layout(section.rows, widths, frame_h, ticks, wrapped)))
         flagged = section.flagged
         if flagged:
             story.append(Spacer(1, 4))

@@ -110,7 +110,7 @@ class SqlSource:
                 with engine.connect() as conn:
                     if engine.dialect.name == "postgresql":
                         conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-                    as_of = dt.datetime.now(self.tz)
+                    as_of = dt.datetime.now(self.tz).replace(microsecond=0)  # as the manifest records it
                     deadline[0] = time.monotonic() + self.timeout
                     result = conn.execute(sa.text(self.query))
                     if not result.returns_rows:
