@@ -492,13 +492,14 @@ class Export:
         if prepared.filtered:
             log.info("list %s: %d row(s) left out by the template's filter/horizon (intended)", tid,
                      prepared.filtered)
-        self.dataset_flags[template.dataset] = max(self.dataset_flags.get(template.dataset, 0), prepared.flagged)
+        flagged = prepared.flagged  # a walk over every row: once
+        self.dataset_flags[template.dataset] = max(self.dataset_flags.get(template.dataset, 0), flagged)
         gaps = completeness.list_gaps(self.config, tid, prepared, self.wanted[tid],
                                       self.previous_units.get(tid), self.previous_id)
         self.gaps += gaps.reasons
         self.warnings += gaps.notes
-        if prepared.flagged:
-            log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, prepared.flagged)
+        if flagged:
+            log.warning("list %s: %d row(s) with problems, flagged on the pages", tid, flagged)
         return prepared
 
     def _render_jobs(self, tid: str, template: Template, prepared: PreparedList, audiences: list[str]):

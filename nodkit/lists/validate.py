@@ -69,7 +69,10 @@ class Section:
 
     @property
     def flagged(self) -> list[PreparedRow]:
-        return [r for r in self.rows if r.problems]
+        return list(filter(_HAS_PROBLEMS, self.rows))  # the rows with problems, at C speed
+
+
+_HAS_PROBLEMS = operator.attrgetter("problems")
 
 
 @dataclass
