@@ -222,11 +222,11 @@ def test_validation_stays_a_window_ahead_of_the_render_processes(demo_kit, windo
 def test_render_processes_run_at_a_lower_priority_than_the_export(demo_kit):
     """The exporting process (validation, writing) and the PC's print page get the CPU first."""
     import os
+    import time
     from nodkit.render import parallel
     config, prepared = _medication(demo_kit)
     jobs = [RenderJob(prepared, unit, "Test", config.now(), "set", f"{name}.pdf")
             for name, unit in prepared.units.items()]
-    import time
     expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + parallel.WORKER_NICENESS)
     with RenderPool(2) as pool:
         pages = [out.pages for _job, out in pool.render(jobs)]

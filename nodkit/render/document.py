@@ -216,7 +216,8 @@ class _Layout:
     """Wrapped lines and heights of every physical row, shared by split parts."""
 
     def __init__(self, rows: list[PreparedRow], widths: list[float], max_height: float,
-                 ticks: tuple[int, ...] = (), wrapped: list[dict[str, tuple[str, ...]]] | None = None):
+                 ticks: tuple[int, ...], wrapped: list[dict[str, tuple[str, ...]]]):
+        """`wrapped`: `wrap_columns` of the unit the rows belong to."""
         self.widths = widths
         self.ticks = ticks  # indexes of tick-box columns
         self.lines: list[tuple[tuple[str, ...], ...]] = []
@@ -224,8 +225,6 @@ class _Layout:
         self.zebra: list[bool] = []
         self.cont: list[bool] = []
         self.heights: list[float] = []
-        if wrapped is None:
-            wrapped = wrap_columns(rows, widths, [None] * len(widths))
         lookups = [texts.__getitem__ for texts in wrapped]
         max_lines = max(1, int((max_height - 2 * PAD) // LEADING))
         for index, row in enumerate(rows):
