@@ -178,3 +178,28 @@ def test_manifest_format_3_lists_as_pages_of_their_binder():
     raw["format_version"] = 5
     with pytest.raises(IntegrityError, match="format_version 5 is not one this nodkit reads"):
         Manifest.from_bytes(json.dumps(raw).encode())
+
+
+def test_sets_made_in_one_second_or_with_the_clock_set_back_sort_in_the_order_made(demo_kit):
+    """Every reader takes the newest set by the order of the ids (newest good, retention, a
+    station's sync). Two sets in one second once sorted by their random suffix: the next run
+    compared with the older set, found it unlike LATEST and made a needless new set."""
+    from nodkit.export.pipeline import run_export
+    from nodkit.store.sets import new_set_id
+    config = load_config(demo_kit.home)
+    store = Store(config.store)
+    now = config.now()
+    made = [run_export(config, now=now, force=True).set.id for _ in range(3)]
+    assert made == sorted(made) and len(set(made)) == 3
+    assert made[-1] == store.latest_id() == store.newest_good().id == store.newest_id()
+    # the run after them compares with the set it made last: nothing changed, no new set
+    assert run_export(config, now=now).status == "unchanged"
+    made.append(run_export(config, now=now - dt.timedelta(hours=1), force=True).set.id)  # the clock set back
+    assert made == sorted(made) and made[-1] == store.latest_id() == store.newest_good().id
+    # one second's last suffix left, then none left: the next second; a later clock: its own second
+    assert new_set_id(dt.datetime(2026, 12, 2, 17, 9, 53, tzinfo=dt.timezone.utc), after="20261202T170953Z-ffff") \
+        .startswith("20261202T170954Z-")
+    assert new_set_id(dt.datetime(2026, 12, 2, 17, 9, 53, tzinfo=dt.timezone.utc), after="20261202T170953Z-fffe") \
+        == "20261202T170953Z-ffff"
+    assert new_set_id(dt.datetime(2026, 12, 2, 17, 9, 54, tzinfo=dt.timezone.utc),
+                      after="20261202T170953Z-ffff").startswith("20261202T170954Z-")

@@ -231,7 +231,7 @@ class Export:
         self.warnings: list[str] = []
         self.timings: dict = {"render": {}, "encrypt": 0.0}
         self.files: list[FileEntry] = []
-        self.set_id = new_set_id(now)
+        self.set_id: str | None = None  # chosen under the lock, after every set in the store
         self.status = "good"
         self.pruned: list[str] = []
         self.folders = UnitFolders()  # unit name -> its folder in each audience, unique within the set
@@ -269,6 +269,7 @@ class Export:
             self.guide = _render_guide(self.config)  # once: every binder's last page, and the store's guide file
             if self.appendices is None:
                 self.appendices = [Appendix(GUIDE_TITLE, self.guide)] if self.guide else []
+            self.set_id = new_set_id(self.now, after=self.store.newest_id())
             self.incoming = self.store.begin(self.set_id)
             try:
                 with RenderPool(resolve_workers(self.config.workers, self._rows_hint()),

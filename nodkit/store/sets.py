@@ -46,8 +46,17 @@ def _published_message(set_id: str) -> bytes:
     return f"nodkit published set: {set_id}\n".encode()
 
 
-def new_set_id(now: dt.datetime) -> str:
-    return now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+def new_set_id(now: dt.datetime, after: str | None = None) -> str:
+    """A new set's id: its UTC second and 4 random hex digits, sorting after `after` (the newest
+    set in the store). Every reader takes the newest set by the order of the ids, so two sets made
+    in the same second (or with the clock set back) must still sort in the order they were made."""
+    stamp, low = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ"), 0
+    if after is not None and SET_ID.match(after) and after[:16] >= stamp:
+        stamp, low = after[:16], int(after[17:], 16) + 1
+        if low > 0xFFFF:  # the newest set took the second's last suffix: the next second
+            second = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ") + dt.timedelta(seconds=1)
+            stamp, low = second.strftime("%Y%m%dT%H%M%SZ"), 0
+    return f"{stamp}-{low + secrets.randbelow(min(0x100, 0x10000 - low)):04x}"  # room for more in that second
 
 
 NAME_LIMIT = 80
@@ -271,6 +280,12 @@ class Store:
             return []
         ids = sorted((p.name for p in self.sets_dir.iterdir() if p.is_dir() and SET_ID.match(p.name)), reverse=True)
         return [self.load(i) for i in ids]
+
+    def newest_id(self) -> str | None:
+        """The id that sorts last in sets/ (whatever its state), or None."""
+        if not self.sets_dir.exists():
+            return None
+        return max((p.name for p in self.sets_dir.iterdir() if p.is_dir() and SET_ID.match(p.name)), default=None)
 
     def newest_good(self) -> ExportSet | None:
         return next((s for s in self.sets() if s.status == "good"), None)
