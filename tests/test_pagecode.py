@@ -52,3 +52,38 @@ def test_draw_fills_exactly_the_dark_modules():
     dark = {(r, c) for r in range(n) for c in range(n)
             if data[r * row_bytes + c // 8] >> (7 - c % 8) & 1}
     assert dark == {(r, c) for r in range(n) for c in range(n) if modules[r][c]}
+
+
+def _page(set_id: str, label: str, page: int, of: int) -> str:
+    """A list page's text as PDFium reads it back (the total is a form drawn after "af")."""
+    return (f"Hjemmepleje · Område\r\nKlasse 0.A\r\nSide {page} af \r\n{of}\r\n"
+            + pagecode.footer(set_id, label, page, "e1f0726d2f").replace("\u00a0", " "))
+
+
+def test_a_list_range_is_only_its_own_first_and_last_page():
+    sid, label = "20261202T205934Z-007b", "Område Nord/care-route.pdf"
+    ok = dict(set_id=sid, file_label=label, pages=24)
+    assert pagecode.range_problem(_page(sid, label, 1, 24), _page(sid, label, 24, 24), **ok) is None
+    # one page late, another list, another set, a list longer than the range, a cover page
+    assert "first page is not page 1 of 24" in pagecode.range_problem(_page(sid, label, 2, 24),
+                                                                       _page(sid, label, 24, 24), **ok)
+    other = pagecode.range_problem(_page(sid, "Område Nord/medication.pdf", 1, 24), _page(sid, label, 24, 24), **ok)
+    assert "it reads: Sæt 20261202T205934Z-007b · Område Nord/medication.pdf · side 1, Side 1 af 24" in other
+    assert pagecode.range_problem(_page("20261202T040002Z-9f3a", label, 1, 24), _page(sid, label, 24, 24), **ok)
+    assert "Side 1 af 30" in pagecode.range_problem(_page(sid, label, 1, 30), _page(sid, label, 24, 30), **ok)
+    assert "last page is not page 24 of 24" in pagecode.range_problem(_page(sid, label, 1, 24),
+                                                                       _page(sid, label, 23, 24), **ok)
+    assert "no nodkit page footer" in pagecode.range_problem("Forside og indhold", _page(sid, label, 24, 24), **ok)
+    # side 1 is not side 10 or 11
+    assert pagecode.range_problem(_page(sid, label, 11, 24), _page(sid, label, 24, 24), **ok)
+
+
+def test_a_range_check_ignores_what_the_font_cannot_draw_and_how_space_is_read():
+    """A reader leaves out characters without a glyph (they print as boxes) and may read a
+    no-break space as a space or a long footer as two lines: the list is still the list."""
+    sid, label = "20261202T205934Z-007b", "Område 区\u00a0Nord/care-route.pdf"
+    read = label.replace("区", "").replace("\u00a0", " ")
+    first = _page(sid, read, 1, 3).replace(" · side", "\r\n· side")
+    assert pagecode.range_problem(first, _page(sid, read, 3, 3), set_id=sid, file_label=label, pages=3) is None
+    assert pagecode.range_problem(_page(sid, "Område Syd/care-route.pdf", 1, 3), _page(sid, read, 3, 3),
+                                  set_id=sid, file_label=label, pages=3)

@@ -249,6 +249,33 @@ def test_a_list_range_outside_its_binder_is_critical_and_not_printed(kit):
         spooler.unlock(export_set, route, kit.passwords["pleje"])
 
 
+def test_a_list_range_at_the_wrong_place_inside_its_binder_is_found_and_not_printed(kit):
+    """A first page that fits the binder but is not where the list starts (a bug, signed): the
+    pages' own footers say which list they are. verify --decrypt names the list, print refuses
+    and prints nothing; the lists whose pages are right still print."""
+    from nodkit.errors import PrintError
+    from nodkit.printing import spooler
+
+    def change(m):
+        route = next(f for f in m["files"] if f["template"] == "care-route" and f["unit"] == "Område Nord")
+        route["first_page"] += 1  # still inside the binder: the manifest's numbers agree with each other
+    edit_manifest(kit.set_dir, kit.home / "keys", change)
+    assert verify(kit).exit_code == 0  # the default level reads no pages (no passwords)
+    result = verify(kit, "--decrypt")
+    assert result.exit_code == 2, result.stdout
+    problem = next(line for line in result.stdout.splitlines() if "care-route" in line)
+    assert "its first page is not page 1 of" in problem and "Område Nord/care-route.pdf" in problem
+    assert "side 2" in problem, "it names what the page is instead"
+    config = load_config(kit.home)
+    export_set = spooler.resolve_set(config)
+    route = spooler.find_files(export_set, "Område Nord", "care-route", "pleje")
+    with pytest.raises(PrintError, match="Der er ikke udskrevet noget"):
+        spooler.unlock(export_set, route, kit.passwords["pleje"])
+    others = [f for f in export_set.manifest.files if f.unit == "Område Nord" and f.first_page is not None
+              and f.template != "care-route"]
+    assert others and all(spooler.unlock(export_set, [f], kit.passwords["pleje"]) for f in others)
+
+
 def test_a_set_of_format_2_with_list_files_still_verifies(kit):
     """A set written before store format 4 (every list a file of its own) verifies at every level."""
     written = as_format_2(kit.set_dir, kit.home / "keys", kit.passwords)

@@ -247,8 +247,36 @@ def verify_set(export_set: ExportSet, book: crypto.PasswordBook | None, public, 
         if encryption:
             problems.append(encryption)
             continue
-        problems += _check_pdf(path, blob, entry, book, decrypt)
+        found = _check_pdf(path, blob, entry, book, decrypt)
+        problems += found
+        if decrypt and book is not None and not found:
+            problems += _check_ranges(export_set, path, blob, entry, book)
     return problems + _strays(base, listed), checked
+
+
+def _check_ranges(export_set: ExportSet, path: Path, blob: bytes, binder, book) -> list[Problem]:
+    """Each list stored as pages of this binder: are its first and last page that list's page 1
+    and n of n (read back with PDFium from the binder, decrypted in memory)? The signed manifest
+    could name a first page that fits the binder and still be another list's pages."""
+    from nodkit.printing import preview
+    from nodkit.render import pagecode
+    ranges = [e for e in export_set.manifest.files if e.first_page is not None and e.path == binder.path
+              and e.last_page <= binder.pages]  # one outside the binder is named by range_problems
+    if not ranges:
+        return []
+    password = book.get(binder.audience, binder.password_generation).password
+    try:
+        [plain] = crypto.decrypt_parts(blob, password, [None])
+        texts = iter(preview.page_texts(plain, [n for e in ranges for n in (e.first_page - 1, e.last_page - 1)]))
+    except NodkitError as exc:
+        return [Problem(CRITICAL, "unreadable", str(path), f"its lists' pages cannot be read back: {exc}")]
+    problems = []
+    for entry in ranges:
+        why = pagecode.range_problem(next(texts), next(texts), set_id=export_set.id,
+                                     file_label=entry.footer_label, pages=entry.pages)
+        if why is not None:
+            problems.append(Problem(CRITICAL, "pages", f"{path} ({entry.template})", f"list {entry.label}: {why}"))
+    return problems
 
 
 def _listed_files(base: Path, manifest, station, listed: set[str], problems: list[Problem]):

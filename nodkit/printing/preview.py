@@ -47,6 +47,21 @@ def first_page_png(plain_pdf: bytes, width: int = WIDTH) -> bytes:
     return out.getvalue()
 
 
+def page_texts(plain_pdf: bytes, indices: list[int]) -> list[str]:
+    """The text PDFium reads from the pages `indices` (0-based) of an unencrypted PDF in memory."""
+    with _opened(plain_pdf) as doc:
+        texts = []
+        for index in indices:
+            page = doc[index]
+            textpage = page.get_textpage()
+            try:
+                texts.append(textpage.get_text_range())
+            finally:
+                textpage.close()
+                page.close()
+        return texts
+
+
 def page_count(plain_pdf: bytes) -> int:
     with _opened(plain_pdf) as doc:
         return len(doc)

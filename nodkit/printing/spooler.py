@@ -33,6 +33,7 @@ from nodkit.security import crypto
 from nodkit.lists import values
 from nodkit.printing import jobs
 from nodkit.printing.audit import AuditLog
+from nodkit.render import pagecode
 from nodkit.config.settings import KitConfig, PrinterConfig
 from nodkit.errors import CryptoError, IntegrityError, PrintError, StoreError
 from nodkit.store.manifest import FileEntry
@@ -222,8 +223,23 @@ def unlock(export_set: ExportSet, files: list[FileEntry], password: str) -> list
         except Exception as exc:
             raise PrintError(f"{path}: kan ikke åbnes ({type(exc).__name__}). " + CALL_IT) from None
         for n, pdf in zip(numbers, plain):
+            _check_range(export_set, path, files[n], pdf)
             out[n] = pdf
     return out
+
+
+def _check_range(export_set: ExportSet, path: Path, entry: FileEntry, pdf: bytes) -> None:
+    """A list cut from its binder must be that list: its first and last page read back (PDFium)
+    must be pages 1 and n of n of the list the manifest names. A wrong first page that still fits
+    the binder would otherwise print another list's pages under this list's name."""
+    if entry.first_page is None:
+        return
+    from nodkit.printing import preview  # it imports this module
+    first, last = preview.page_texts(pdf, [0, entry.pages - 1])
+    why = pagecode.range_problem(first, last, set_id=export_set.id, file_label=entry.footer_label,
+                                 pages=entry.pages)
+    if why is not None:
+        _range_refused(path, entry, why)
 
 
 def _range_refused(path: Path, entry: FileEntry, why: str) -> None:

@@ -530,7 +530,7 @@ def render_unit(prepared: PreparedList, unit: UnitList, *, kit_name: str, genera
         canvas.restoreState()
         if set_id:
             canvas.setFillColor(colors.Color(0.4, 0.4, 0.4))
-            _draw_text(canvas, fonts.REGULAR, 6.5, MARGIN, fy, f"Sæt {set_id} · {file_label} · side {page} · kontrol {check}")
+            _draw_text(canvas, fonts.REGULAR, 6.5, MARGIN, fy, pagecode.footer(set_id, file_label, page, check))
         canvas.restoreState()
 
     frame = Frame(MARGIN, MARGIN + footer_h, page_w - 2 * MARGIN, frame_h, leftPadding=0, rightPadding=0,

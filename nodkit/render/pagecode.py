@@ -24,10 +24,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import operator
+import re
 from typing import Iterable
 from urllib.parse import quote
 
 from reportlab.graphics.barcode import qrencoder
+
+from nodkit.render import fonts
 
 PREFIX = "nodkit:1"
 
@@ -59,6 +62,40 @@ def parse(text: str) -> dict[str, str]:
     if prefix != "nodkit" or version != "1":
         raise ValueError("not a nodkit page code")
     return {"set": set_id, "file": unquote(file_label), "page": page, "check": check}
+
+
+def footer(set_id: str, file_label: str, page: int, check: str) -> str:
+    """The small line at the foot of every list page: the page code's content for a person to read."""
+    return f"Sæt {set_id} · {file_label} · side {page} · kontrol {check}"
+
+
+_PAGE_NUMBER = re.compile(r"Side (\d+) af\s*(\d+)")
+_FOOTER = re.compile(r"Sæt \S+ · .*? · side \d+")
+
+
+def range_problem(first_text: str, last_text: str, *, set_id: str, file_label: str, pages: int) -> str | None:
+    """Why two pages, read back as text, are not the first and last page of `file_label`'s
+    `pages` pages in set `set_id` (a list stored as a page range of its binder), or None when
+    they are. Page 1 and page `pages` of that list, each saying "Side n af `pages`", can only
+    be the whole list: what a wrong first page in a signed manifest would print instead.
+
+    Characters the font cannot draw are left out of the text a reader gets back; they are left
+    out of the expected footer too, and every run of white space counts as one space."""
+    missing = fonts.missing_glyphs([file_label])
+    for where, text, number in (("first", first_text, 1), ("last", last_text, pages)):
+        want = _skeleton(footer(set_id, file_label, number, ""), missing)
+        page_number = _PAGE_NUMBER.search(text)
+        if want not in _skeleton(text, missing) or page_number is None \
+                or (int(page_number[1]), int(page_number[2])) != (number, pages):
+            found = _FOOTER.search(" ".join(text.split()))
+            return (f"its {where} page is not page {number} of {pages} of {file_label} in set {set_id} "
+                    f"(it reads: {found[0] if found else 'no nodkit page footer'}"
+                    f"{', ' + ' '.join(page_number[0].split()) if page_number else ''})")
+    return None
+
+
+def _skeleton(text: str, missing: set[str]) -> str:
+    return " ".join("".join(c for c in text if c not in missing).split())
 
 
 def matrix(text: str) -> list[list[bool]]:

@@ -68,6 +68,14 @@ class FileEntry:
         return None if self.first_page is None else self.first_page + self.pages - 1
 
     @property
+    def footer_label(self) -> str | None:
+        """For a list inside a binder: the file its pages' footers name (`<unit folder>/<list>.pdf`,
+        the list's own file inside the audience folder, as rendered); None for a whole file."""
+        if self.first_page is None:
+            return None
+        return f"{self.path.rsplit('/', 2)[-2]}/{self.template}.pdf"
+
+    @property
     def label(self) -> str:
         """What was taken, for the audit log and messages (unique within a set): the path, and for a
         list inside a binder its pages and template."""
