@@ -274,18 +274,19 @@ class Store:
                                                  f"not {set_id} (a set copied under another name: rollback?)")
         return ExportSet(set_id, path, manifest)
 
-    def sets(self) -> list[ExportSet]:
-        """All published sets, newest first."""
+    def _ids(self) -> list[str]:
+        """The ids of the folders in sets/, newest first (the order of the ids)."""
         if not self.sets_dir.exists():
             return []
-        ids = sorted((p.name for p in self.sets_dir.iterdir() if p.is_dir() and SET_ID.match(p.name)), reverse=True)
-        return [self.load(i) for i in ids]
+        return sorted((p.name for p in self.sets_dir.iterdir() if p.is_dir() and SET_ID.match(p.name)), reverse=True)
+
+    def sets(self) -> list[ExportSet]:
+        """All published sets, newest first."""
+        return [self.load(i) for i in self._ids()]
 
     def newest_id(self) -> str | None:
         """The id that sorts last in sets/ (whatever its state), or None."""
-        if not self.sets_dir.exists():
-            return None
-        return max((p.name for p in self.sets_dir.iterdir() if p.is_dir() and SET_ID.match(p.name)), default=None)
+        return next(iter(self._ids()), None)
 
     def newest_good(self) -> ExportSet | None:
         return next((s for s in self.sets() if s.status == "good"), None)
