@@ -177,9 +177,15 @@ def test_source_failing_twice_then_working_gives_a_good_set_on_the_third_attempt
     medication.rename(hidden)  # the source is down
     offset = dt.timedelta()
     waits: list[float] = []
+    # the retries (3 minutes in all) must fit before the next scheduled export (every 30 minutes
+    # in daytime): run within 10 minutes of one, the attempts start just after it instead
+    start = config.now()
+    upcoming = next_due(jobs, "export", config.timezone, start)
+    if upcoming is not None and upcoming - start < dt.timedelta(minutes=10):
+        start = upcoming + dt.timedelta(seconds=1)
 
     def clock():
-        return config.now() + offset
+        return start + offset
 
     def wait(seconds):
         nonlocal offset
